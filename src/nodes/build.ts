@@ -1,0 +1,19 @@
+import { DimensionError, KernelflowError } from '../errors.js';
+import { mkOpUnchecked, type Formula, type OpNode } from '../graph/formula.js';
+import { opDef } from './ops/index.js';
+
+/** Builds a checked op node: arity, parameters and the op's dimension rule are enforced here. */
+export function op(name: string, args: readonly Formula[], params: readonly number[] = []): OpNode {
+  const def = opDef(name);
+  if (args.length !== def.arity) {
+    throw new DimensionError(`${name} takes ${def.arity} argument(s), got ${args.length}`);
+  }
+  if (params.length !== def.nParams) {
+    throw new KernelflowError('ARGUMENT', `${name} takes ${def.nParams} static parameter(s), got ${params.length}`);
+  }
+  for (const p of params) {
+    if (!Number.isFinite(p)) throw new KernelflowError('ARGUMENT', `${name}: parameter ${p} is not a finite number`);
+  }
+  const dim = def.dim(args.map((a) => a.dim), params);
+  return mkOpUnchecked(name, args, params, dim);
+}

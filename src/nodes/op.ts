@@ -1,0 +1,78 @@
+import type { Formula } from '../graph/formula.js';
+
+/** Scalar math functions a dialect can print; each backend maps them to its own names. */
+export type MathFn =
+  | 'exp' | 'log' | 'sin' | 'cos' | 'asin' | 'acos' | 'atan' | 'atan2' | 'sqrt' | 'rsqrt'
+  | 'abs' | 'sign' | 'floor' | 'ceil' | 'trunc' | 'min' | 'max' | 'pow';
+
+/**
+ * How scalar code is printed for one target language. Op emitters only ever use this, so one
+ * emitter serves JavaScript and WGSL. Infix arithmetic (`+ - * /`), comparisons (`< <= > >= ==
+ * !=`), `&& || !`, parentheses, `x = e;` assignments and `if (c) { ... } else { ... }` blocks
+ * are written directly: they read the same in both languages.
+ */
+export interface Dialect {
+  readonly name: 'js' | 'wgsl';
+  /** A float literal. */
+  num(v: number): string;
+  /** A call of a math function. */
+  call(fn: MathFn, ...args: string[]): string;
+  /** `cond ? ifTrue : ifFalse`, where `cond` is a boolean expression. */
+  select(cond: string, ifTrue: string, ifFalse: string): string;
+  /** Declares a mutable float scalar initialised to `expr` (a statement). */
+  decl(name: string, expr: string): string;
+}
+
+/** What an emitter receives: its arguments' scalar components as expressions (already named temporaries). */
+export interface EmitCtx {
+  readonly d: Dialect;
+  /** `args[a][k]` is component k of argument a. */
+  readonly args: readonly (readonly string[])[];
+  readonly argDims: readonly number[];
+  readonly params: readonly number[];
+  /** Output dimension, as computed by the op's `dim` rule. */
+  readonly dim: number;
+  /** A fresh local name, unique within the generated kernel. */
+  fresh(hint: string): string;
+}
+
+/** An emitter returns one expression per output component, optionally after some statements. */
+export type Emitted = readonly string[] | { readonly stmts: readonly string[]; readonly out: readonly string[] };
+export type Emitter = (ctx: EmitCtx) => Emitted;
+
+/**
+ * One operation, declared once: arity, output-dimension rule, code emitter (JS and WGSL through a
+ * Dialect), float64 reference evaluator, and the vector-Jacobian product slot for reverse mode.
+ */
+export interface OpDef {
+  /** KeOps name, e.g. `'Exp'`, `'SqDist'`. */
+  readonly name: string;
+  /** Number of formula arguments. */
+  readonly arity: number;
+  /** Number of trailing integer/static parameters in the string syntax (`Pow(f, 2)` has 1). */
+  readonly nParams: number;
+  /** Output dimension from argument dimensions; throws DimensionError naming the op when they do not fit. */
+  dim(argDims: readonly number[], params: readonly number[]): number;
+  /** Emits code for both backends (the WGSL backend may override with `wgsl`). */
+  readonly emit: Emitter;
+  /** Optional WGSL-specific emitter (e.g. a polyfill); defaults to `emit`. */
+  readonly wgsl?: Emitter;
+  /** Independent float64 reference: component values of the output. */
+  ref(args: readonly (readonly number[])[], params: readonly number[], dim: number): number[];
+  /**
+   * Vector-Jacobian product: given the node, its cotangent `g` (a formula of the node's dim),
+   * returns one cotangent formula per argument (or null for a symbolic zero). Filled by the
+   * gradient issue.
+   */
+  readonly vjp?: (node: Formula & { kind: 'op' }, g: Formula) => readonly (Formula | null)[];
+}
+
+/** Helper for emitters: component k of an argument, broadcasting a dimension-1 argument. */
+export function comp(arg: readonly string[], k: number): string {
+  return arg.length === 1 ? arg[0]! : arg[k]!;
+}
+
+/** Helper for refs: component k of an argument value, broadcasting dimension 1. */
+export function compv(arg: readonly number[], k: number): number {
+  return arg.length === 1 ? arg[0]! : arg[k]!;
+}

@@ -1,0 +1,51 @@
+import { DimensionError } from '../../errors.js';
+import { comp, compv, type EmitCtx, type OpDef } from '../op.js';
+
+/** Dimension rule of an elementwise binary op: equal dims, or one side of dimension 1 broadcast. */
+export function broadcastDim(name: string) {
+  return (dims: readonly number[]): number => {
+    const [a, b] = dims as [number, number];
+    if (a === b || b === 1) return a;
+    if (a === 1) return b;
+    throw new DimensionError(`${name}: operand dimensions ${a} and ${b} differ (only a dimension-1 operand broadcasts)`);
+  };
+}
+
+/** Dimension rule that requires every argument to have dimension `d` (or the same dim if d is undefined). */
+export function sameDim(name: string) {
+  return (dims: readonly number[]): number => {
+    const d = dims[0]!;
+    for (const [i, x] of dims.entries()) {
+      if (x !== d) throw new DimensionError(`${name}: argument ${i + 1} has dimension ${x}, expected ${d}`);
+    }
+    return d;
+  };
+}
+
+/** An elementwise unary op from a scalar printer and a scalar float64 reference. */
+export function unary(name: string, emit1: (x: string, c: EmitCtx) => string, ref1: (x: number) => number): OpDef {
+  return {
+    name,
+    arity: 1,
+    nParams: 0,
+    dim: (dims) => dims[0]!,
+    emit: (c) => c.args[0]!.map((x) => emit1(x, c)),
+    ref: (args) => args[0]!.map(ref1),
+  };
+}
+
+/** An elementwise binary op with scalar broadcasting. */
+export function binary(
+  name: string,
+  emit2: (a: string, b: string, c: EmitCtx) => string,
+  ref2: (a: number, b: number) => number,
+): OpDef {
+  return {
+    name,
+    arity: 2,
+    nParams: 0,
+    dim: broadcastDim(name),
+    emit: (c) => Array.from({ length: c.dim }, (_, k) => emit2(comp(c.args[0]!, k), comp(c.args[1]!, k), c)),
+    ref: (args, _p, dim) => Array.from({ length: dim }, (_, k) => ref2(compv(args[0]!, k), compv(args[1]!, k))),
+  };
+}

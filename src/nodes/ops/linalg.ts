@@ -1,0 +1,3 @@
+import type { OpDef } from '../op.js';
+
+export const linalgOps: readonly OpDef[] = [];
