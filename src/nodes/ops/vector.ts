@@ -1,3 +1,443 @@
-import type { OpDef } from '../op.js';
+import { DimensionError } from '../../errors.js';
+import { comp, compv, type EmitCtx, type Emitted, type OpDef } from '../op.js';
 
-export const vectorOps: readonly OpDef[] = [];
+/*
+ * Vector operations of KeOps (keopscore/formulas/maths): inner reductions over the vector
+ * dimension, norms and distances, and the index/slice family. Semantics follow keopscore:
+ *
+ * - Scalprod(a, b): sum_k a_k b_k; as in KeOps a dimension-1 operand broadcasts (a * Sum(b)).
+ * - Sum, Max, Min, ArgMax, ArgMin: over the components, output dim 1. Max/Min/ArgMax/ArgMin scan
+ *   k = 1..D-1 with a strict comparison against the running value, as KeOps's loop does: ties keep
+ *   the lowest index, and a NaN after the first component is skipped.
+ * - SumT(f, d): f of dim 1 copied d times (the adjoint of Sum).
+ * - SqNorm2 = Sum(f^2), Norm2 = Sqrt(SqNorm2), Normalize = Rsqrt(SqNorm2(f)) * f with KeOps's
+ *   Rsqrt(0) = 0, so Normalize of the zero vector is the zero vector.
+ * - SqDist(a, b) = SqNorm2(a - b) (dimension-1 operands broadcast as in Subtract).
+ * - SqNormIso(s, x) = s * SqNorm2(x) (dim of s), SqNormDiag(s, x) = Sum(s * x^2),
+ *   SymSqNorm(A, x) = sum_{k,l} A[k*D+l] x_k x_l with A of dim D*D.
+ * - WeightedSqNorm(s, x): dim(s) = 1 -> SqNormIso, = D -> SqNormDiag, = D*D -> SymSqNorm (checked in
+ *   that order, as KeOps); WeightedSqDist(s, x, y) = WeightedSqNorm(s, x - y).
+ * - Concat, Elem(f, m), ElemT(f, n, m), Extract(f, start, len), ExtractT(f, start, dim).
+ * - OneHot(f, dim): component k is 1 where trunc(f + 0.5) == k (KeOps's `(int)(f + .5)`), else 0;
+ *   an index outside [0, dim) gives the zero vector (KeOps leaves that case undefined).
+ */
+
+function fail(name: string, msg: string): never {
+  throw new DimensionError(`${name}: ${msg}`);
+}
+
+/** Checks that static parameter `label` of op `name` is an integer >= `min`. */
+function intParam(name: string, label: string, v: number, min: number): number {
+  if (!Number.isInteger(v) || v < min) fail(name, `parameter ${label} = ${v} must be an integer >= ${min}`);
+  return v;
+}
+
+/** Dimension of an elementwise pairing: equal dims, or a dimension-1 side broadcast. */
+function pairDim(name: string, a: number, b: number, what = 'operand dimensions'): number {
+  if (a === b || b === 1) return a;
+  if (a === 1) return b;
+  return fail(name, `${what} ${a} and ${b} differ (only a dimension-1 operand broadcasts)`);
+}
+
+/** Which weighted norm a weight of dimension `s` selects for vectors of dimension `d` (KeOps order). */
+function weightKind(name: string, s: number, d: number): 'iso' | 'diag' | 'sym' {
+  if (s === 1) return 'iso';
+  if (s === d) return 'diag';
+  if (s === d * d) return 'sym';
+  return fail(name, `weight dimension ${s} fits neither 1, the vector dimension ${d}, nor ${d}*${d} = ${d * d}`);
+}
+
+/** `(t0 + t1 + ...)`, or the single term. */
+function sumOf(terms: readonly string[]): string {
+  return terms.length === 1 ? terms[0]! : `(${terms.join(' + ')})`;
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, k) => k);
+}
+
+// ---- emit helpers (code only through the dialect plus infix arithmetic) ----
+
+function emitSqNorm(x: readonly string[]): string {
+  return sumOf(x.map((v) => `(${v} * ${v})`));
+}
+
+function emitDiag(s: readonly string[], x: readonly string[], d: number): string {
+  return sumOf(range(d).map((k) => `(${comp(s, k)} * (${comp(x, k)} * ${comp(x, k)}))`));
+}
+
+/** sum_k x_k (sum_l A[k*D+l] x_l): D*D + D products, each component read by name. */
+function emitSym(a: readonly string[], x: readonly string[]): string {
+  const d = x.length;
+  return sumOf(range(d).map((k) => `(${x[k]} * ${sumOf(range(d).map((l) => `(${a[k * d + l]} * ${x[l]})`))})`));
+}
+
+function emitWeighted(s: readonly string[], x: readonly string[]): string {
+  switch (weightKind('WeightedSqNorm', s.length, x.length)) {
+    case 'iso':
+      return `(${s[0]} * ${emitSqNorm(x)})`;
+    case 'diag':
+      return emitDiag(s, x, x.length);
+    case 'sym':
+      return emitSym(s, x);
+  }
+}
+
+/** Declares the components of `a - b` (broadcasting) as locals, so that each is computed once. */
+function declDiff(c: EmitCtx, a: readonly string[], b: readonly string[], d: number, stmts: string[]): string[] {
+  return range(d).map((k) => {
+    const n = c.fresh('diff');
+    stmts.push(c.d.decl(n, `(${comp(a, k)} - ${comp(b, k)})`));
+    return n;
+  });
+}
+
+/** Running extremum scan: `better` is the strict comparison `>` (max) or `<` (min). */
+function emitScan(c: EmitCtx, better: '>' | '<', wantIndex: boolean): Emitted {
+  const x = c.args[0]!;
+  if (x.length === 1) return [wantIndex ? c.d.num(0) : x[0]!];
+  const m = c.fresh(better === '>' ? 'mx' : 'mn');
+  const stmts = [c.d.decl(m, x[0]!)];
+  let idx = '';
+  if (wantIndex) {
+    idx = c.fresh('arg');
+    stmts.push(c.d.decl(idx, c.d.num(0)));
+  }
+  for (let k = 1; k < x.length; k++) {
+    const body = wantIndex ? `${m} = ${x[k]}; ${idx} = ${c.d.num(k)};` : `${m} = ${x[k]};`;
+    stmts.push(`if (${x[k]} ${better} ${m}) { ${body} }`);
+  }
+  return { stmts, out: [wantIndex ? idx : m] };
+}
+
+// ---- float64 reference helpers (plain JS, independent of the emitters) ----
+
+function refSqNorm(x: readonly number[]): number {
+  let s = 0;
+  for (const v of x) s += v * v;
+  return s;
+}
+
+function refWeighted(s: readonly number[], x: readonly number[]): number {
+  const d = x.length;
+  if (s.length === 1) return s[0]! * refSqNorm(x);
+  let acc = 0;
+  if (s.length === d) {
+    for (let k = 0; k < d; k++) acc += s[k]! * x[k]! * x[k]!;
+    return acc;
+  }
+  for (let k = 0; k < d; k++) for (let l = 0; l < d; l++) acc += s[k * d + l]! * x[k]! * x[l]!;
+  return acc;
+}
+
+function refScan(x: readonly number[], better: (a: number, b: number) => boolean): [number, number] {
+  let m = x[0]!;
+  let at = 0;
+  for (let k = 1; k < x.length; k++) {
+    if (better(x[k]!, m)) {
+      m = x[k]!;
+      at = k;
+    }
+  }
+  return [m, at];
+}
+
+function refDiff(a: readonly number[], b: readonly number[]): number[] {
+  const d = Math.max(a.length, b.length);
+  return range(d).map((k) => compv(a, k) - compv(b, k));
+}
+
+/** Dimension rule of the inner reductions: any argument dimension, scalar output. */
+const anyDim = (): number => 1;
+
+function scanOp(name: string, better: '>' | '<', wantIndex: boolean): OpDef {
+  const cmp = better === '>' ? (a: number, b: number) => a > b : (a: number, b: number) => a < b;
+  return {
+    name,
+    arity: 1,
+    nParams: 0,
+    dim: anyDim,
+    emit: (c) => emitScan(c, better, wantIndex),
+    ref: (args) => {
+      const [m, at] = refScan(args[0]!, cmp);
+      return [wantIndex ? at : m];
+    },
+  };
+}
+
+/** The vector part of the operation table, one entry per KeOps op. */
+export const vectorOps: readonly OpDef[] = [
+  {
+    name: 'Scalprod',
+    arity: 2,
+    nParams: 0,
+    dim: (dims) => {
+      pairDim('Scalprod', dims[0]!, dims[1]!);
+      return 1;
+    },
+    emit: (c) => {
+      const [a, b] = c.args as [readonly string[], readonly string[]];
+      const d = Math.max(a.length, b.length);
+      return [sumOf(range(d).map((k) => `(${comp(a, k)} * ${comp(b, k)})`))];
+    },
+    ref: (args) => {
+      const [a, b] = args as [readonly number[], readonly number[]];
+      let s = 0;
+      for (let k = 0; k < Math.max(a.length, b.length); k++) s += compv(a, k) * compv(b, k);
+      return [s];
+    },
+  },
+  {
+    name: 'Sum',
+    arity: 1,
+    nParams: 0,
+    dim: anyDim,
+    emit: (c) => [sumOf(c.args[0]!)],
+    ref: (args) => [args[0]!.reduce((s, v) => s + v, 0)],
+  },
+  scanOp('Max', '>', false),
+  scanOp('Min', '<', false),
+  scanOp('ArgMax', '>', true),
+  scanOp('ArgMin', '<', true),
+  {
+    name: 'SumT',
+    arity: 1,
+    nParams: 1,
+    dim: (dims, params) => {
+      if (dims[0] !== 1) fail('SumT', `argument must have dimension 1, got ${dims[0]}`);
+      return intParam('SumT', 'dim', params[0]!, 1);
+    },
+    emit: (c) => range(c.dim).map(() => c.args[0]![0]!),
+    ref: (args, _p, dim) => range(dim).map(() => args[0]![0]!),
+  },
+  {
+    name: 'SqNorm2',
+    arity: 1,
+    nParams: 0,
+    dim: anyDim,
+    emit: (c) => [emitSqNorm(c.args[0]!)],
+    ref: (args) => [refSqNorm(args[0]!)],
+  },
+  {
+    name: 'Norm2',
+    arity: 1,
+    nParams: 0,
+    dim: anyDim,
+    emit: (c) => [c.d.call('sqrt', emitSqNorm(c.args[0]!))],
+    ref: (args) => [Math.sqrt(refSqNorm(args[0]!))],
+  },
+  {
+    name: 'Normalize',
+    arity: 1,
+    nParams: 0,
+    dim: (dims) => dims[0]!,
+    emit: (c) => {
+      const x = c.args[0]!;
+      const s = c.fresh('sqn');
+      const r = c.fresh('rsq');
+      const stmts = [
+        c.d.decl(s, emitSqNorm(x)),
+        c.d.decl(r, c.d.select(`${s} == ${c.d.num(0)}`, c.d.num(0), c.d.call('rsqrt', s))),
+      ];
+      return { stmts, out: x.map((v) => `(${r} * ${v})`) };
+    },
+    ref: (args) => {
+      const x = args[0]!;
+      const s = refSqNorm(x);
+      const r = s === 0 ? 0 : 1 / Math.sqrt(s);
+      return x.map((v) => r * v);
+    },
+  },
+  {
+    name: 'SqDist',
+    arity: 2,
+    nParams: 0,
+    dim: (dims) => {
+      pairDim('SqDist', dims[0]!, dims[1]!);
+      return 1;
+    },
+    emit: (c) => {
+      const [a, b] = c.args as [readonly string[], readonly string[]];
+      const d = Math.max(a.length, b.length);
+      return [sumOf(range(d).map((k) => `((${comp(a, k)} - ${comp(b, k)}) * (${comp(a, k)} - ${comp(b, k)}))`))];
+    },
+    ref: (args) => [refSqNorm(refDiff(args[0]!, args[1]!))],
+  },
+  {
+    name: 'SqNormIso',
+    arity: 2,
+    nParams: 0,
+    // KeOps: S * SqNorm2(X), so the output has the dimension of S (1 in every ordinary use).
+    dim: (dims) => dims[0]!,
+    emit: (c) => {
+      const [s, x] = c.args as [readonly string[], readonly string[]];
+      if (s.length === 1) return [`(${s[0]} * ${emitSqNorm(x)})`];
+      const n = c.fresh('sqn');
+      return { stmts: [c.d.decl(n, emitSqNorm(x))], out: s.map((v) => `(${v} * ${n})`) };
+    },
+    ref: (args) => {
+      const q = refSqNorm(args[1]!);
+      return args[0]!.map((v) => v * q);
+    },
+  },
+  {
+    name: 'SqNormDiag',
+    arity: 2,
+    nParams: 0,
+    dim: (dims) => {
+      pairDim('SqNormDiag', dims[0]!, dims[1]!, 'weight and vector dimensions');
+      return 1;
+    },
+    emit: (c) => {
+      const [s, x] = c.args as [readonly string[], readonly string[]];
+      return [emitDiag(s, x, Math.max(s.length, x.length))];
+    },
+    ref: (args) => {
+      const [s, x] = args as [readonly number[], readonly number[]];
+      let acc = 0;
+      for (let k = 0; k < Math.max(s.length, x.length); k++) acc += compv(s, k) * compv(x, k) * compv(x, k);
+      return [acc];
+    },
+  },
+  {
+    name: 'SymSqNorm',
+    arity: 2,
+    nParams: 0,
+    dim: (dims) => {
+      const [a, d] = dims as [number, number];
+      if (a !== d * d) fail('SymSqNorm', `matrix dimension ${a} is not ${d}*${d} = ${d * d} for a vector of dimension ${d}`);
+      return 1;
+    },
+    emit: (c) => [emitSym(c.args[0]!, c.args[1]!)],
+    ref: (args) => {
+      const [a, x] = args as [readonly number[], readonly number[]];
+      const d = x.length;
+      let acc = 0;
+      for (let k = 0; k < d; k++) for (let l = 0; l < d; l++) acc += a[k * d + l]! * x[k]! * x[l]!;
+      return [acc];
+    },
+  },
+  {
+    name: 'WeightedSqNorm',
+    arity: 2,
+    nParams: 0,
+    dim: (dims) => {
+      weightKind('WeightedSqNorm', dims[0]!, dims[1]!);
+      return 1;
+    },
+    emit: (c) => [emitWeighted(c.args[0]!, c.args[1]!)],
+    ref: (args) => [refWeighted(args[0]!, args[1]!)],
+  },
+  {
+    name: 'WeightedSqDist',
+    arity: 3,
+    nParams: 0,
+    dim: (dims) => {
+      const d = pairDim('WeightedSqDist', dims[1]!, dims[2]!);
+      weightKind('WeightedSqDist', dims[0]!, d);
+      return 1;
+    },
+    emit: (c) => {
+      const [s, a, b] = c.args as [readonly string[], readonly string[], readonly string[]];
+      const stmts: string[] = [];
+      const diff = declDiff(c, a, b, Math.max(a.length, b.length), stmts);
+      return { stmts, out: [emitWeighted(s, diff)] };
+    },
+    ref: (args) => [refWeighted(args[0]!, refDiff(args[1]!, args[2]!))],
+  },
+  {
+    name: 'Concat',
+    arity: 2,
+    nParams: 0,
+    dim: (dims) => dims[0]! + dims[1]!,
+    emit: (c) => [...c.args[0]!, ...c.args[1]!],
+    ref: (args) => [...args[0]!, ...args[1]!],
+  },
+  {
+    name: 'Elem',
+    arity: 1,
+    nParams: 1,
+    dim: (dims, params) => {
+      const m = intParam('Elem', 'm', params[0]!, 0);
+      if (m >= dims[0]!) fail('Elem', `index ${m} out of range for an argument of dimension ${dims[0]}`);
+      return 1;
+    },
+    emit: (c) => [c.args[0]![c.params[0]!]!],
+    ref: (args, params) => [args[0]![params[0]!]!],
+  },
+  {
+    name: 'ElemT',
+    arity: 1,
+    nParams: 2,
+    dim: (dims, params) => {
+      if (dims[0] !== 1) fail('ElemT', `argument must have dimension 1, got ${dims[0]}`);
+      const n = intParam('ElemT', 'n', params[0]!, 1);
+      const m = intParam('ElemT', 'm', params[1]!, 0);
+      if (m >= n) fail('ElemT', `index ${m} out of range for an output of dimension ${n}`);
+      return n;
+    },
+    emit: (c) => range(c.dim).map((k) => (k === c.params[1] ? c.args[0]![0]! : c.d.num(0))),
+    ref: (args, params, dim) => range(dim).map((k) => (k === params[1] ? args[0]![0]! : 0)),
+  },
+  {
+    name: 'Extract',
+    arity: 1,
+    nParams: 2,
+    dim: (dims, params) => {
+      const start = intParam('Extract', 'start', params[0]!, 0);
+      const len = intParam('Extract', 'dim', params[1]!, 1);
+      if (start + len > dims[0]!) {
+        fail('Extract', `range [${start}, ${start + len}) goes past the end of an argument of dimension ${dims[0]}`);
+      }
+      return len;
+    },
+    emit: (c) => c.args[0]!.slice(c.params[0]!, c.params[0]! + c.dim),
+    ref: (args, params, dim) => args[0]!.slice(params[0]!, params[0]! + dim),
+  },
+  {
+    name: 'ExtractT',
+    arity: 1,
+    nParams: 2,
+    dim: (dims, params) => {
+      const start = intParam('ExtractT', 'start', params[0]!, 0);
+      const dim = intParam('ExtractT', 'dim', params[1]!, 1);
+      if (start + dims[0]! > dim) {
+        fail('ExtractT', `argument of dimension ${dims[0]} at offset ${start} does not fit in dimension ${dim}`);
+      }
+      return dim;
+    },
+    emit: (c) => {
+      const start = c.params[0]!;
+      const x = c.args[0]!;
+      return range(c.dim).map((k) => (k >= start && k < start + x.length ? x[k - start]! : c.d.num(0)));
+    },
+    ref: (args, params, dim) => {
+      const out = new Array<number>(dim).fill(0);
+      args[0]!.forEach((v, k) => {
+        out[params[0]! + k] = v;
+      });
+      return out;
+    },
+  },
+  {
+    name: 'OneHot',
+    arity: 1,
+    nParams: 1,
+    dim: (dims, params) => {
+      if (dims[0] !== 1) fail('OneHot', `argument must have dimension 1 (a scalar index), got ${dims[0]}`);
+      return intParam('OneHot', 'dim', params[0]!, 1);
+    },
+    emit: (c) => {
+      const idx = c.fresh('hot');
+      const stmts = [c.d.decl(idx, c.d.call('trunc', `(${c.args[0]![0]} + ${c.d.num(0.5)})`))];
+      return {
+        stmts,
+        out: range(c.dim).map((k) => c.d.select(`${idx} == ${c.d.num(k)}`, c.d.num(1), c.d.num(0))),
+      };
+    },
+    ref: (args, _p, dim) => {
+      const at = Math.trunc(args[0]![0]! + 0.5);
+      return range(dim).map((k) => (k === at ? 1 : 0));
+    },
+  },
+];

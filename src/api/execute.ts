@@ -1,0 +1,63 @@
+import { DimensionError, ReductionError } from '../errors.js';
+import type { Formula, VarNode } from '../graph/formula.js';
+import { makePlan, type PlanOptions } from '../nodes/plan.js';
+import { getBackend, type BackendChoice } from './backend.js';
+import { asFloat32, checkTensor, type Tensor, type TensorLike } from './tensor.js';
+
+/** Rows of a variable's data, after checking its trailing dimension; `name` is the culprit. */
+function rowsOf(v: VarNode, t: TensorLike, name: string): number {
+  const s = t.shape;
+  if (v.cat === 2) {
+    const ok = (s.length === 1 && s[0] === v.dim) || (s.length === 2 && s[0] === 1 && s[1] === v.dim) || (s.length === 0 && v.dim === 1);
+    if (!ok) throw new DimensionError(`${name}: a parameter of dimension ${v.dim} needs shape [${v.dim}], got [${s.join(', ')}]`);
+    return 1;
+  }
+  const last = s.length === 1 ? 1 : s[s.length - 1];
+  if (s.length < 1 || s.length > 2 || last !== v.dim) {
+    throw new DimensionError(`${name}: expected shape [n, ${v.dim}], got [${s.join(', ')}]`);
+  }
+  return s[0]!;
+}
+
+/**
+ * Runs one fused reduction: `args[v]` is the data of variable index v, `names[v]` its name for
+ * messages. Extents come from the data; a formula without j (or i) variables has that extent 1.
+ */
+export async function executeReduction(
+  formula: Formula,
+  opts: PlanOptions & { backend?: BackendChoice },
+  args: readonly (TensorLike | undefined)[],
+  names: readonly string[] = [],
+): Promise<Tensor[]> {
+  const plan = makePlan(formula, opts);
+  const nameOf = (i: number): string => names[i] ?? `argument ${i}`;
+  const extent: [number | undefined, number | undefined] = [undefined, undefined];
+  const who: [string, string] = ['', ''];
+  const ins: (Float32Array | undefined)[] = [];
+  plan.vars.forEach((v, i) => {
+    if (v === undefined) return;
+    const t = args[i];
+    if (t === undefined) throw new DimensionError(`${nameOf(i)} (${v.key}) is used by the formula but was not given`);
+    const checked = checkTensor(t, nameOf(i));
+    const rows = rowsOf(v, checked, nameOf(i));
+    if (v.cat !== 2) {
+      const seen = extent[v.cat];
+      if (seen !== undefined && seen !== rows) {
+        throw new DimensionError(`${nameOf(i)} has ${rows} rows but ${who[v.cat]} has ${seen} (both are indexed by ${v.cat === 0 ? 'the kept' : 'the reduced'} axis)`);
+      }
+      extent[v.cat] = rows;
+      who[v.cat] = nameOf(i);
+    }
+    ins[i] = asFloat32(checked);
+  });
+  const M = extent[0] ?? 1;
+  const N = extent[1] ?? 1;
+  if (plan.reduction.usesK && plan.K > N) {
+    throw new ReductionError(`${plan.reduction.name}: K = ${plan.K} is larger than the reduced extent ${N}`);
+  }
+  if (N === 0 && plan.reduction.name !== 'Sum') {
+    throw new ReductionError(`${plan.reduction.name} over an empty axis has no value`);
+  }
+  const outs = await getBackend(opts.backend).run(plan, ins, M, N);
+  return outs.map((data, o) => ({ data, shape: [M, ...plan.outputs[o]!.rowShape] }));
+}

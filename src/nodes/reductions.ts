@@ -1,0 +1,276 @@
+import { ReductionError } from '../errors.js';
+import type { Dialect } from './op.js';
+
+/** KeOps reduction names (API.md). */
+export type ReductionName =
+  | 'Sum' | 'LogSumExp' | 'Min' | 'Max' | 'ArgMin' | 'ArgMax' | 'Min_ArgMin' | 'Max_ArgMax'
+  | 'KMin' | 'ArgKMin' | 'KMin_ArgKMin' | 'SumSoftMaxWeight';
+
+/** One output of a reduction: `width` values per kept row, float values or int32 indices. */
+export interface ReductionOutput {
+  readonly width: number;
+  readonly int: boolean;
+  /** Trailing shape per row, e.g. [K, D] for a vector KMin, [D] otherwise. */
+  readonly rowShape: readonly number[];
+}
+
+/** What the code hooks receive: sizes and a printer. Accumulator names are derived from `p`. */
+export interface ReduceCtx {
+  readonly d: Dialect;
+  /** Dimension of the reduced formula F and of the weight G (0 when there is none). */
+  readonly fDim: number;
+  readonly gDim: number;
+  readonly K: number;
+  /** Prefix for accumulator names, unique per reduction instance in a kernel. */
+  readonly p: string;
+}
+
+/** `write(o, k, expr)`: a statement storing `expr` as component k of output o for the current row. */
+export type Writer = (o: number, k: number, expr: string) => string;
+
+/**
+ * A reduction over the reduced index, as hooks around the kernel's inner loop (KeOps
+ * `InitializeReduction / ReducePair / FinalizeOutput`), plus a float64 brute-force reference.
+ */
+export interface ReductionDef {
+  readonly name: ReductionName;
+  /** Whether a second formula (weight) is used: LogSumExp optionally, SumSoftMaxWeight always. */
+  readonly weight: 'none' | 'optional' | 'required';
+  readonly usesK: boolean;
+  /** Throws ReductionError/DimensionError when F/G dims or K do not fit. */
+  check(fDim: number, gDim: number, K: number): void;
+  outputs(fDim: number, gDim: number, K: number): readonly ReductionOutput[];
+  init(c: ReduceCtx): string[];
+  /** `f`, `g`: expressions of the formula components at the current pair; `j`: the reduced index. */
+  combine(c: ReduceCtx, f: readonly string[], g: readonly string[], j: string): string[];
+  finalize(c: ReduceCtx, write: Writer): string[];
+  /** Float64 reference over all reduced terms `(f_j, g_j)`; returns each output's row values. */
+  ref(terms: readonly { f: readonly number[]; g: readonly number[] }[], fDim: number, gDim: number, K: number): number[][];
+}
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, k) => k);
+const flat = (xs: string[][]): string[] => xs.flat();
+
+const noCheck = (): void => undefined;
+const rowOut = (width: number, int = false): ReductionOutput => ({ width, int, rowShape: [width] });
+const kOut = (K: number, D: number, int: boolean): ReductionOutput => ({ width: K * D, int, rowShape: D === 1 ? [K] : [K, D] });
+
+/** Min/Max family, parameterised by comparison and which outputs are written. */
+function extremum(name: ReductionName, cmp: '<' | '>', emit: 'value' | 'index' | 'both'): ReductionDef {
+  const start = cmp === '<' ? Infinity : -Infinity;
+  return {
+    name,
+    weight: 'none',
+    usesK: false,
+    check: noCheck,
+    outputs: (D) => (emit === 'both' ? [rowOut(D), rowOut(D, true)] : [rowOut(D, emit === 'index')]),
+    init: (c) => flat(range(c.fDim).map((k) => [c.d.decl(`${c.p}m${k}`, c.d.num(start)), c.d.decl(`${c.p}a${k}`, c.d.num(0))])),
+    // Strict comparison keeps the first (lowest) index on ties.
+    combine: (c, f, _g, j) =>
+      range(c.fDim).map((k) => `if (${f[k]} ${cmp} ${c.p}m${k}) { ${c.p}m${k} = ${f[k]}; ${c.p}a${k} = ${j}; }`),
+    finalize: (c, w) =>
+      flat(
+        range(c.fDim).map((k) =>
+          emit === 'both'
+            ? [w(0, k, `${c.p}m${k}`), w(1, k, `${c.p}a${k}`)]
+            : [w(0, k, emit === 'value' ? `${c.p}m${k}` : `${c.p}a${k}`)],
+        ),
+      ),
+    ref: (terms, D) => {
+      const m = range(D).map(() => start);
+      const a = range(D).map(() => 0);
+      terms.forEach((t, j) =>
+        range(D).forEach((k) => {
+          if (cmp === '<' ? t.f[k]! < m[k]! : t.f[k]! > m[k]!) {
+            m[k] = t.f[k]!;
+            a[k] = j;
+          }
+        }),
+      );
+      return emit === 'both' ? [m, a] : [emit === 'value' ? m : a];
+    },
+  };
+}
+
+/** KMin family: per coordinate, an ascending list of the K smallest values and their indices. */
+function kmin(name: ReductionName, emit: 'value' | 'index' | 'both'): ReductionDef {
+  return {
+    name,
+    weight: 'none',
+    usesK: true,
+    check: (_f, _g, K) => {
+      if (!Number.isInteger(K) || K < 1) throw new ReductionError(`${name}: K must be a positive integer, got ${K}`);
+    },
+    outputs: (D, _g, K) => (emit === 'both' ? [kOut(K, D, false), kOut(K, D, true)] : [kOut(K, D, emit === 'index')]),
+    init: (c) =>
+      flat(
+        range(c.fDim).map((k) =>
+          flat(range(c.K).map((r) => [c.d.decl(`${c.p}v${k}_${r}`, c.d.num(Infinity)), c.d.decl(`${c.p}i${k}_${r}`, c.d.num(-1))])),
+        ),
+      ),
+    // Insertion from the back; strict `<` puts a tie after the equal values already kept (lowest index first).
+    combine: (c, f, _g, j) =>
+      range(c.fDim).map((k) => {
+        const v = (r: number): string => `${c.p}v${k}_${r}`;
+        const ix = (r: number): string => `${c.p}i${k}_${r}`;
+        let body = `${v(0)} = ${f[k]}; ${ix(0)} = ${j};`;
+        for (let r = 1; r < c.K; r++) {
+          body = `if (${f[k]} < ${v(r - 1)}) { ${v(r)} = ${v(r - 1)}; ${ix(r)} = ${ix(r - 1)}; ${body} } else { ${v(r)} = ${f[k]}; ${ix(r)} = ${j}; }`;
+        }
+        return `if (${f[k]} < ${v(c.K - 1)}) { ${body} }`;
+      }),
+    finalize: (c, w) =>
+      flat(
+        range(c.K).map((r) =>
+          flat(
+            range(c.fDim).map((k) => {
+              const at = r * c.fDim + k;
+              const val = w(0, at, `${c.p}v${k}_${r}`);
+              if (emit === 'both') return [val, w(1, at, `${c.p}i${k}_${r}`)];
+              return [emit === 'value' ? val : w(0, at, `${c.p}i${k}_${r}`)];
+            }),
+          ),
+        ),
+      ),
+    ref: (terms, D, _g, K) => {
+      const vals: number[] = [];
+      const idxs: number[] = [];
+      const perCoord = range(D).map((k) =>
+        terms
+          .map((t, j) => ({ v: t.f[k]!, j }))
+          .sort((a, b) => a.v - b.v || a.j - b.j)
+          .slice(0, K),
+      );
+      for (let r = 0; r < K; r++)
+        for (let k = 0; k < D; k++) {
+          vals.push(perCoord[k]![r]?.v ?? Infinity);
+          idxs.push(perCoord[k]![r]?.j ?? -1);
+        }
+      return emit === 'both' ? [vals, idxs] : [emit === 'value' ? vals : idxs];
+    },
+  };
+}
+
+const sum: ReductionDef = {
+  name: 'Sum',
+  weight: 'none',
+  usesK: false,
+  check: noCheck,
+  outputs: (D) => [rowOut(D)],
+  // JS numbers are float64, so a plain running sum meets the accuracy bound; WGSL compensates.
+  init: (c) => range(c.fDim).map((k) => c.d.decl(`${c.p}s${k}`, c.d.num(0))),
+  combine: (c, f) => range(c.fDim).map((k) => `${c.p}s${k} = ${c.p}s${k} + ${f[k]};`),
+  finalize: (c, w) => range(c.fDim).map((k) => w(0, k, `${c.p}s${k}`)),
+  ref: (terms, D) => [range(D).map((k) => terms.reduce((s, t) => s + t.f[k]!, 0))],
+};
+
+/**
+ * Running-max log-sum-exp: keeps (m, s) with s = sum exp(f - m) * g. With a weight G the formula
+ * F must be scalar and the output has G's dimension; without one, each coordinate of F reduces alone.
+ */
+const logSumExp: ReductionDef = {
+  name: 'LogSumExp',
+  weight: 'optional',
+  usesK: false,
+  check: (fDim, gDim) => {
+    if (gDim > 0 && fDim !== 1) throw new ReductionError(`LogSumExp with a weight needs a scalar formula, got dimension ${fDim}`);
+  },
+  outputs: (fDim, gDim) => [rowOut(gDim > 0 ? gDim : fDim)],
+  init: (c) => {
+    const n = c.gDim > 0 ? 1 : c.fDim;
+    const w = c.gDim > 0 ? c.gDim : c.fDim;
+    return [
+      ...range(n).map((k) => c.d.decl(`${c.p}m${k}`, c.d.num(-Infinity))),
+      ...range(w).map((k) => c.d.decl(`${c.p}s${k}`, c.d.num(0))),
+      c.d.decl(`${c.p}r`, c.d.num(0)),
+    ];
+  },
+  combine: (c, f, g) => {
+    const e = c.d;
+    if (c.gDim === 0) {
+      return range(c.fDim).map(
+        (k) =>
+          `if (${f[k]} > ${c.p}m${k}) { ${c.p}s${k} = ${c.p}s${k} * ${e.call('exp', `${c.p}m${k} - ${f[k]}`)} + ${e.num(1)}; ${c.p}m${k} = ${f[k]}; } else { ${c.p}s${k} = ${c.p}s${k} + ${e.call('exp', `${f[k]} - ${c.p}m${k}`)}; }`,
+      );
+    }
+    const up = range(c.gDim).map((k) => `${c.p}s${k} = ${c.p}s${k} * ${c.p}r + ${g[k]};`).join(' ');
+    const add = range(c.gDim).map((k) => `${c.p}s${k} = ${c.p}s${k} + ${c.p}r * ${g[k]};`).join(' ');
+    return [
+      `if (${f[0]} > ${c.p}m0) { ${c.p}r = ${e.call('exp', `${c.p}m0 - ${f[0]}`)}; ${up} ${c.p}m0 = ${f[0]}; } else { ${c.p}r = ${e.call('exp', `${f[0]} - ${c.p}m0`)}; ${add} }`,
+    ];
+  },
+  finalize: (c, w) =>
+    c.gDim === 0
+      ? range(c.fDim).map((k) => w(0, k, `${c.p}m${k} + ${c.d.call('log', `${c.p}s${k}`)}`))
+      : range(c.gDim).map((k) => w(0, k, `${c.p}m0 + ${c.d.call('log', `${c.p}s${k}`)}`)),
+  ref: (terms, fDim, gDim) => {
+    if (gDim === 0) {
+      return [
+        range(fDim).map((k) => {
+          const m = Math.max(...terms.map((t) => t.f[k]!));
+          return m + Math.log(terms.reduce((s, t) => s + Math.exp(t.f[k]! - m), 0));
+        }),
+      ];
+    }
+    const m = Math.max(...terms.map((t) => t.f[0]!));
+    return [range(gDim).map((k) => m + Math.log(terms.reduce((s, t) => s + Math.exp(t.f[0]! - m) * t.g[k]!, 0)))];
+  },
+};
+
+/** sum_j exp(f_j) g_j / sum_j exp(f_j), with a running max for stability. */
+const sumSoftMaxWeight: ReductionDef = {
+  name: 'SumSoftMaxWeight',
+  weight: 'required',
+  usesK: false,
+  check: (fDim) => {
+    if (fDim !== 1) throw new ReductionError(`SumSoftMaxWeight needs a scalar formula, got dimension ${fDim}`);
+  },
+  outputs: (_f, gDim) => [rowOut(gDim)],
+  init: (c) => [
+    c.d.decl(`${c.p}m`, c.d.num(-Infinity)),
+    c.d.decl(`${c.p}z`, c.d.num(0)),
+    c.d.decl(`${c.p}r`, c.d.num(0)),
+    ...range(c.gDim).map((k) => c.d.decl(`${c.p}s${k}`, c.d.num(0))),
+  ],
+  combine: (c, f, g) => {
+    const e = c.d;
+    const up = range(c.gDim).map((k) => `${c.p}s${k} = ${c.p}s${k} * ${c.p}r + ${g[k]};`).join(' ');
+    const add = range(c.gDim).map((k) => `${c.p}s${k} = ${c.p}s${k} + ${c.p}r * ${g[k]};`).join(' ');
+    return [
+      `if (${f[0]} > ${c.p}m) { ${c.p}r = ${e.call('exp', `${c.p}m - ${f[0]}`)}; ${c.p}z = ${c.p}z * ${c.p}r + ${e.num(1)}; ${up} ${c.p}m = ${f[0]}; } else { ${c.p}r = ${e.call('exp', `${f[0]} - ${c.p}m`)}; ${c.p}z = ${c.p}z + ${c.p}r; ${add} }`,
+    ];
+  },
+  finalize: (c, w) => range(c.gDim).map((k) => w(0, k, `${c.p}s${k} / ${c.p}z`)),
+  ref: (terms, _f, gDim) => {
+    const m = Math.max(...terms.map((t) => t.f[0]!));
+    const z = terms.reduce((s, t) => s + Math.exp(t.f[0]! - m), 0);
+    return [range(gDim).map((k) => terms.reduce((s, t) => s + Math.exp(t.f[0]! - m) * t.g[k]!, 0) / z)];
+  },
+};
+
+/** The reduction table, keyed by KeOps name. */
+export const REDUCTIONS: ReadonlyMap<ReductionName, ReductionDef> = new Map(
+  [
+    sum,
+    logSumExp,
+    sumSoftMaxWeight,
+    extremum('Min', '<', 'value'),
+    extremum('Max', '>', 'value'),
+    extremum('ArgMin', '<', 'index'),
+    extremum('ArgMax', '>', 'index'),
+    extremum('Min_ArgMin', '<', 'both'),
+    extremum('Max_ArgMax', '>', 'both'),
+    kmin('KMin', 'value'),
+    kmin('ArgKMin', 'index'),
+    kmin('KMin_ArgKMin', 'both'),
+  ].map((r) => [r.name, r] as const),
+);
+
+/** Looks a reduction up by name; an unknown name is a ReductionError listing the known ones. */
+export function reductionDef(name: string): ReductionDef {
+  const def = REDUCTIONS.get(name as ReductionName);
+  if (def === undefined) {
+    throw new ReductionError(`unknown reduction '${name}' (known: ${[...REDUCTIONS.keys()].join(', ')})`);
+  }
+  return def;
+}
