@@ -2,14 +2,14 @@ import type { Formula } from './formula.js';
 
 /**
  * One SSA temporary: a formula node whose arguments are earlier temporaries.
- * `level` says in which loop it can be computed: 0 outside both (parameters and constants),
- * 1 per i (depends on i-variables), 2 per (i, j) pair (depends on j-variables).
+ * `level` is a bit mask of the indices it depends on, i.e. the loop it can be computed in:
+ * 0 once (parameters, constants), 1 per i, 2 per j (shared by all rows of a block), 3 per (i, j).
  */
 export interface Temp {
   readonly id: number;
   readonly node: Formula;
   readonly args: readonly number[];
-  readonly level: 0 | 1 | 2;
+  readonly level: Level;
 }
 
 export interface Linearized {
@@ -18,6 +18,7 @@ export interface Linearized {
   readonly roots: readonly number[];
 }
 
+export type Level = 0 | 1 | 2 | 3;
 const LEVEL_OF_CAT = [1, 2, 0] as const;
 
 /** Linearises formulas into SSA temporaries in dependency order; common subexpressions appear once. */
@@ -28,10 +29,10 @@ export function linearize(roots: readonly Formula[]): Linearized {
     const known = ids.get(f.key);
     if (known !== undefined) return known;
     const args = f.kind === 'op' ? f.args.map(visit) : [];
-    let level: 0 | 1 | 2 = f.kind === 'var' ? LEVEL_OF_CAT[f.cat] : 0;
-    for (const a of args) level = Math.max(level, temps[a]!.level) as 0 | 1 | 2;
+    let level: number = f.kind === 'var' ? LEVEL_OF_CAT[f.cat] : 0;
+    for (const a of args) level |= temps[a]!.level;
     const id = temps.length;
-    temps.push({ id, node: f, args, level });
+    temps.push({ id, node: f, args, level: level as Level });
     ids.set(f.key, id);
     return id;
   };

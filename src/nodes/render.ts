@@ -1,12 +1,12 @@
 import type { VarNode } from '../graph/formula.js';
-import type { Linearized } from '../graph/lower.js';
+import type { Level, Linearized } from '../graph/lower.js';
 import type { Dialect, EmitCtx } from './op.js';
 import { opDef } from './ops/index.js';
 
 /** Scalar code for a linearised formula: statements per loop level and the names of every temp's components. */
 export interface RenderedTemps {
-  /** Statements to run once (level 0), per i (level 1), per (i, j) pair (level 2). */
-  readonly stmts: readonly [string[], string[], string[]];
+  /** Statements to run once (level 0), per i (1), per j (2), per (i, j) pair (3). */
+  readonly stmts: readonly [string[], string[], string[], string[]];
   /** `names[t][k]`: an expression (usually a local name) for component k of temp t. */
   readonly names: readonly (readonly string[])[];
 }
@@ -16,12 +16,24 @@ const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /**
  * Prints the list of temporaries with a dialect. `loadVar(v, k)` gives the expression that reads
  * component k of variable v at the current (i, j). Simple results alias instead of copying.
+ * For a block of rows, render once per row with a name `suffix`, sharing the first rendering's
+ * temps of the given levels (those that do not depend on i) instead of repeating them.
  */
-export function renderTemps(lin: Linearized, d: Dialect, loadVar: (v: VarNode, k: number) => string): RenderedTemps {
-  const stmts: [string[], string[], string[]] = [[], [], []];
-  const names: string[][] = [];
+export function renderTemps(
+  lin: Linearized,
+  d: Dialect,
+  loadVar: (v: VarNode, k: number) => string,
+  suffix = '',
+  shared?: { readonly from: RenderedTemps; readonly levels: readonly Level[] },
+): RenderedTemps {
+  const stmts: [string[], string[], string[], string[]] = [[], [], [], []];
+  const names: (readonly string[])[] = [];
   for (const t of lin.temps) {
     const out = stmts[t.level];
+    if (shared !== undefined && shared.levels.includes(t.level)) {
+      names.push(shared.from.names[t.id]!);
+      continue;
+    }
     const node = t.node;
     if (node.kind === 'const') {
       names.push([d.num(node.value)]);
@@ -38,7 +50,7 @@ export function renderTemps(lin: Linearized, d: Dialect, loadVar: (v: VarNode, k
         argDims: node.args.map((a) => a.dim),
         params: node.params,
         dim: node.dim,
-        fresh: (hint) => `${hint}_${t.id}_${fresh++}`,
+        fresh: (hint) => `${hint}_${t.id}_${fresh++}${suffix}`,
       };
       const def = opDef(node.op);
       const emitted = (d.name === 'wgsl' && def.wgsl !== undefined ? def.wgsl : def.emit)(ctx);
@@ -53,7 +65,7 @@ export function renderTemps(lin: Linearized, d: Dialect, loadVar: (v: VarNode, k
     names.push(
       exprs.map((e, k) => {
         if (IDENT.test(e)) return e;
-        const name = `t${t.id}_${k}`;
+        const name = `t${t.id}_${k}${suffix}`;
         out.push(d.decl(name, e));
         return name;
       }),

@@ -49,3 +49,32 @@ export function binary(
     ref: (args, _p, dim) => Array.from({ length: dim }, (_, k) => ref2(compv(args[0]!, k), compv(args[1]!, k))),
   };
 }
+
+/** Dimension rule of an elementwise n-ary op: every operand has the output dimension D or dimension 1 (broadcast). */
+export function broadcastDims(name: string) {
+  return (dims: readonly number[]): number => {
+    const d = Math.max(1, ...dims);
+    if (dims.some((x) => x !== d && x !== 1)) {
+      throw new DimensionError(`${name}: operand dimensions ${dims.join(', ')} differ (only a dimension-1 operand broadcasts)`);
+    }
+    return d;
+  };
+}
+
+/** An elementwise ternary op with broadcasting of dimension-1 operands. */
+export function ternary(
+  name: string,
+  emit3: (a: string, b: string, x: string, c: EmitCtx) => string,
+  ref3: (a: number, b: number, x: number) => number,
+): OpDef {
+  return {
+    name,
+    arity: 3,
+    nParams: 0,
+    dim: broadcastDims(name),
+    emit: (c) =>
+      Array.from({ length: c.dim }, (_, k) => emit3(comp(c.args[0]!, k), comp(c.args[1]!, k), comp(c.args[2]!, k), c)),
+    ref: (args, _p, dim) =>
+      Array.from({ length: dim }, (_, k) => ref3(compv(args[0]!, k), compv(args[1]!, k), compv(args[2]!, k))),
+  };
+}
