@@ -8,7 +8,8 @@ export function op(name: string, args: readonly Formula[], params: readonly numb
   if (args.length !== def.arity) {
     throw new DimensionError(`${name} takes ${def.arity} argument(s), got ${args.length}`);
   }
-  if (params.length !== def.nParams) {
+  // nParams < 0: a variable number of trailing params, checked by the op's own dim rule.
+  if (def.nParams >= 0 && params.length !== def.nParams) {
     throw new KernelflowError('ARGUMENT', `${name} takes ${def.nParams} static parameter(s), got ${params.length}`);
   }
   for (const p of params) {

@@ -21,6 +21,12 @@ export interface Dialect {
   select(cond: string, ifTrue: string, ifFalse: string): string;
   /** Declares a mutable float scalar initialised to `expr` (a statement). */
   decl(name: string, expr: string): string;
+  /**
+   * Optional: an expression equal to the float `expr` that the target's compiler cannot see
+   * through, so `(a + b) - a` is not simplified to `b`. Float32 targets (WGSL) define it, and the
+   * Sum reduction then compensates (Kahan); float64 JavaScript needs no compensation.
+   */
+  barrier?(expr: string): string;
 }
 
 /** What an emitter receives: its arguments' scalar components as expressions (already named temporaries). */
@@ -49,7 +55,7 @@ export interface OpDef {
   readonly name: string;
   /** Number of formula arguments. */
   readonly arity: number;
-  /** Number of trailing integer/static parameters in the string syntax (`Pow(f, 2)` has 1). */
+  /** Number of trailing static parameters in the string syntax (`Pow(f, 2)` has 1); -1: variadic, checked by `dim`. */
   readonly nParams: number;
   /** Output dimension from argument dimensions; throws DimensionError naming the op when they do not fit. */
   dim(argDims: readonly number[], params: readonly number[]): number;

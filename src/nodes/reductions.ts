@@ -157,9 +157,20 @@ const sum: ReductionDef = {
   usesK: false,
   check: noCheck,
   outputs: (D) => [rowOut(D)],
-  // JS numbers are float64, so a plain running sum meets the accuracy bound; WGSL compensates.
-  init: (c) => range(c.fDim).map((k) => c.d.decl(`${c.p}s${k}`, c.d.num(0))),
-  combine: (c, f) => range(c.fDim).map((k) => `${c.p}s${k} = ${c.p}s${k} + ${f[k]};`),
+  // JS numbers are float64, so a plain running sum meets the accuracy bound. Float32 dialects
+  // (those with a `barrier`, i.e. WGSL) use Kahan summation, so 2e5 terms stay within 1e-5
+  // relative error; the barrier keeps the compiler from simplifying the compensation away.
+  init: (c) =>
+    range(c.fDim).flatMap((k) =>
+      c.d.barrier === undefined ? [c.d.decl(`${c.p}s${k}`, c.d.num(0))] : [c.d.decl(`${c.p}s${k}`, c.d.num(0)), c.d.decl(`${c.p}c${k}`, c.d.num(0))],
+    ),
+  combine: (c, f) =>
+    range(c.fDim).map((k) => {
+      const s = `${c.p}s${k}`;
+      if (c.d.barrier === undefined) return `${s} = ${s} + ${f[k]};`;
+      const [y, t, comp] = [`${c.p}ky${k}`, `${c.p}kt${k}`, `${c.p}c${k}`];
+      return `{ ${c.d.decl(y, `${f[k]} - ${comp}`)} ${c.d.decl(t, c.d.barrier(`${s} + ${y}`))} ${comp} = (${t} - ${s}) - ${y}; ${s} = ${t}; }`;
+    }),
   finalize: (c, w) => range(c.fDim).map((k) => w(0, k, `${c.p}s${k}`)),
   ref: (terms, D) => [range(D).map((k) => terms.reduce((s, t) => s + t.f[k]!, 0))],
 };
