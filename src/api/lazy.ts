@@ -158,40 +158,62 @@ export class LazyTensor {
     if (axis !== 0 && axis !== 1) throw new ReductionError(`${name}: axis must be 0 or 1, got ${String(axis)}`);
     const w = weight === undefined ? undefined : this.lift(weight);
     const { formula, inputs, weightFormula } = canonical(this, w === undefined ? [] : [w]);
-    // Planning now reports dimension and reduction errors where the user built the node.
-    const plan = makePlan(formula, { reduction: name, axis, K, weight: weightFormula ?? null });
-    let last: { stamp: string; value: Promise<Tensor[]> } | undefined;
-    const run = (stamp: string, vals: readonly Tensor[]): Promise<Tensor[]> => {
-      if (last?.stamp !== stamp) {
-        last = {
-          stamp,
-          value: executeReduction(formula, { reduction: name, axis, K, weight: weightFormula ?? null, backend: opts.backend }, vals),
-        };
-      }
-      return last.value;
-    };
-    return plan.outputs.map((out, o) => new ReductionNode(inputs, run, o, out.width, `${name}(axis ${axis})`));
+    return reductionNodes(formula, inputs, { reduction: name, axis, K, weight: weightFormula ?? null, backend: opts.backend });
   }
 }
 
+/** What a reduction node computes: a canonical formula (variables 0.. = its inputs) and how it reduces. */
+export interface ReductionSpec {
+  readonly reduction: string;
+  readonly axis: 0 | 1;
+  readonly K?: number;
+  readonly weight?: Formula | null;
+  readonly backend?: BackendChoice;
+}
+
+/**
+ * Builds the node(s) of one fused reduction of `formula`, whose variable v reads `inputs[v]`.
+ * Pair reductions give two nodes sharing one kernel run. Planning here reports dimension and
+ * reduction errors where the user built the node.
+ */
+export function reductionNodes(formula: Formula, inputs: readonly Node[], spec: ReductionSpec): ReductionNode[] {
+  const plan = makePlan(formula, { reduction: spec.reduction, axis: spec.axis, K: spec.K, weight: spec.weight ?? null });
+  let last: { stamp: string; value: Promise<Tensor[]> } | undefined;
+  const run = (stamp: string, vals: readonly Tensor[]): Promise<Tensor[]> => {
+    if (last?.stamp !== stamp) {
+      last = { stamp, value: executeReduction(formula, { ...spec, weight: spec.weight ?? null }, vals) };
+    }
+    return last.value;
+  };
+  return plan.outputs.map((out, o) => new ReductionNode(inputs, run, o, out.width, formula, spec));
+}
+
 /** The result of one reduction output; pair reductions share one kernel run through `run`. */
-class ReductionNode extends Node {
+export class ReductionNode extends Node {
   constructor(
     inputs: readonly Node[],
     private readonly run: (stamp: string, vals: readonly Tensor[]) => Promise<Tensor[]>,
-    private readonly output: number,
+    /** Which output of the reduction this node is (1 = the indices of a pair reduction). */
+    readonly output: number,
     /** Width of each output row: the dimension this node has when lifted with Vi/Vj. */
     readonly dim: number,
-    private readonly label: string,
+    readonly formula: Formula,
+    readonly spec: ReductionSpec,
   ) {
     super(inputs);
+    this.wire({ reduction: { formula, spec, output, dim } });
+  }
+
+  /** The nodes variable v of `formula` reads. */
+  get sources(): readonly Node[] {
+    return this.inputs;
   }
   protected async compute(vals: readonly Tensor[]): Promise<Tensor> {
     const stamp = vals.map((v) => inputStamp(v)).join(',');
     return (await this.run(stamp, vals))[this.output]!;
   }
   override describe(): string {
-    return this.label;
+    return `${this.spec.reduction}(${this.formula.key}, axis ${this.spec.axis})`;
   }
 }
 
@@ -217,7 +239,7 @@ function canonical(t: LazyTensor, extra: readonly LazyTensor[]): { formula: Form
 
 /** Accepts a Node or dense data (lifted into a constant source node). */
 function asNode(x: Node | TensorLike, label: string): Node {
-  return x instanceof Node ? x : new SourceNode(x, label);
+  return x instanceof Node ? x : new SourceNode(x, label, { lifted: true });
 }
 
 function lastDim(n: Node): number {

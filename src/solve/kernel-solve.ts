@@ -1,0 +1,110 @@
+import { executeReduction } from '../api/execute.js';
+import type { BackendChoice } from '../api/backend.js';
+import type { Tensor, TensorLike } from '../api/tensor.js';
+import { DimensionError, KernelflowError } from '../errors.js';
+import { mapVars, mkVar, variables, type Formula } from '../graph/formula.js';
+import { op } from '../nodes/build.js';
+import { conjugateGradient, type CgResult } from './cg.js';
+import { nystromPreconditioner, pickLandmarks } from './nystrom.js';
+
+export interface KernelSolveOptions {
+  /** Ridge: solves (alpha Id + K) c = b. */
+  readonly alpha?: number;
+  /** Relative residual per column at which CG stops (default 1e-6). */
+  readonly tol?: number;
+  /** Iteration bound (default: 10 n, at least 1000). */
+  readonly maxIter?: number;
+  /** Warm start [n, Dv]. */
+  readonly x0?: TensorLike;
+  /** 'nystrom' (default, rank 256 landmarks) or 'none'. */
+  readonly precond?: 'nystrom' | 'none';
+  readonly rank?: number;
+  readonly backend?: BackendChoice;
+  readonly onProgress?: (p: { iter: number; residual: number }) => void;
+  readonly cancelled?: () => boolean;
+}
+
+/** Rows `idx` of a row-major [n, d] array. */
+function rows(t: Tensor, idx: Int32Array): Tensor {
+  const d = t.shape.length === 1 ? 1 : t.shape[t.shape.length - 1]!;
+  const out = new Float32Array(idx.length * d);
+  idx.forEach((r, k) => out.set(t.data.subarray(r * d, (r + 1) * d), k * d));
+  return { data: out, shape: [idx.length, d] };
+}
+
+/**
+ * The dense block K[iRows, jRows] (float64, row-major) in one dispatch: every pair becomes a row of
+ * an elementwise map (j-variables recast as i-variables over the pair list), so nothing but the
+ * block itself is allocated. `null` rows mean all n.
+ */
+async function denseBlock(
+  K: Formula,
+  vals: readonly (Tensor | undefined)[],
+  iRows: Int32Array | null,
+  jRows: Int32Array,
+  n: number,
+  backend: BackendChoice | undefined,
+): Promise<Float64Array> {
+  const I = iRows ?? Int32Array.from({ length: n }, (_, k) => k);
+  const ni = I.length;
+  const nj = jRows.length;
+  const pairsOf = (which: 'i' | 'j'): Int32Array => {
+    const out = new Int32Array(ni * nj);
+    for (let a = 0; a < ni; a++) for (let b = 0; b < nj; b++) out[a * nj + b] = which === 'i' ? I[a]! : jRows[b]!;
+    return out;
+  };
+  const cats = new Map(variables(K).map((v) => [v.index, v.cat] as const));
+  const map = mapVars(K, (v) => (v.cat === 1 ? mkVar(v.index, v.dim, 0) : v));
+  const iPairs = pairsOf('i');
+  const jPairs = pairsOf('j');
+  const data = vals.map((t, v) => (t === undefined || cats.get(v) === 2 ? t : rows(t, cats.get(v) === 1 ? jPairs : iPairs)));
+  const [out] = await executeReduction(map, { reduction: 'Sum', axis: 1, backend }, data);
+  return Float64Array.from(out!.data);
+}
+
+/**
+ * Solves (alpha Id + K) c = b by conjugate gradient, where K_ij is the scalar formula `K` whose
+ * variable v reads `vals[v]` (i- and j-variables over the same n points) and b is [n, Dv].
+ * Each CG step is one fused reduction `sum_j K_ij p_j`; the Nyström preconditioner is built from
+ * two more reductions against an identity weight.
+ */
+export async function solveKernel(K: Formula, vals: readonly (Tensor | undefined)[], b: TensorLike, opts: KernelSolveOptions = {}): Promise<CgResult & { c: Tensor }> {
+  if (K.dim !== 1) throw new DimensionError(`solve: the kernel must be scalar, got dimension ${K.dim}`);
+  const alpha = opts.alpha ?? 0;
+  if (!(alpha >= 0)) throw new KernelflowError('ARGUMENT', `solve: alpha must be >= 0, got ${alpha}`);
+  const n = b.shape[0]!;
+  const Dv = b.shape.length === 1 ? 1 : b.shape[b.shape.length - 1]!;
+  if (b.data.length !== n * Dv) throw new DimensionError(`solve: b has ${b.data.length} values for shape [${b.shape.join(', ')}]`);
+  const nv = vals.length;
+  for (const v of variables(K)) {
+    const t = vals[v.index];
+    if (v.cat !== 2 && t !== undefined && t.shape[0] !== n) {
+      throw new DimensionError(`solve: variable ${v.key} has ${t.shape[0]} rows but b has ${n}; K must be square (n × n)`);
+    }
+  }
+  const p = mkVar(nv, Dv, 1);
+  const apply = op('Mult', [K, p]);
+  const A = async (v: Float64Array): Promise<Float64Array> => {
+    const [Kv] = await executeReduction(apply, { reduction: 'Sum', axis: 1, backend: opts.backend }, [...vals, { data: Float32Array.from(v), shape: [n, Dv] }]);
+    const out = new Float64Array(v.length);
+    for (let k = 0; k < v.length; k++) out[k] = Kv!.data[k]! + alpha * v[k]!;
+    return out;
+  };
+  let precond: ((r: Float64Array) => Float64Array) | undefined;
+  const m = Math.min(opts.rank ?? 256, n);
+  if ((opts.precond ?? 'nystrom') === 'nystrom' && alpha > 0 && n > 2 * m) {
+    const land = pickLandmarks(n, m);
+    const Knm = await denseBlock(K, vals, null, land, n, opts.backend);
+    const Kmm = await denseBlock(K, vals, land, land, n, opts.backend);
+    precond = nystromPreconditioner(Knm, Kmm, n, m, alpha);
+  }
+  const res = await conjugateGradient(A, Float64Array.from(b.data), Dv, {
+    tol: opts.tol ?? 1e-6,
+    maxIter: opts.maxIter ?? Math.max(1000, 10 * n),
+    x0: opts.x0 === undefined ? undefined : Float64Array.from(opts.x0.data),
+    precond,
+    onProgress: opts.onProgress,
+    cancelled: opts.cancelled,
+  });
+  return { ...res, c: { data: Float32Array.from(res.x), shape: [n, Dv] } };
+}
