@@ -8,6 +8,8 @@ import { mkConst, mkVar, type Cat, type Formula } from '../graph/formula.js';
 import { op } from '../nodes/build.js';
 import type { OpDef } from '../nodes/op.js';
 import { OPS } from '../nodes/ops/index.js';
+import { zeros } from '../nodes/ops/diff.js';
+import { vjpFormula } from '../grad/formula.js';
 
 /** One declared variable: `x = Vi(3)` is `{ name: 'x', index: <position>, dim: 3, cat: 0 }`. */
 export interface Alias {
@@ -254,6 +256,8 @@ class Parser {
       if (n === 'IntCst' && !Number.isInteger(v)) this.fail(`IntCst(${v}): not an integer`, args[0]!.col);
       return mkConst(v!);
     }
+    if (n === 'Grad' && !OPS.has('Grad')) return this.grad(name, args);
+    if (n === 'GradMatrix' && !OPS.has('GradMatrix')) return this.gradMatrix(name, args);
     const def = OPS.get(n);
     if (def === undefined) {
       // KeOps's Zero(d) is a zero vector; it exists only while SumT does (an op table entry wins).
@@ -269,6 +273,31 @@ class Parser {
       'lit' in a ? a.lit : this.fail(`${n}: argument ${def.arity + k + 1} must be a numeric literal (a static parameter)`, a.col),
     );
     return this.apply(n, fs, ps, name.col);
+  }
+
+  /** KeOps `Grad(F, x, e)`: the gradient of <F, e> with respect to the variable x, expanded here. */
+  private grad(name: Tok, args: readonly Arg[]): Formula {
+    if (args.length !== 3) this.fail(`Grad takes 3 arguments (formula, variable, gradient input), got ${args.length}`, name.col);
+    const [f, x, e] = args.map((a) => ('f' in a ? a.f : mkConst(a.lit))) as [Formula, Formula, Formula];
+    if (x.kind !== 'var') this.fail('Grad: the second argument must be a variable (an alias or Var(...))', args[1]!.col);
+    if (e.dim !== f.dim) {
+      throw new DimensionError(`Grad at column ${name.col} of '${this.src}': the gradient input has dimension ${e.dim}, the formula ${f.dim}`);
+    }
+    return vjpFormula(f, x, e) ?? zeros(x.dim);
+  }
+
+  /** KeOps `GradMatrix(F, x)`: the transposed Jacobian, Grad(F, x, e_k) for each basis vector e_k, concatenated. */
+  private gradMatrix(name: Tok, args: readonly Arg[]): Formula {
+    if (args.length !== 2) this.fail(`GradMatrix takes 2 arguments (formula, variable), got ${args.length}`, name.col);
+    const [f, x] = args.map((a) => ('f' in a ? a.f : mkConst(a.lit))) as [Formula, Formula];
+    if (x.kind !== 'var') this.fail('GradMatrix: the second argument must be a variable (an alias or Var(...))', args[1]!.col);
+    let out: Formula | undefined;
+    for (let k = 0; k < f.dim; k++) {
+      const e = f.dim === 1 ? mkConst(1) : op('ElemT', [mkConst(1)], [f.dim, k]);
+      const part = vjpFormula(f, x, e) ?? zeros(x.dim);
+      out = out === undefined ? part : op('Concat', [out, part]);
+    }
+    return out!;
   }
 
   private inlineVar(name: Tok, index: number, dim: number, cat: number): Formula {

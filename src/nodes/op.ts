@@ -67,8 +67,9 @@ export interface OpDef {
   ref(args: readonly (readonly number[])[], params: readonly number[], dim: number): number[];
   /**
    * Vector-Jacobian product: given the node, its cotangent `g` (a formula of the node's dim),
-   * returns one cotangent formula per argument (or null for a symbolic zero). Filled by the
-   * gradient issue.
+   * returns one cotangent formula per argument, of that argument's dim (null: a symbolic zero).
+   * Every op of the table has one (test/grad/vjp.spec.ts checks them against finite differences);
+   * src/grad/formula.ts chains them (KeOps `DiffT`).
    */
   readonly vjp?: (node: Formula & { kind: 'op' }, g: Formula) => readonly (Formula | null)[];
 }

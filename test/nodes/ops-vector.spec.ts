@@ -84,7 +84,8 @@ test('every vector op has a test case, and every case names a vector op', () => 
     assert.ok(CASES[n]!.length >= 2, `${n} needs at least two dimension settings`);
   }
   for (const n of Object.keys(CASES)) assert.ok(names.includes(n), `case for unknown op ${n}`);
-  for (const d of vectorOps) assert.is(d.vjp, undefined, `${d.name}.vjp is filled later`);
+  // vjps are checked against finite differences in test/grad/vjp.spec.ts.
+  for (const d of vectorOps) assert.type(d.vjp, 'function', `${d.name} has a vjp`);
 });
 
 test('generated code equals the float64 reference on seeded random inputs', () => {

@@ -1,6 +1,9 @@
 import { DimensionError } from '../../errors.js';
 import { comp, compv, type EmitCtx, type OpDef } from '../op.js';
 
+/** The vector-Jacobian product slot of an op (see OpDef.vjp). */
+export type Vjp = NonNullable<OpDef['vjp']>;
+
 /** Dimension rule of an elementwise binary op: equal dims, or one side of dimension 1 broadcast. */
 export function broadcastDim(name: string) {
   return (dims: readonly number[]): number => {
@@ -23,9 +26,15 @@ export function sameDim(name: string) {
 }
 
 /** An elementwise unary op from a scalar printer and a scalar float64 reference. */
-export function unary(name: string, emit1: (x: string, c: EmitCtx) => string, ref1: (x: number) => number): OpDef {
+export function unary(
+  name: string,
+  emit1: (x: string, c: EmitCtx) => string,
+  ref1: (x: number) => number,
+  vjp?: Vjp,
+): OpDef {
   return {
     name,
+    vjp,
     arity: 1,
     nParams: 0,
     dim: (dims) => dims[0]!,
@@ -39,9 +48,11 @@ export function binary(
   name: string,
   emit2: (a: string, b: string, c: EmitCtx) => string,
   ref2: (a: number, b: number) => number,
+  vjp?: Vjp,
 ): OpDef {
   return {
     name,
+    vjp,
     arity: 2,
     nParams: 0,
     dim: broadcastDim(name),
@@ -66,9 +77,11 @@ export function ternary(
   name: string,
   emit3: (a: string, b: string, x: string, c: EmitCtx) => string,
   ref3: (a: number, b: number, x: number) => number,
+  vjp?: Vjp,
 ): OpDef {
   return {
     name,
+    vjp,
     arity: 3,
     nParams: 0,
     dim: broadcastDims(name),

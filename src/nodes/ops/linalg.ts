@@ -1,4 +1,6 @@
 import { DimensionError } from '../../errors.js';
+import type { Formula } from '../../graph/formula.js';
+import { op } from '../build.js';
 import type { OpDef } from '../op.js';
 
 /*
@@ -240,6 +242,48 @@ function kronIndex(ia: readonly number[], ib: readonly number[], dimsA: readonly
   return o;
 }
 
+// ---------------------------------------------------------------- vjp
+
+/**
+ * Cotangents of TensorDot(a, b) as two more TensorDots (KeOps's TensorDot.DiffT does the same):
+ * da contracts g's axes that came from b's free axes with those axes of b, and the result's free
+ * axes (g's axes from a, then b's contracted axes) are permuted back into a's axis order; db alike.
+ */
+function tensorDotVjp(s: TensorDotSpec, a: Formula, b: Formula, g: Formula): [Formula, Formula] {
+  const keepA = range(s.dimsA.length).filter((ax) => !s.contA.includes(ax));
+  const keepB = range(s.dimsB.length).filter((ax) => !s.contB.includes(ax));
+  const keepShape = [...keepA.map((ax) => s.dimsA[ax]!), ...keepB.map((ax) => s.dimsB[ax]!)];
+  const outShape = new Array<number>(keepShape.length);
+  keepShape.forEach((n, j) => (outShape[s.permute[j]!] = n));
+  const nA = keepA.length;
+  /** Cotangent of one operand: `mine` are its free axes (free axis j of the product at output axis permute[off + j]). */
+  const side = (
+    mine: readonly number[],
+    off: number,
+    other: Formula,
+    otherDims: readonly number[],
+    otherKeep: readonly number[],
+    otherCont: readonly number[],
+    myCont: readonly number[],
+  ): Formula => {
+    const contG = otherKeep.map((_, m) => s.permute[(off === 0 ? nA : 0) + m]!);
+    const freeG = range(outShape.length).filter((ax) => !contG.includes(ax));
+    const freeOther = range(otherDims.length).filter((ax) => !otherKeep.includes(ax));
+    const perm = [
+      ...freeG.map((ax) => mine[s.permute.indexOf(ax) - off]!),
+      ...freeOther.map((ax) => myCont[otherCont.indexOf(ax)]!),
+    ];
+    return op('TensorDot', [g, other], encodeTensorDotParams(outShape, otherDims, contG, otherKeep, perm));
+  };
+  return [side(keepA, 0, b, s.dimsB, keepB, s.contB, s.contA), side(keepB, nA, a, s.dimsA, keepA, s.contA, s.contB)];
+}
+
+/** Kron(a, b) is TensorDot(a, b) without contraction, a's axis k at output axis 2k and b's at 2k + 1. */
+function kronSpec(dimsA: readonly number[], dimsB: readonly number[]): TensorDotSpec {
+  const r = dimsA.length;
+  return { dimsA, dimsB, contA: [], contB: [], permute: [...range(r).map((k) => 2 * k), ...range(r).map((k) => 2 * k + 1)] };
+}
+
 // ---------------------------------------------------------------- the table
 
 /** The linear-algebra part of the operation table, one entry per KeOps op. */
@@ -267,6 +311,8 @@ export const linalgOps: readonly OpDef[] = [
       }
       return out;
     },
+    // out = A v: dA = g v^T, dv = g^T A.
+    vjp: (n, g) => [op('TensorProd', [g, n.args[1]!]), op('VecMatMult', [g, n.args[0]!])],
   },
   {
     name: 'VecMatMult',
@@ -286,6 +332,8 @@ export const linalgOps: readonly OpDef[] = [
       for (let k = 0; k < v!.length; k++) for (let j = 0; j < p; j++) out[j]! += v![k]! * a![k * p + j]!;
       return out;
     },
+    // out = v^T A: dv = A g, dA = v g^T.
+    vjp: (n, g) => [op('MatVecMult', [n.args[1]!, g]), op('TensorProd', [n.args[0]!, g])],
   },
   {
     name: 'TensorProd',
@@ -301,6 +349,8 @@ export const linalgOps: readonly OpDef[] = [
       for (const x of a!) for (const y of b!) out.push(x * y);
       return out;
     },
+    // out = a b^T flattened: da = G b, db = G^T a with G the cotangent as a dim(a) x dim(b) matrix.
+    vjp: (n, g) => [op('MatVecMult', [g, n.args[1]!]), op('VecMatMult', [n.args[0]!, g])],
   },
   {
     name: 'TensorDot',
@@ -317,6 +367,10 @@ export const linalgOps: readonly OpDef[] = [
       return pairs.map((ps) => sumOf(ps.map(([ia, ib]) => `(${a[ia]} * ${b[ib]})`)));
     },
     ref: ([a, b], params, dim) => refTensorDot(a!, b!, decodeTensorDot([a!.length, b!.length], params), dim),
+    vjp: (n, g) => {
+      const [a, b] = n.args as [Formula, Formula];
+      return tensorDotVjp(decodeTensorDot([a.dim, b.dim], n.params), a, b, g);
+    },
   },
   {
     name: 'Kron',
@@ -352,6 +406,11 @@ export const linalgOps: readonly OpDef[] = [
         out[o] = a![fa]! * b![fb]!;
       }
       return out;
+    },
+    vjp: (n, g) => {
+      const [a, b] = n.args as [Formula, Formula];
+      const { dimsA, dimsB } = decodeKron([a.dim, b.dim], n.params);
+      return tensorDotVjp(kronSpec(dimsA, dimsB), a, b, g);
     },
   },
 ];

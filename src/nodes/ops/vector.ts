@@ -1,5 +1,8 @@
 import { DimensionError } from '../../errors.js';
+import type { Formula } from '../../graph/formula.js';
+import { op } from '../build.js';
 import { comp, compv, type EmitCtx, type Emitted, type OpDef } from '../op.js';
+import { add, call, cst, fitTo, mul, neg, sub, sumTo, widen } from './diff.js';
 
 /*
  * Vector operations of KeOps (keopscore/formulas/maths): inner reductions over the vector
@@ -147,13 +150,32 @@ function refDiff(a: readonly number[], b: readonly number[]): number[] {
   return range(d).map((k) => compv(a, k) - compv(b, k));
 }
 
+// ---- vector-Jacobian products ----
+
+/** [d/ds, d/dx] of g * WeightedSqNorm(s, x), by the kind the weight's dimension selects. */
+function weightedVjp(s: Formula, x: Formula, g: Formula): [Formula, Formula] {
+  const two = cst(2);
+  switch (weightKind('WeightedSqNorm', s.dim, x.dim)) {
+    case 'iso':
+      return [mul(g, call('SqNorm2', x)), mul(mul(two, mul(g, s)), x)];
+    case 'diag':
+      return [mul(g, call('Square', x)), mul(mul(two, g), mul(s, x))];
+    case 'sym':
+      // x^T A x: d/dA = x x^T, d/dx = (A + A^T) x.
+      return [mul(g, call('TensorProd', x, x)), mul(g, add(call('MatVecMult', s, x), call('VecMatMult', x, s))!)];
+  }
+}
+
 /** Dimension rule of the inner reductions: any argument dimension, scalar output. */
 const anyDim = (): number => 1;
 
 function scanOp(name: string, better: '>' | '<', wantIndex: boolean): OpDef {
   const cmp = better === '>' ? (a: number, b: number) => a > b : (a: number, b: number) => a < b;
+  const arg = better === '>' ? 'ArgMax' : 'ArgMin';
   return {
     name,
+    // KeOps: the cotangent goes to the selected component, OneHot(ArgMax(f)) * g; an index has none.
+    vjp: ({ args: [x] }, g) => [wantIndex ? null : x!.dim === 1 ? g : mul(op('OneHot', [call(arg, x!)], [x!.dim]), g)],
     arity: 1,
     nParams: 0,
     dim: anyDim,
@@ -186,6 +208,7 @@ export const vectorOps: readonly OpDef[] = [
       for (let k = 0; k < Math.max(a.length, b.length); k++) s += compv(a, k) * compv(b, k);
       return [s];
     },
+    vjp: ({ args: [a, b] }, g) => [fitTo(mul(g, b!), a!.dim), fitTo(mul(g, a!), b!.dim)],
   },
   {
     name: 'Sum',
@@ -194,6 +217,7 @@ export const vectorOps: readonly OpDef[] = [
     dim: anyDim,
     emit: (c) => [sumOf(c.args[0]!)],
     ref: (args) => [args[0]!.reduce((s, v) => s + v, 0)],
+    vjp: (n, g) => [widen(g, n.args[0]!.dim)],
   },
   scanOp('Max', '>', false),
   scanOp('Min', '<', false),
@@ -209,6 +233,7 @@ export const vectorOps: readonly OpDef[] = [
     },
     emit: (c) => range(c.dim).map(() => c.args[0]![0]!),
     ref: (args, _p, dim) => range(dim).map(() => args[0]![0]!),
+    vjp: (_n, g) => [sumTo(g, 1)],
   },
   {
     name: 'SqNorm2',
@@ -217,6 +242,7 @@ export const vectorOps: readonly OpDef[] = [
     dim: anyDim,
     emit: (c) => [emitSqNorm(c.args[0]!)],
     ref: (args) => [refSqNorm(args[0]!)],
+    vjp: (n, g) => [mul(mul(cst(2), g), n.args[0]!)],
   },
   {
     name: 'Norm2',
@@ -225,6 +251,8 @@ export const vectorOps: readonly OpDef[] = [
     dim: anyDim,
     emit: (c) => [c.d.call('sqrt', emitSqNorm(c.args[0]!))],
     ref: (args) => [Math.sqrt(refSqNorm(args[0]!))],
+    // g x / |x|, with KeOps's Rsqrt(0) = 0: zero at the origin.
+    vjp: (n, g) => [mul(g, call('Normalize', n.args[0]!))],
   },
   {
     name: 'Normalize',
@@ -247,6 +275,8 @@ export const vectorOps: readonly OpDef[] = [
       const r = s === 0 ? 0 : 1 / Math.sqrt(s);
       return x.map((v) => r * v);
     },
+    // u = x / |x|: (g - u <u, g>) / |x|.
+    vjp: (n, g) => [mul(call('Rsqrt', call('SqNorm2', n.args[0]!)), sub(g, mul(n, call('Scalprod', n, g))))],
   },
   {
     name: 'SqDist',
@@ -262,6 +292,10 @@ export const vectorOps: readonly OpDef[] = [
       return [sumOf(range(d).map((k) => `((${comp(a, k)} - ${comp(b, k)}) * (${comp(a, k)} - ${comp(b, k)}))`))];
     },
     ref: (args) => [refSqNorm(refDiff(args[0]!, args[1]!))],
+    vjp: ({ args: [a, b] }, g) => {
+      const t = mul(mul(cst(2), g), sub(a!, b!));
+      return [sumTo(t, a!.dim), sumTo(neg(t), b!.dim)];
+    },
   },
   {
     name: 'SqNormIso',
@@ -279,6 +313,7 @@ export const vectorOps: readonly OpDef[] = [
       const q = refSqNorm(args[1]!);
       return args[0]!.map((v) => v * q);
     },
+    vjp: ({ args: [s, x] }, g) => [mul(g, call('SqNorm2', x!)), mul(mul(cst(2), call('Scalprod', g, s!)), x!)],
   },
   {
     name: 'SqNormDiag',
@@ -298,6 +333,7 @@ export const vectorOps: readonly OpDef[] = [
       for (let k = 0; k < Math.max(s.length, x.length); k++) acc += compv(s, k) * compv(x, k) * compv(x, k);
       return [acc];
     },
+    vjp: ({ args: [s, x] }, g) => [fitTo(mul(g, call('Square', x!)), s!.dim), fitTo(mul(mul(cst(2), g), mul(s!, x!)), x!.dim)],
   },
   {
     name: 'SymSqNorm',
@@ -316,6 +352,7 @@ export const vectorOps: readonly OpDef[] = [
       for (let k = 0; k < d; k++) for (let l = 0; l < d; l++) acc += a[k * d + l]! * x[k]! * x[l]!;
       return [acc];
     },
+    vjp: ({ args: [a, x] }, g) => weightedVjp(a!, x!, g),
   },
   {
     name: 'WeightedSqNorm',
@@ -327,6 +364,7 @@ export const vectorOps: readonly OpDef[] = [
     },
     emit: (c) => [emitWeighted(c.args[0]!, c.args[1]!)],
     ref: (args) => [refWeighted(args[0]!, args[1]!)],
+    vjp: (n, g) => weightedVjp(n.args[0]!, n.args[1]!, g),
   },
   {
     name: 'WeightedSqDist',
@@ -344,6 +382,10 @@ export const vectorOps: readonly OpDef[] = [
       return { stmts, out: [emitWeighted(s, diff)] };
     },
     ref: (args) => [refWeighted(args[0]!, refDiff(args[1]!, args[2]!))],
+    vjp: ({ args: [s, a, b] }, g) => {
+      const [ds, dd] = weightedVjp(s!, sub(a!, b!), g);
+      return [ds, sumTo(dd, a!.dim), sumTo(neg(dd), b!.dim)];
+    },
   },
   {
     name: 'Concat',
@@ -352,6 +394,7 @@ export const vectorOps: readonly OpDef[] = [
     dim: (dims) => dims[0]! + dims[1]!,
     emit: (c) => [...c.args[0]!, ...c.args[1]!],
     ref: (args) => [...args[0]!, ...args[1]!],
+    vjp: ({ args: [a, b] }, g) => [op('Extract', [g], [0, a!.dim]), op('Extract', [g], [a!.dim, b!.dim])],
   },
   {
     name: 'Elem',
@@ -364,6 +407,7 @@ export const vectorOps: readonly OpDef[] = [
     },
     emit: (c) => [c.args[0]![c.params[0]!]!],
     ref: (args, params) => [args[0]![params[0]!]!],
+    vjp: (n, g) => [n.args[0]!.dim === 1 ? g : op('ElemT', [g], [n.args[0]!.dim, n.params[0]!])],
   },
   {
     name: 'ElemT',
@@ -378,6 +422,7 @@ export const vectorOps: readonly OpDef[] = [
     },
     emit: (c) => range(c.dim).map((k) => (k === c.params[1] ? c.args[0]![0]! : c.d.num(0))),
     ref: (args, params, dim) => range(dim).map((k) => (k === params[1] ? args[0]![0]! : 0)),
+    vjp: (n, g) => [g.dim === 1 ? g : op('Elem', [g], [n.params[1]!])],
   },
   {
     name: 'Extract',
@@ -393,6 +438,7 @@ export const vectorOps: readonly OpDef[] = [
     },
     emit: (c) => c.args[0]!.slice(c.params[0]!, c.params[0]! + c.dim),
     ref: (args, params, dim) => args[0]!.slice(params[0]!, params[0]! + dim),
+    vjp: (n, g) => [g.dim === n.args[0]!.dim ? g : op('ExtractT', [g], [n.params[0]!, n.args[0]!.dim])],
   },
   {
     name: 'ExtractT',
@@ -418,6 +464,7 @@ export const vectorOps: readonly OpDef[] = [
       });
       return out;
     },
+    vjp: (n, g) => [g.dim === n.args[0]!.dim ? g : op('Extract', [g], [n.params[0]!, n.args[0]!.dim])],
   },
   {
     name: 'OneHot',
@@ -439,5 +486,7 @@ export const vectorOps: readonly OpDef[] = [
       const at = Math.trunc(args[0]![0]! + 0.5);
       return range(dim).map((k) => (k === at ? 1 : 0));
     },
+    // Piecewise constant in the index.
+    vjp: () => [null],
   },
 ];
