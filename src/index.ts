@@ -7,4 +7,7 @@ export { genred, type GenredOptions, type GenredResult, type PairReduction } fro
 export { Vi, Vj, Pm, LazyTensor, type Operand, type ReduceOptions } from './api/lazy.js';
 export { Node, SourceNode, batch } from './api/node.js';
 export { source } from './api/source.js';
+export { printGraph, toJSON, fromJSON, type PipelineJSON, type Pipeline, type SourceJSON, type ReductionJSON } from './api/pipeline.js';
+export type { SourceOptions } from './api/node.js';
+export { grad } from './grad/grad.js';
 export type { ReductionName } from './nodes/reductions.js';

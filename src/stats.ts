@@ -5,9 +5,11 @@ export interface Stats {
   pipelineCacheHits: number;
   bytesAllocated: number;
   peakBytes: number;
+  /** Source frames replaced before any recompute took them (back-pressure: the latest is computed). */
+  framesSkipped: number;
 }
 
-const counters: Stats = { dispatches: 0, pipelinesCompiled: 0, pipelineCacheHits: 0, bytesAllocated: 0, peakBytes: 0 };
+const counters: Stats = { dispatches: 0, pipelinesCompiled: 0, pipelineCacheHits: 0, bytesAllocated: 0, peakBytes: 0, framesSkipped: 0 };
 
 /**
  * A snapshot of the counters.
@@ -27,6 +29,7 @@ export function resetStats(): void {
   counters.dispatches = 0;
   counters.pipelinesCompiled = 0;
   counters.pipelineCacheHits = 0;
+  counters.framesSkipped = 0;
   counters.peakBytes = counters.bytesAllocated;
 }
 
@@ -47,5 +50,8 @@ export const record = {
   },
   free(bytes: number): void {
     counters.bytesAllocated -= bytes;
+  },
+  frameSkipped(n = 1): void {
+    counters.framesSkipped += n;
   },
 };

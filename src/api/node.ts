@@ -1,32 +1,118 @@
-import { Observable, type Subscriber, type Subscription } from 'rxjs';
-import { DataError, KernelflowError } from '../errors.js';
+import { Observable, type Subscription } from 'rxjs';
+import { DataError, DimensionError, KernelflowError } from '../errors.js';
+import type { Formula } from '../graph/formula.js';
+import type { GraphState, NodeKind, NodeRecord } from '../graph/state.js';
+import { Engine } from '../scheduler/engine.js';
 import { checkTensor, type Tensor, type TensorLike } from './tensor.js';
+
+/** The one scheduler all nodes live in. */
+const engine = new Engine<Tensor>({
+  bytesOf: (t) => t.data.byteLength,
+  disposedError: (id) => new KernelflowError('DISPOSED', `node #${id} was disposed`),
+});
+
+/** @internal The current graph state (immutable; for printGraph, toJSON and tests). */
+export function graphState(): GraphState {
+  return engine.state;
+}
+
+/** @internal The live node of an id in the graph state. */
+export function nodeById(id: number): Node | undefined {
+  const t = engine.task(id);
+  return t instanceof Node ? t : undefined;
+}
+
+/** @internal Resolves when no recompute is scheduled or running. */
+export function whenIdle(): Promise<void> {
+  return engine.idle();
+}
+
+/** @internal Disposes every live node (tests use it to leave `bytesAllocated` as they found it). */
+export function disposeAll(): void {
+  engine.disposeAll();
+}
+
+/** How a reduction node describes itself to the graph state (see `Node.wire`). */
+export interface ReductionWiring {
+  readonly formula: Formula;
+  readonly spec: {
+    readonly reduction: string;
+    readonly axis: 0 | 1;
+    readonly K?: number;
+    readonly weight?: Formula | null;
+    readonly backend?: string;
+  };
+  readonly output: number;
+  readonly dim: number;
+}
 
 /**
  * A node of the dataflow graph: a value that can be read once (`read`) or observed as it
- * changes (`observe`). Values are pulled: a node recomputes only when read or observed, and only
- * when one of its inputs has changed since its cached value.
+ * changes (`observe`). Nothing computes until it is read or observed; a change of a source
+ * recomputes the observed nodes downstream of it once per batch, glitch-free (see src/scheduler).
  */
 export abstract class Node {
-  /** Bumped whenever this node's value may have changed. */
-  protected version = 0;
-  private readonly dependents = new Set<Node>();
-  private readonly observers = new Set<Subscriber<Tensor>>();
-  private cached: { stamp: string; value: Promise<Tensor> } | undefined;
-  protected disposed = false;
+  /** This node's id in the graph state (`printGraph` shows it as `#id`). */
+  readonly id: number;
   /** How many times this node actually computed (for tests and stats). */
   computeCount = 0;
 
   constructor(protected readonly inputs: readonly Node[]) {
-    for (const n of inputs) n.dependents.add(this);
+    for (const n of inputs) if (n.disposed) throw new KernelflowError('DISPOSED', `${n.describe()} was disposed: it cannot be an input`);
+    this.id = engine.add(this, { kind: this.kind(), label: '', inputs: inputs.map((n) => n.id) });
   }
 
-  /** Computes this node's value from its inputs' values. */
-  protected abstract compute(inputs: readonly Tensor[]): Promise<Tensor>;
+  /** The kind recorded in the graph state when the node is wired (read before subclass fields exist). */
+  protected kind(): NodeKind {
+    return 'computed';
+  }
 
-  /** A stamp of everything this value depends on: equal stamps mean an equal value. */
-  protected stamp(): string {
-    return `${this.version}:${this.inputs.map((n) => n.stamp()).join(',')}`;
+  /**
+   * Computes this node's value from its inputs' values. `signal` aborts when an input changes
+   * while this runs: a long computation may stop early (reject), and its work is then dropped.
+   */
+  protected abstract compute(inputs: readonly Tensor[], signal?: AbortSignal): Promise<Tensor>;
+
+  /** @internal The scheduler's entry point. */
+  evaluate(inputs: readonly Tensor[], signal?: AbortSignal): Promise<Tensor> {
+    this.computeCount++;
+    return this.compute(inputs, signal);
+  }
+
+  /** @internal Called when the scheduler disposes this node. */
+  onDispose(): void {}
+
+  /** The version of this node's value: it changes whenever an input changes. */
+  protected get version(): number {
+    return engine.version(this.id);
+  }
+
+  /** Whether this node (or a node it reads) was disposed. */
+  get disposed(): boolean {
+    return !engine.has(this.id);
+  }
+
+  /** Describes this node in the graph state: a subclass calls it from its constructor. */
+  protected wire(patch: { kind?: NodeKind; label?: string; reduction?: ReductionWiring }): void {
+    const rec: { -readonly [K in keyof NodeRecord]?: NodeRecord[K] } = {};
+    if (patch.kind !== undefined) rec.kind = patch.kind;
+    if (patch.label !== undefined) rec.label = patch.label;
+    const r = patch.reduction;
+    if (r !== undefined) {
+      rec.kind = 'reduction';
+      rec.label ??= '';
+      rec.reduction = {
+        formula: r.formula.key,
+        reduction: r.spec.reduction,
+        axis: r.spec.axis,
+        ...(r.spec.K === undefined ? {} : { K: r.spec.K }),
+        weight: r.spec.weight?.key ?? null,
+        ...(r.spec.backend === undefined ? {} : { backend: r.spec.backend }),
+        output: r.output,
+        dim: r.dim,
+      };
+    }
+    engine.describe(this.id, rec);
   }
 
   /**
@@ -37,33 +123,24 @@ export abstract class Node {
    * ```
    */
   read(): Promise<Tensor> {
-    if (this.disposed) return Promise.reject(new KernelflowError('DISPOSED', `${this.describe()} was disposed`));
-    const stamp = this.stamp();
-    if (this.cached?.stamp === stamp) return this.cached.value;
-    const value = Promise.all(this.inputs.map((n) => n.read())).then((vals) => {
-      this.computeCount++;
-      return this.compute(vals);
+    return engine.read(this.id).catch((e: unknown) => {
+      throw e instanceof KernelflowError && e.code === 'DISPOSED' ? new KernelflowError('DISPOSED', `${this.describe()} was disposed`) : e;
     });
-    this.cached = { stamp, value };
-    return value;
   }
 
   /**
    * An rxjs Observable of this node's value: the current value on subscribe, then one value per
-   * batch of input changes.
+   * batch of input changes (frames that arrive faster than they compute are skipped; the latest is
+   * always computed). A failure reaches the error channel; the graph keeps working and the next good
+   * input recomputes the node, so `observe().pipe(retry())` keeps observing through errors.
+   * Disposing the node (or a node it reads) completes the Observable.
    * @example
    * ```ts
    * Vi(x).sqnorm2().sum(1).observe().subscribe((t) => console.log(t.data));
    * ```
    */
   observe(): Observable<Tensor> {
-    return new Observable<Tensor>((sub) => {
-      this.observers.add(sub);
-      this.emitTo([sub]);
-      return () => {
-        this.observers.delete(sub);
-      };
-    });
+    return new Observable<Tensor>((sub) => engine.subscribe(this.id, sub));
   }
 
   /** A short description for messages. */
@@ -71,66 +148,18 @@ export abstract class Node {
     return this.constructor.name;
   }
 
-  /** Marks this node and everything downstream as changed and schedules observer updates. */
+  /** Marks this node as changed (for subclasses whose value depends on something outside the graph). */
   protected invalidate(): void {
-    const seen = new Set<Node>();
-    const walk = (n: Node): void => {
-      if (seen.has(n)) return;
-      seen.add(n);
-      if (n.observers.size > 0) scheduleFlush(n);
-      n.dependents.forEach(walk);
-    };
-    walk(this);
+    engine.invalidate(this.id);
   }
 
-  /** Emits the latest value to some observers (errors go to their error channel). */
-  private emitTo(subs: Iterable<Subscriber<Tensor>>): void {
-    const targets = [...subs];
-    const stamp = this.stamp();
-    this.read().then(
-      (v) => {
-        // A newer change is already scheduled: skip this stale value.
-        if (this.stamp() !== stamp) return;
-        for (const s of targets) if (this.observers.has(s)) s.next(v);
-      },
-      (e: unknown) => {
-        for (const s of targets) if (this.observers.has(s)) s.error(e);
-      },
-    );
-  }
-
-  /** @internal flush hook */
-  flush(): void {
-    if (this.observers.size > 0) this.emitTo(this.observers);
-  }
-
-  /** Releases this node: completes its observers and detaches it from its inputs. */
+  /**
+   * Releases this node and every node that reads it: their observers complete, their cached values
+   * are freed (`stats().bytesAllocated`), and they leave the graph.
+   */
   dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    this.cached = undefined;
-    for (const s of this.observers) s.complete();
-    this.observers.clear();
-    for (const n of this.inputs) n.dependents.delete(this);
-    for (const d of [...this.dependents]) d.dispose();
+    engine.dispose(this.id);
   }
-}
-
-let pending: Set<Node> | undefined;
-let batchDepth = 0;
-
-function scheduleFlush(n: Node): void {
-  if (pending === undefined) {
-    pending = new Set();
-    if (batchDepth === 0) queueMicrotask(flushAll);
-  }
-  pending.add(n);
-}
-
-function flushAll(): void {
-  const nodes = pending;
-  pending = undefined;
-  nodes?.forEach((n) => n.flush());
 }
 
 /**
@@ -141,64 +170,129 @@ function flushAll(): void {
  * ```
  */
 export function batch(fn: () => void): void {
-  batchDepth++;
-  try {
-    fn();
-  } finally {
-    batchDepth--;
-    if (batchDepth === 0 && pending !== undefined) queueMicrotask(flushAll);
-  }
+  engine.batch(fn);
+}
+
+/** Options of a source node. */
+export interface SourceOptions {
+  /** Created implicitly by lifting dense data into a formula (`Vj(tensorLike)`, `Pm(0.5)`). */
+  readonly lifted?: boolean;
+  /** The shape of the frames of a stream source, known before its first frame (its last axis matters). */
+  readonly shape?: readonly number[];
 }
 
 /** A source of dense data: a point cloud, weights or parameters. */
 export class SourceNode extends Node {
-  private value: Tensor;
   private subscription: Subscription | undefined;
+  private iterator: AsyncIterator<unknown> | undefined;
+  private declaredShape: readonly number[] | undefined;
 
-  constructor(value: TensorLike, readonly label = 'source') {
+  protected override kind(): NodeKind {
+    return 'source';
+  }
+
+  /** `value` undefined: a stream source waiting for its first frame. */
+  constructor(
+    value: TensorLike | undefined,
+    readonly label = 'source',
+    opts: SourceOptions = {},
+  ) {
     super([]);
-    this.value = copyTensor(checkTensor(value, label));
+    const t = value === undefined ? undefined : copyTensor(checkTensor(value, label));
+    this.declaredShape = opts.shape === undefined ? undefined : [...opts.shape];
+    engine.describe(this.id, {
+      label,
+      ...(t === undefined ? {} : { shape: [...t.shape], dtype: dtypeOf(t) }),
+      ...(opts.lifted === true ? { lifted: true } : {}),
+    });
+    if (t !== undefined) engine.setSource(this.id, t);
   }
 
-  /** Replaces the data (copied; the caller's array is never written); dependents recompute. */
+  /**
+   * Replaces the data (copied; the caller's array is never written); dependents recompute, once per
+   * batch. The shape may change between calls (a point cloud of varying size): compiled kernels
+   * depend on formulas only, never on sizes.
+   */
   set(data: Float32Array | Int32Array | TensorLike, shape?: readonly number[]): void {
-    if (this.disposed) throw new KernelflowError('DISPOSED', `${this.label} was disposed`);
+    if (this.disposed) throw new KernelflowError('DISPOSED', `${this.describe()} was disposed`);
     const t: TensorLike =
-      data instanceof Float32Array || data instanceof Int32Array ? { data, shape: shape ?? this.value.shape } : data;
-    this.value = copyTensor(checkTensor(t, this.label));
-    this.version++;
-    this.invalidate();
+      data instanceof Float32Array || data instanceof Int32Array
+        ? { data, shape: shape ?? engine.sourceValue(this.id)?.shape ?? this.declaredShape ?? [data.length, 1] }
+        : data;
+    const value = copyTensor(checkTensor(t, this.label));
+    engine.describe(this.id, { dtype: dtypeOf(value) });
+    engine.setSource(this.id, value, value.shape);
   }
 
-  /** @internal follows an Observable or AsyncIterable of TensorLikes. */
+  /** @internal Follows an Observable (sampled: the latest frame wins) or AsyncIterable (pulled as consumed). */
   follow(input: Observable<TensorLike> | AsyncIterable<TensorLike>): void {
+    engine.describe(this.id, { stream: true });
     if (input instanceof Observable) {
-      this.subscription = input.subscribe({ next: (t) => this.set(t), complete: () => undefined });
+      this.subscription = input.subscribe({
+        next: (t) => this.take(t),
+        error: (e: unknown) => engine.failSource(this.id, e),
+      });
       return;
     }
+    const it = input[Symbol.asyncIterator]();
+    this.iterator = it;
     void (async () => {
-      for await (const t of input) {
-        if (this.disposed) return;
-        this.set(t);
+      try {
+        for (;;) {
+          const r = await it.next();
+          if (r.done === true || this.disposed) return;
+          this.take(r.value);
+          // Pull-based back-pressure: the next frame is asked for once a recompute took this one.
+          await engine.whenConsumed(this.id);
+          if (this.disposed) return;
+        }
+      } catch (e) {
+        if (!this.disposed) engine.failSource(this.id, e);
       }
     })();
   }
 
+  private take(frame: unknown): void {
+    if (this.disposed) return;
+    try {
+      this.set(checkFrame(frame, this.label));
+    } catch (e) {
+      // A malformed frame fails the dependents' observers; the next good frame recovers.
+      engine.failSource(this.id, e);
+    }
+  }
+
+  /** The current value (undefined while a stream source waits for its first frame, or after a stream error). */
+  get value(): Tensor | undefined {
+    return engine.sourceValue(this.id);
+  }
+
+  /** The shape of the current value (of the frames to come, for a stream source declared with one). */
   get shape(): readonly number[] {
-    return this.value.shape;
+    if (this.disposed) throw new KernelflowError('DISPOSED', `${this.describe()} was disposed`);
+    const s = engine.sourceValue(this.id)?.shape ?? this.declaredShape;
+    if (s === undefined) {
+      throw new DimensionError(
+        `${this.describe()} has had no frame yet, so its shape is unknown: give the frames' shape, source(stream, [0, D])`,
+      );
+    }
+    return s;
   }
 
   protected compute(): Promise<Tensor> {
-    return Promise.resolve(this.value);
+    const v = engine.sourceValue(this.id);
+    return v === undefined ? Promise.reject(new DataError(`${this.describe()} has no value`)) : Promise.resolve(v);
   }
 
   override describe(): string {
     return `source '${this.label}'`;
   }
 
-  override dispose(): void {
+  override onDispose(): void {
     this.subscription?.unsubscribe();
-    super.dispose();
+    this.subscription = undefined;
+    void this.iterator?.return?.()?.catch(() => undefined);
+    this.iterator = undefined;
   }
 }
 
@@ -206,17 +300,22 @@ export class SourceNode extends Node {
 export class ComputedNode extends Node {
   constructor(
     inputs: readonly Node[],
-    private readonly fn: (vals: readonly Tensor[]) => Promise<Tensor>,
+    private readonly fn: (vals: readonly Tensor[], signal?: AbortSignal) => Promise<Tensor>,
     private readonly label = 'node',
   ) {
     super(inputs);
+    this.wire({ kind: 'computed', label });
   }
-  protected compute(vals: readonly Tensor[]): Promise<Tensor> {
-    return this.fn(vals);
+  protected compute(vals: readonly Tensor[], signal?: AbortSignal): Promise<Tensor> {
+    return this.fn(vals, signal);
   }
   override describe(): string {
     return this.label;
   }
+}
+
+function dtypeOf(t: TensorLike): 'float32' | 'int32' {
+  return t.data instanceof Int32Array ? 'int32' : 'float32';
 }
 
 function copyTensor(t: TensorLike): Tensor {
@@ -224,7 +323,7 @@ function copyTensor(t: TensorLike): Tensor {
   return { data, shape: [...t.shape] };
 }
 
-/** An empty placeholder value for a source created from a stream before its first frame. */
+/** An empty placeholder value (kept for compatibility; stream sources now wait for their first frame). */
 export function emptyTensor(): TensorLike {
   return { data: new Float32Array(0), shape: [0, 1] };
 }

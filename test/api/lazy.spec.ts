@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { firstValueFrom, take, toArray } from 'rxjs';
 import { Pm, Vi, Vj } from '../../src/api/lazy.js';
-import { batch } from '../../src/api/node.js';
+import { batch, disposeAll } from '../../src/api/node.js';
 import { source } from '../../src/api/source.js';
 import { resetStats, stats } from '../../src/stats.js';
 import { rng, uniform } from '../helpers/random.js';
@@ -127,5 +127,8 @@ test('user data is never mutated: sources copy, reductions only read', async () 
   assert.equal(Float32Array.from(data.subarray(1)), before.subarray(1));
   close([after.data[0]!], [before[0]! + before[1]! + before[2]!]);
 });
+
+// Leave no live nodes (and no counted bytes) to the test files that run after this one.
+test.after(() => disposeAll());
 
 test.run();

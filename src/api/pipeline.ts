@@ -1,0 +1,231 @@
+/**
+ * Graph-based scripting: print a graph, save a pipeline (sources with their data, reductions as
+ * KeOps formula strings) as JSON, and load it back as live nodes that compute the same values.
+ */
+import { KernelflowError } from '../errors.js';
+import { formatGraph, topoOrder, upstream } from '../graph/state.js';
+import type { BackendChoice } from './backend.js';
+import { reductionNodes, type ReductionSpec } from './lazy.js';
+import { graphState, Node, nodeById, SourceNode } from './node.js';
+import { parseAliases, parseFormula, type Alias } from './parse.js';
+import type { TensorLike } from './tensor.js';
+
+/** A source in a saved pipeline: its data as base64 of the little-endian bytes, or as numbers. */
+export interface SourceJSON {
+  readonly id: number;
+  readonly kind: 'source';
+  readonly label?: string;
+  readonly shape: readonly number[];
+  readonly dtype?: 'float32' | 'int32';
+  readonly data: string | readonly number[];
+  readonly lifted?: boolean;
+}
+
+/**
+ * A reduction in a saved pipeline. `formula` is a KeOps formula string; without `aliases` its
+ * variables are written `Var(index, dim, cat)` (variable v reads `inputs[v]`), with `aliases`
+ * (`['x = Vi(3)', 'y = Vj(3)']`) alias k reads `inputs[k]`.
+ */
+export interface ReductionJSON {
+  readonly id: number;
+  readonly kind: 'reduction';
+  readonly label?: string;
+  readonly formula: string;
+  readonly aliases?: readonly string[];
+  readonly reduction: string;
+  readonly axis: 0 | 1;
+  readonly K?: number;
+  readonly weight?: string | null;
+  readonly backend?: BackendChoice;
+  readonly inputs: readonly number[];
+  /** Which output of a pair reduction (1 = indices); default 0. */
+  readonly output?: number;
+}
+
+export interface PipelineJSON {
+  readonly format: 'kernelflow-pipeline';
+  readonly version: 1;
+  readonly nodes: readonly (SourceJSON | ReductionJSON)[];
+  /** Ids of the nodes given to `toJSON`, in order. */
+  readonly outputs: readonly number[];
+}
+
+/** Live nodes rebuilt by `fromJSON`. */
+export interface Pipeline {
+  /** The saved outputs, in order. */
+  readonly outputs: Node[];
+  /** The sources, in file order (set() them to feed new data). */
+  readonly sources: SourceNode[];
+  /** Every rebuilt node by its id in the file. */
+  readonly nodes: ReadonlyMap<number, Node>;
+}
+
+/**
+ * A readable dump of the graph: every live node (or `nodes` and what they read), one per line in
+ * topological order, reductions as KeOps formula strings.
+ * @example
+ * ```ts
+ * console.log(printGraph([energy]));
+ * // kernelflow graph: 3 nodes
+ * //   #0 source 'x' [100, 3] float32  v0
+ * //   ...
+ * ```
+ */
+export function printGraph(nodes?: readonly Node[]): string {
+  return formatGraph(graphState(), nodes?.map((n) => n.id));
+}
+
+function jsonError(msg: string): KernelflowError {
+  return new KernelflowError('JSON', msg);
+}
+
+/**
+ * Saves the pipeline that computes `nodes`: every node they read, sources with their current data.
+ * Nodes computed by JavaScript functions cannot be saved.
+ * @example
+ * ```ts
+ * const saved = JSON.stringify(toJSON([energy, matches]));
+ * const { outputs: [e, m], sources } = fromJSON(saved);
+ * ```
+ */
+export function toJSON(nodes: readonly Node[], opts: { data?: 'base64' | 'array' } = {}): PipelineJSON {
+  const g = graphState();
+  for (const n of nodes) if (n.disposed) throw jsonError(`${n.describe()} was disposed`);
+  const order = topoOrder(g, upstream(g, nodes.map((n) => n.id)));
+  const local = new Map(order.map((id, k) => [id, k]));
+  const out = order.map((id): SourceJSON | ReductionJSON => {
+    const rec = g.nodes[id]!;
+    const k = local.get(id)!;
+    if (rec.kind === 'source') {
+      const node = nodeById(id);
+      const value = node instanceof SourceNode ? node.value : undefined;
+      if (value === undefined) throw jsonError(`source #${id} '${rec.label}' has no value to save`);
+      return {
+        id: k,
+        kind: 'source',
+        label: rec.label,
+        shape: [...value.shape],
+        dtype: value.data instanceof Int32Array ? 'int32' : 'float32',
+        data: opts.data === 'array' ? Array.from(value.data) : toBase64(value.data),
+        ...(rec.lifted === true ? { lifted: true } : {}),
+      };
+    }
+    const r = rec.reduction;
+    if (rec.kind !== 'reduction' || r === undefined) {
+      throw jsonError(`#${id} (${rec.label || rec.kind}) is computed by a JavaScript function and cannot be saved`);
+    }
+    return {
+      id: k,
+      kind: 'reduction',
+      ...(rec.label === '' ? {} : { label: rec.label }),
+      formula: r.formula,
+      reduction: r.reduction,
+      axis: r.axis,
+      ...(r.K === undefined ? {} : { K: r.K }),
+      weight: r.weight,
+      ...(r.backend === undefined ? {} : { backend: r.backend as BackendChoice }),
+      inputs: rec.inputs.map((i) => local.get(i)!),
+      ...(r.output === 0 ? {} : { output: r.output }),
+    };
+  });
+  return { format: 'kernelflow-pipeline', version: 1, nodes: out, outputs: nodes.map((n) => local.get(n.id)!) };
+}
+
+/**
+ * Rebuilds live nodes from `toJSON`'s output (an object or its JSON text). Reductions are parsed
+ * from their formula strings; identical reductions over the same inputs share one kernel run (the
+ * two outputs of a pair reduction stay one dispatch). `backend` overrides the saved backends.
+ */
+export function fromJSON(json: PipelineJSON | string, opts: { backend?: BackendChoice } = {}): Pipeline {
+  const p = (typeof json === 'string' ? JSON.parse(json) : json) as PipelineJSON;
+  if (p === null || typeof p !== 'object' || !Array.isArray(p.nodes)) throw jsonError('not a kernelflow pipeline: expected { nodes: [...] }');
+  if (p.format !== undefined && p.format !== 'kernelflow-pipeline') throw jsonError(`unknown format '${String(p.format)}'`);
+  const nodes = new Map<number, Node>();
+  const sources: SourceNode[] = [];
+  const groups = new Map<string, Node[]>();
+  const built: Node[] = [];
+  try {
+    for (const n of p.nodes) {
+      if (nodes.has(n.id)) throw jsonError(`duplicate node id ${n.id}`);
+      if (n.kind === 'source') {
+        const s = new SourceNode(decodeSource(n), n.label ?? 'source', n.lifted === true ? { lifted: true } : {});
+        built.push(s);
+        sources.push(s);
+        nodes.set(n.id, s);
+      } else if (n.kind === 'reduction') {
+        const inputs = n.inputs.map((i: number): Node => {
+          const x = nodes.get(i);
+          if (x === undefined) throw jsonError(`reduction ${n.id} reads node ${i}, which is not defined before it`);
+          return x;
+        });
+        const aliases: Alias[] = n.aliases === undefined ? [] : parseAliases(n.aliases);
+        const formula = parseFormula(n.formula, aliases);
+        const weight = n.weight === undefined || n.weight === null ? null : parseFormula(n.weight, aliases);
+        const backend = opts.backend ?? n.backend;
+        const spec: ReductionSpec = {
+          reduction: n.reduction,
+          axis: n.axis,
+          ...(n.K === undefined ? {} : { K: n.K }),
+          weight,
+          ...(backend === undefined ? {} : { backend }),
+        };
+        const key = JSON.stringify([formula.key, spec.reduction, spec.axis, spec.K, weight?.key, backend, n.inputs]);
+        let outs = groups.get(key);
+        if (outs === undefined) {
+          outs = reductionNodes(formula, inputs, spec);
+          built.push(...outs);
+          groups.set(key, outs);
+        }
+        const out = outs[n.output ?? 0];
+        if (out === undefined) throw jsonError(`reduction ${n.id}: ${n.reduction} has no output ${String(n.output)}`);
+        nodes.set(n.id, out);
+      } else {
+        throw jsonError(`node ${(n as { id: unknown }).id}: unknown kind '${String((n as { kind: unknown }).kind)}'`);
+      }
+    }
+  } catch (e) {
+    for (const b of built) b.dispose();
+    throw e;
+  }
+  const outputs = (p.outputs ?? []).map((id) => {
+    const n = nodes.get(id);
+    if (n === undefined) throw jsonError(`output ${id} is not a node of the pipeline`);
+    return n;
+  });
+  return { outputs, sources, nodes };
+}
+
+function decodeSource(n: SourceJSON): TensorLike {
+  const dtype = n.dtype ?? 'float32';
+  if (dtype !== 'float32' && dtype !== 'int32') throw jsonError(`source ${n.id}: unknown dtype '${String(dtype)}'`);
+  let data: Float32Array | Int32Array;
+  if (typeof n.data === 'string') {
+    const bytes = fromBase64(n.data);
+    if (bytes.byteLength % 4 !== 0) throw jsonError(`source ${n.id}: ${bytes.byteLength} bytes is not a whole number of 4-byte values`);
+    const buf = new ArrayBuffer(bytes.byteLength);
+    new Uint8Array(buf).set(bytes);
+    data = dtype === 'int32' ? new Int32Array(buf) : new Float32Array(buf);
+  } else if (Array.isArray(n.data)) {
+    data = dtype === 'int32' ? Int32Array.from(n.data) : Float32Array.from(n.data);
+  } else {
+    throw jsonError(`source ${n.id}: data must be a base64 string or an array of numbers`);
+  }
+  return { data, shape: [...n.shape] };
+}
+
+/** Base64 of the bytes of a typed array (little-endian on every platform kernelflow runs on). */
+function toBase64(a: Float32Array | Int32Array): string {
+  const bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  const B = (globalThis as { Buffer?: { from(b: Uint8Array): { toString(enc: string): string } } }).Buffer;
+  if (B !== undefined) return B.from(bytes).toString('base64');
+  let s = '';
+  for (let k = 0; k < bytes.length; k += 0x8000) s += String.fromCharCode(...bytes.subarray(k, k + 0x8000));
+  return btoa(s);
+}
+
+function fromBase64(s: string): Uint8Array {
+  const B = (globalThis as { Buffer?: { from(s: string, enc: string): Uint8Array } }).Buffer;
+  if (B !== undefined) return new Uint8Array(B.from(s, 'base64'));
+  const bin = atob(s);
+  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+}
