@@ -11,3 +11,5 @@ export { printGraph, toJSON, fromJSON, type PipelineJSON, type Pipeline, type So
 export type { SourceOptions } from './api/node.js';
 export { grad } from './grad/grad.js';
 export type { ReductionName } from './nodes/reductions.js';
+export { SolveNode, kernelSolve, type SolveOptions, type SolveProgress } from './api/solve.js';
+export { SolveError } from './solve/cg.js';

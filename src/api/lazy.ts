@@ -2,6 +2,7 @@ import { DimensionError, KernelflowError, ReductionError } from '../errors.js';
 import { mapVars, mkConst, mkVar, variables, type Cat, type Formula } from '../graph/formula.js';
 import { op } from '../nodes/build.js';
 import { makePlan } from '../nodes/plan.js';
+import { SolveNode, type SolveOptions } from './solve.js';
 import type { BackendChoice } from './backend.js';
 import { executeReduction } from './execute.js';
 import { Node, SourceNode } from './node.js';
@@ -138,6 +139,28 @@ export class LazyTensor {
   /** `K_ij @ b`: sum over j of this (scalar) times b_j; b is a Node, TensorLike, or `Vj(b)`. */
   matmul(b: LazyTensor | Node | TensorLike, opts: ReduceOptions = {}): Node {
     return this.mul(b instanceof LazyTensor ? b : Vj(b)).sum(1, opts);
+  }
+
+  /**
+   * Solves (alpha Id + K) c = b by conjugate gradient, K being this scalar formula over the same
+   * n points (pykeops `K_xx.solve(b, alpha=...)`); b is a Node, TensorLike or `Vj(b)`.
+   * @example
+   * ```ts
+   * const K = Vi(x).sqdist(Vj(x)).mul(-50).exp();
+   * const c = K.solve(b, { alpha: 0.01 });   // SolveNode, shape [N, Dv]
+   * await c.read();
+   * ```
+   */
+  solve(b: LazyTensor | Node | TensorLike, opts: SolveOptions = {}): SolveNode {
+    if (this.dim !== 1) throw new DimensionError(`solve: the kernel must be scalar, got dimension ${this.dim}`);
+    let rhs: Node;
+    if (b instanceof LazyTensor) {
+      const only = b.formula.kind === 'var' ? b.bindings.get(b.formula.index) : undefined;
+      if (only === undefined) throw new KernelflowError('ARGUMENT', 'solve: b must be data, a node or Vj(data)');
+      rhs = only;
+    } else rhs = asNode(b, 'b');
+    const { formula, inputs } = canonical(this, []);
+    return new SolveNode(formula, inputs, rhs, opts, lastDim(rhs));
   }
 
   /** The formula as KeOps prints it, with variables numbered by first appearance. */

@@ -1,5 +1,7 @@
 import { reductionNodes, ReductionNode, type ReductionSpec } from '../api/lazy.js';
 import { Node, SourceNode } from '../api/node.js';
+import { SolveNode } from '../api/solve.js';
+import { op } from '../nodes/build.js';
 import type { Tensor, TensorLike } from '../api/tensor.js';
 import { KernelflowError } from '../errors.js';
 import { mapVars, mkConst, mkVar, variables, type Formula, type VarNode } from '../graph/formula.js';
@@ -53,7 +55,7 @@ const rowsOf = (dim: number) => (t: Tensor): number[] => [t.data.length / dim, d
 
 /** The vector dimension of a node's rows, where it is known. */
 function dimOf(n: Node): number {
-  if (n instanceof ReductionNode || n instanceof GradNode) return n.dim;
+  if (n instanceof ReductionNode || n instanceof GradNode || n instanceof SolveNode) return n.dim;
   if (n instanceof SourceNode) return n.shape.length <= 1 ? 1 : n.shape[n.shape.length - 1]!;
   return 1;
 }
@@ -72,6 +74,7 @@ function shapeLike(w: Node): (t: Tensor) => number[] {
 function parents(n: Node): readonly Node[] {
   if (n instanceof ReductionNode) return n.output === 0 && hasGradient(n.spec.reduction) ? n.sources : [];
   if (n instanceof GradNode) return n.role === 'view' ? [n.source] : [];
+  if (n instanceof SolveNode) return [...n.kernelInputs, n.rhs];
   return [];
 }
 
@@ -181,6 +184,7 @@ export function grad(output: Node, wrt: readonly Node[], gradOutput?: Node | Ten
     if (terms === undefined) continue;
     if (n instanceof GradNode) terms.forEach((t) => push(n.source, t));
     else if (n instanceof ReductionNode) backward(n, terms, reaches, push);
+    else if (n instanceof SolveNode) solveBackward(n, terms, reaches, push);
   }
   return wrt.map((w) => {
     const terms = cot.get(w) ?? [];
@@ -188,6 +192,23 @@ export function grad(output: Node, wrt: readonly Node[], gradOutput?: Node | Ten
     const backend = terms.map((t) => ('node' in t && t.node instanceof ReductionNode ? t.node.spec.backend : undefined)).find(Boolean);
     return new GradNode(sumTerms(terms, w, backend), 'view', terms[0]!.dim, shapeLike(w));
   });
+}
+
+/**
+ * A solve's gradient is a solve (KeOps KernelSolveAutograd, JAX custom_linear_solve): with
+ * c = (alpha Id + K)^-1 b and K symmetric, the adjoint a = (alpha Id + K)^-1 g gives d/db = a and,
+ * for the variables inside K, the gradient of -<a, K c> with c held fixed.
+ */
+function solveBackward(n: SolveNode, terms: readonly Term[], reaches: (m: Node) => boolean, push: (m: Node, t: Term) => void): void {
+  const backend = n.options.backend;
+  const g = sumTerms(terms, n, backend);
+  const a = new SolveNode(n.kernel, n.kernelInputs, g, { ...n.options, x0: undefined }, n.dim);
+  if (reaches(n.rhs)) push(n.rhs, { node: a, dim: n.dim });
+  if (!n.kernelInputs.some(reaches)) return;
+  const p = n.kernelInputs.length;
+  const Kc = reductionNodes(op('Mult', [n.kernel, mkVar(p, n.dim, 1)]), [...n.kernelInputs, n], { reduction: 'Sum', axis: 1, backend })[0]!;
+  const minusA = reductionNodes(op('Minus', [mkVar(0, n.dim, 0)]), [a], { reduction: 'Sum', axis: 1, backend })[0]!;
+  backward(Kc, [{ node: minusA, dim: n.dim }], (m) => m !== n && reaches(m), push);
 }
 
 const rowViews = new WeakMap<Node, GradNode>();

@@ -62,40 +62,60 @@ async function denseBlock(
   return Float64Array.from(out!.data);
 }
 
+/** A linear operator as a fused reduction: `apply` reduced over `axis` is A p, where p is variable `p` of `apply`. */
+export interface LinearOperator {
+  readonly apply: Formula;
+  readonly p: number;
+  readonly axis: 0 | 1;
+  /** The scalar kernel K when A p = sum_j K_ij p_j (enables the Nyström preconditioner). */
+  readonly kernel: Formula | null;
+}
+
 /**
  * Solves (alpha Id + K) c = b by conjugate gradient, where K_ij is the scalar formula `K` whose
  * variable v reads `vals[v]` (i- and j-variables over the same n points) and b is [n, Dv].
  * Each CG step is one fused reduction `sum_j K_ij p_j`; the Nyström preconditioner is built from
- * two more reductions against an identity weight.
+ * two dense landmark blocks, one dispatch each.
  */
-export async function solveKernel(K: Formula, vals: readonly (Tensor | undefined)[], b: TensorLike, opts: KernelSolveOptions = {}): Promise<CgResult & { c: Tensor }> {
+export function solveKernel(K: Formula, vals: readonly (Tensor | undefined)[], b: TensorLike, opts: KernelSolveOptions = {}): Promise<CgResult & { c: Tensor }> {
   if (K.dim !== 1) throw new DimensionError(`solve: the kernel must be scalar, got dimension ${K.dim}`);
+  const Dv = b.shape.length === 1 ? 1 : b.shape[b.shape.length - 1]!;
+  const p = vals.length;
+  return solveLinear({ apply: op('Mult', [K, mkVar(p, Dv, 1)]), p, axis: 1, kernel: K }, vals, b, opts);
+}
+
+/**
+ * Solves (alpha Id + A) c = b for a symmetric positive definite operator given as a fused
+ * reduction linear in one variable (KeOps KernelSolve): `vals[op.p]` is replaced by each CG direction.
+ */
+export async function solveLinear(lin: LinearOperator, vals: readonly (Tensor | undefined)[], b: TensorLike, opts: KernelSolveOptions = {}): Promise<CgResult & { c: Tensor }> {
   const alpha = opts.alpha ?? 0;
   if (!(alpha >= 0)) throw new KernelflowError('ARGUMENT', `solve: alpha must be >= 0, got ${alpha}`);
   const n = b.shape[0]!;
   const Dv = b.shape.length === 1 ? 1 : b.shape[b.shape.length - 1]!;
   if (b.data.length !== n * Dv) throw new DimensionError(`solve: b has ${b.data.length} values for shape [${b.shape.join(', ')}]`);
-  const nv = vals.length;
+  const K = lin.apply;
   for (const v of variables(K)) {
     const t = vals[v.index];
-    if (v.cat !== 2 && t !== undefined && t.shape[0] !== n) {
-      throw new DimensionError(`solve: variable ${v.key} has ${t.shape[0]} rows but b has ${n}; K must be square (n × n)`);
+    if (v.index !== lin.p && v.cat !== 2 && t !== undefined && t.shape[0] !== n) {
+      throw new DimensionError(`solve: variable ${v.key} has ${t.shape[0]} rows but b has ${n}; the operator must be square (n × n)`);
     }
   }
-  const p = mkVar(nv, Dv, 1);
-  const apply = op('Mult', [K, p]);
   const A = async (v: Float64Array): Promise<Float64Array> => {
-    const [Kv] = await executeReduction(apply, { reduction: 'Sum', axis: 1, backend: opts.backend }, [...vals, { data: Float32Array.from(v), shape: [n, Dv] }]);
+    const args = [...vals];
+    args[lin.p] = { data: Float32Array.from(v), shape: [n, Dv] };
+    const [Kv] = await executeReduction(lin.apply, { reduction: 'Sum', axis: lin.axis, backend: opts.backend }, args);
     const out = new Float64Array(v.length);
     for (let k = 0; k < v.length; k++) out[k] = Kv!.data[k]! + alpha * v[k]!;
     return out;
   };
   let precond: ((r: Float64Array) => Float64Array) | undefined;
   const m = Math.min(opts.rank ?? 256, n);
-  if ((opts.precond ?? 'nystrom') === 'nystrom' && alpha > 0 && n > 2 * m) {
+  const kernel = lin.kernel;
+  if ((opts.precond ?? 'nystrom') === 'nystrom' && kernel !== null && lin.axis === 1 && alpha > 0 && n > 2 * m) {
     const land = pickLandmarks(n, m);
-    const Knm = await denseBlock(K, vals, null, land, n, opts.backend);
-    const Kmm = await denseBlock(K, vals, land, land, n, opts.backend);
+    const Knm = await denseBlock(kernel, vals, null, land, n, opts.backend);
+    const Kmm = await denseBlock(kernel, vals, land, land, n, opts.backend);
     precond = nystromPreconditioner(Knm, Kmm, n, m, alpha);
   }
   const res = await conjugateGradient(A, Float64Array.from(b.data), Dv, {
