@@ -1,0 +1,163 @@
+/// <reference types="@webgpu/types" />
+import { BackendError } from '../errors.js';
+
+/**
+ * One acquired device and what it was acquired from. `generation` increases with every new
+ * device, so caches of device objects (pipelines) know when they are stale.
+ */
+export interface GpuContext {
+  readonly device: GPUDevice;
+  readonly adapter: GPUAdapter;
+  readonly generation: number;
+  /** Resolves with a BackendError when the device is lost or destroyed (never rejects). */
+  readonly lost: Promise<BackendError>;
+}
+
+/**
+ * The `GPU` object. In Node it comes from the `webgpu` package's `create()`, and this module-level
+ * reference is what keeps dawn.node alive: if it were garbage-collected while a device is in use
+ * the process crashes (DESIGN.md). `releaseDevice()` drops it so the process can exit.
+ */
+let gpuRoot: GPU | undefined;
+let current: Promise<GpuContext> | undefined;
+let live: GpuContext | undefined;
+let generation = 0;
+const lostErrors = new WeakSet<BackendError>();
+
+/** Whether an error is the one a lost (or destroyed) device reported. */
+export function isDeviceLost(e: unknown): boolean {
+  return e instanceof BackendError && lostErrors.has(e);
+}
+
+/** Options passed to dawn.node's `create()` (Node only); set before the first acquisition. */
+export const dawnOptions: string[] = [];
+
+/** The `GPU` object, created once (concurrent first calls share one `create()`: a second root would be collected while in use). */
+let rootPending: Promise<GPU> | undefined;
+function gpuObject(): Promise<GPU> {
+  if (gpuRoot !== undefined) return Promise.resolve(gpuRoot);
+  rootPending ??= loadGpu().finally(() => {
+    rootPending = undefined;
+  });
+  return rootPending;
+}
+
+async function loadGpu(): Promise<GPU> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav?.gpu !== undefined) {
+    gpuRoot = nav.gpu;
+    return gpuRoot;
+  }
+  if (typeof process === 'undefined' || process.versions?.node === undefined) {
+    throw new BackendError('WebGPU is not available: navigator.gpu is undefined in this environment');
+  }
+  try {
+    const mod = (await import('webgpu')) as unknown as { create(options: string[]): GPU };
+    gpuRoot = mod.create([...dawnOptions]);
+  } catch (e) {
+    throw new BackendError(`WebGPU is not available: the 'webgpu' package failed to load (${String(e)})`);
+  }
+  return gpuRoot;
+}
+
+async function requestAdapter(): Promise<GPUAdapter | null> {
+  const gpu = await gpuObject();
+  try {
+    return await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  } catch {
+    return null;
+  }
+}
+
+/** Limits worth raising to what the adapter allows (defaults are small: 8 storage buffers, 128 MiB). */
+const RAISED_LIMITS = ['maxStorageBufferBindingSize', 'maxBufferSize', 'maxStorageBuffersPerShaderStage', 'maxComputeWorkgroupsPerDimension'] as const;
+
+async function open(): Promise<GpuContext> {
+  const adapter = await requestAdapter();
+  if (adapter === null) {
+    throw new BackendError('WebGPU: no adapter found (no GPU, or no Vulkan driver: install lavapipe, see .ci/install-lavapipe.sh)');
+  }
+  const requiredLimits: Record<string, number> = {};
+  for (const name of RAISED_LIMITS) requiredLimits[name] = adapter.limits[name];
+  let device: GPUDevice;
+  try {
+    // Timestamps time each kernel for pacing (pace.ts); optional.
+    const requiredFeatures: GPUFeatureName[] = adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
+    device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+  } catch (e) {
+    throw new BackendError(`WebGPU: requestDevice failed: ${String(e)}`);
+  }
+  const ctx: GpuContext = {
+    device,
+    adapter,
+    generation: ++generation,
+    lost: device.lost.then((info) => {
+      if (live?.device === device) {
+        live = undefined;
+        current = undefined;
+      }
+      const e = new BackendError(`WebGPU device lost (${info.reason ?? 'unknown'}): ${info.message || 'no message'}; the next call acquires a new device`);
+      lostErrors.add(e);
+      return e;
+    }),
+  };
+  live = ctx;
+  return ctx;
+}
+
+/** The current device, acquired on first use (and again after a loss). */
+export function acquireDevice(): Promise<GpuContext> {
+  if (current === undefined) {
+    const p = open();
+    current = p;
+    p.catch(() => {
+      if (current === p) current = undefined;
+    });
+  }
+  return current;
+}
+
+/** Whether a WebGPU adapter exists here (acquires nothing but the `GPU` object; call releaseDevice() to let the process exit). */
+export async function hasAdapter(): Promise<boolean> {
+  if (live !== undefined) return true;
+  try {
+    return (await requestAdapter()) !== null;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Destroys the device and drops every reference to the WebGPU implementation so that the Node
+ * process can exit. Pending calls fail with a BackendError; a later call acquires a new device.
+ */
+export async function releaseDevice(): Promise<void> {
+  const pending = current;
+  current = undefined;
+  live = undefined;
+  if (pending !== undefined) {
+    try {
+      const ctx = await pending;
+      ctx.device.destroy();
+      await settledWithin(ctx.lost, 2000);
+    } catch {
+      // acquisition failed: nothing to destroy
+    }
+  }
+  gpuRoot = undefined;
+}
+
+/** For tests: destroys the device as a loss would (the next call re-acquires). */
+export async function loseDeviceForTesting(): Promise<void> {
+  const ctx = live;
+  if (ctx === undefined) return;
+  ctx.device.destroy();
+  await settledWithin(ctx.lost, 2000);
+}
+
+/** Waits for `p`, at most `ms` milliseconds, without a timer left behind to keep the process alive. */
+async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}
