@@ -1,7 +1,7 @@
 /** kernelflow: KeOps-style lazy kernel formulas and reductions as a reactive dataflow graph. */
 export { KernelflowError, ParseError, DimensionError, DataError, ReductionError, BackendError } from './errors.js';
 export type { TensorLike, Tensor } from './api/tensor.js';
-export { init, backendName, shutdown, type BackendName, type BackendChoice } from './api/backend.js';
+export { init, backendName, shutdown, softwareAdapter, type Backend, type BackendName, type BackendChoice } from './api/backend.js';
 export { stats, resetStats, type Stats } from './stats.js';
 export { genred, type GenredOptions, type GenredResult, type PairReduction } from './api/genred.js';
 export { Vi, Vj, Pm, LazyTensor, type Operand, type ReduceOptions } from './api/lazy.js';

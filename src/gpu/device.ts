@@ -161,3 +161,12 @@ async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
   await Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
   clearTimeout(timer);
 }
+
+/** What the adapter says about itself; `software` is true for CPU implementations such as lavapipe. */
+export async function adapterInfo(): Promise<{ description: string; software: boolean } | null> {
+  const adapter = live?.adapter ?? (await requestAdapter());
+  if (adapter === null) return null;
+  const info = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info;
+  const description = [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s !== undefined && s !== '').join(' ');
+  return { description, software: /llvmpipe|lavapipe|swiftshader|software|cpu/i.test(description) };
+}

@@ -6,6 +6,14 @@ import { op } from '../../src/nodes/build.js';
 import { REDUCTIONS } from '../../src/nodes/reductions.js';
 import { bruteReduce, type Cloud } from '../helpers/brute.js';
 import { rng, uniform } from '../helpers/random.js';
+import { adapterAvailableSync } from '../helpers/adapter.js';
+import { releaseDevice } from '../../src/gpu/device.js';
+
+// The same table runs on every backend this machine has (CI installs lavapipe for WebGPU).
+const backends = adapterAvailableSync() ? (['cpu', 'webgpu'] as const) : (['cpu'] as const);
+if (backends.length === 1 && process.env.CI === 'true') {
+  test('CI has a WebGPU adapter', () => assert.unreachable('CI=true but no WebGPU adapter'));
+}
 
 const r = rng(7);
 const cloud = (rows: number, dim: number, lo = -1, hi = 1): Cloud => ({ rows, dim, values: uniform(r, rows * dim, lo, hi) });
@@ -50,13 +58,14 @@ function close(got: ArrayLike<number>, want: readonly number[], tol: number, wha
   }
 }
 
+for (const backend of backends)
 for (const [name, def] of REDUCTIONS) {
   for (const c of cases(name)) {
     for (const axis of [0, 1] as const) {
-      test(`${name} over axis ${axis}, ${c.name} formula, equals float64 brute force`, async () => {
+      test(`${name} over axis ${axis}, ${c.name} formula, on ${backend}, equals float64 brute force`, async () => {
         const K = def.usesK ? 4 : 0;
         const vars = [mkVar(0, c.data[0]!.dim, 0), mkVar(1, c.data[1]!.dim, 1)];
-        const got = await executeReduction(c.f, { reduction: name, axis, K, weight: c.g }, c.data.map(tensor));
+        const got = await executeReduction(c.f, { reduction: name, axis, K, weight: c.g, backend }, c.data.map(tensor));
         const want = bruteReduce(c.f, c.g, name, axis, c.data, vars, K);
         const kept = axis === 1 ? M : N;
         const outs = def.outputs(c.f.dim, c.g?.dim ?? 0, K);
@@ -64,7 +73,7 @@ for (const [name, def] of REDUCTIONS) {
         outs.forEach((o, n) => {
           assert.equal(got[n]!.shape, [kept, ...o.rowShape]);
           assert.ok(o.int ? got[n]!.data instanceof Int32Array : got[n]!.data instanceof Float32Array);
-          close(got[n]!.data, want.flatMap((row) => row[n]!), o.int ? 0 : 2e-6, `${name} output ${n}`);
+          close(got[n]!.data, want.flatMap((row) => row[n]!), o.int ? 0 : backend === 'cpu' ? 2e-6 : 2e-5, `${name} output ${n}`);
         });
       });
     }
@@ -93,25 +102,27 @@ test('ties resolve to the lowest index first (ArgMin, KMin)', async () => {
   assert.equal([...ak!.data], [1, 2, 3, 4]);
 });
 
-test('LogSumExp of values of magnitude 1e3 stays finite and exact', async () => {
+for (const backend of backends) {
+test(`LogSumExp of values of magnitude 1e3 stays finite and exact on ${backend}`, async () => {
   const xs = { data: Float32Array.from([1000, -1000]), shape: [2, 1] };
   const ys = { data: Float32Array.from([0, 1, 2]), shape: [3, 1] };
   const f = op('Add', [mkVar(0, 1, 0), mkVar(1, 1, 1)]);
-  const [lse] = await executeReduction(f, { reduction: 'LogSumExp', axis: 1 }, [xs, ys]);
+  const [lse] = await executeReduction(f, { reduction: 'LogSumExp', axis: 1, backend }, [xs, ys]);
   const want = (a: number) => a + 2 + Math.log(1 + Math.exp(-1) + Math.exp(-2));
   close(lse!.data, [want(1000), want(-1000)], 1e-6, 'lse');
 });
 
-test('a sum over 2e5 terms is within 1e-5 relative error of float64', async () => {
+test(`a sum over 2e5 terms is within 1e-5 relative error of float64 on ${backend}`, async () => {
   const n = 200_000;
   const vals = uniform(r, n, 0, 1);
   const ys = { data: Float32Array.from(vals), shape: [n, 1] };
   const xs = { data: Float32Array.from([1, 2]), shape: [2, 1] };
   const f = op('Mult', [mkVar(0, 1, 0), op('Exp', [mkVar(1, 1, 1)])]);
-  const [s] = await executeReduction(f, { reduction: 'Sum', axis: 1 }, [xs, ys]);
+  const [s] = await executeReduction(f, { reduction: 'Sum', axis: 1, backend }, [xs, ys]);
   const ref = Float32Array.from(vals).reduce((a, v) => a + Math.exp(v), 0);
   close(s!.data, [ref, 2 * ref], 1e-5, 'long sum');
 });
+}
 
 test('the parallel path (worker threads) equals the single-threaded result', async () => {
   const A = cloud(700, 3);
@@ -122,4 +133,5 @@ test('the parallel path (worker threads) equals the single-threaded result', asy
   close(par[0]!.data, want.flatMap((row) => row[0]!), 2e-6, 'parallel sum');
 });
 
+test.after(() => releaseDevice());
 test.run();
