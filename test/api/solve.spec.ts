@@ -5,6 +5,7 @@ import { grad, kernelSolve, source, Vi, Vj, type Tensor } from '../../src/index.
 import { disposeAll } from '../../src/api/node.js';
 import { choleskySolve, gaussianMatrix, relErr } from '../helpers/dense.js';
 import { rng, uniform } from '../helpers/random.js';
+import { useTestBackend } from '../helpers/backend.js';
 
 const D = 2;
 const Dv = 2;
@@ -18,6 +19,8 @@ const kernelOf = (x: ReturnType<typeof source>) => Vi(x).sqdist(Vj(x)).mul(-g).e
 
 test.after(disposeAll);
 
+
+test.before(useTestBackend);
 test('kernelSolve reproduces the seed call Kinv(x, x, b, g, alpha) against a dense solve', async () => {
   const n = 500;
   const { x, b } = cloud(n, 21);

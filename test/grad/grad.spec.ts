@@ -10,6 +10,7 @@ import { variables, type VarNode } from '../../src/graph/formula.js';
 import { resetStats, stats } from '../../src/stats.js';
 import { bruteReduce, type Cloud } from '../helpers/brute.js';
 import { rng, uniform } from '../helpers/random.js';
+import { useTestBackend } from '../helpers/backend.js';
 
 /*
  * Gradients of reductions, run in float32 on the CPU backend, against float64 central finite
@@ -131,6 +132,8 @@ for (const [name, build] of Object.entries(CASES)) {
   }
 }
 
+
+test.before(useTestBackend);
 test('index outputs (ArgMin, ArgKMin, the indices of Min_ArgMin) have zero gradient', async () => {
   const s = setup();
   for (const out of [vectorF(s).argmin(1), vectorF(s).argKmin(2, 0), vectorF(s).minArgmin(1)[1]]) {

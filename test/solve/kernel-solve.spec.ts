@@ -6,6 +6,7 @@ import { SolveError } from '../../src/solve/cg.js';
 import { solveKernel } from '../../src/solve/kernel-solve.js';
 import { choleskySolve, gaussianMatrix, relErr } from '../helpers/dense.js';
 import { rng, uniform } from '../helpers/random.js';
+import { useTestBackend } from '../helpers/backend.js';
 
 // The seed problem: points in the unit square, Gaussian kernel sigma = 0.1, alpha = 0.01, Dv = 2.
 const D = 2;
@@ -44,6 +45,8 @@ for (const precond of ['nystrom', 'none'] as const) {
   });
 }
 
+
+test.before(useTestBackend);
 test('the Nyström preconditioner cuts the iteration count of the seed problem', async () => {
   const n = 600;
   const { b, vals } = problem(n, 12);
