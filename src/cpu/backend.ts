@@ -6,6 +6,9 @@ import { WorkerPool } from './pool.js';
 /** Output arrays of one reduction, one per reduction output (values float32, indices int32). */
 export type KernelOutputs = (Float32Array | Int32Array)[];
 
+/** Worker threads exist in Node only: in a browser every kernel runs on the calling thread. */
+const isNode = typeof process !== 'undefined' && process.versions?.node !== undefined;
+
 /** Below this many (i, j) pairs a kernel runs on the calling thread: a worker round trip costs more. */
 const PARALLEL_PAIRS = 1 << 18;
 
@@ -18,7 +21,7 @@ interface Compiled {
 export class CpuBackend {
   readonly name = 'cpu' as const;
   private readonly cache = new Map<string, Compiled>();
-  private pool: WorkerPool | undefined;
+  private pool: Promise<WorkerPool> | undefined;
 
   constructor(private readonly threads?: number) {}
 
@@ -32,13 +35,13 @@ export class CpuBackend {
     const k = this.compiled(plan);
     record.dispatch();
     const workers = this.threads ?? undefined;
-    const parallel = M * N >= PARALLEL_PAIRS && M >= 2 && workers !== 1;
+    const parallel = isNode && M * N >= PARALLEL_PAIRS && M >= 2 && workers !== 1;
     if (!parallel) {
       const outs = plan.outputs.map((o) => (o.int ? new Int32Array(M * o.width) : new Float32Array(M * o.width)));
       k.fn(N, 0, M, ins, outs);
       return outs;
     }
-    this.pool ??= new WorkerPool(workers);
+    const pool = await (this.pool ??= WorkerPool.create(workers));
     let bytes = 0;
     const share = (a: Float32Array | undefined): Float32Array | undefined => {
       if (a === undefined) return undefined;
@@ -56,8 +59,8 @@ export class CpuBackend {
     record.alloc(bytes);
     try {
       // Several chunks per worker so an uneven split still keeps every core busy.
-      const chunk = Math.max(1, Math.ceil(M / (this.pool.size * 8)));
-      await this.pool.run({ key: plan.key, source: k.source, N, ins: sins, outs: souts }, M, chunk);
+      const chunk = Math.max(1, Math.ceil(M / (pool.size * 8)));
+      await pool.run({ key: plan.key, source: k.source, N, ins: sins, outs: souts }, M, chunk);
       return souts.map((s) => (s instanceof Int32Array ? Int32Array.from(s) : Float32Array.from(s)));
     } finally {
       record.free(bytes);
@@ -79,7 +82,8 @@ export class CpuBackend {
 
   /** Stops the worker threads. */
   async dispose(): Promise<void> {
-    await this.pool?.close();
+    const pool = this.pool;
     this.pool = undefined;
+    await (await pool)?.close();
   }
 }

@@ -1,5 +1,12 @@
-import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+
+/**
+ * Loads a Node built-in by a computed name, so that bundlers targeting the browser do not try to
+ * resolve it: the pool only exists in Node (the CPU backend runs on the calling thread elsewhere).
+ */
+async function builtin<T>(name: string): Promise<T> {
+  return (await import(name)) as T;
+}
 
 /** A worker compiles each kernel source once (by key) and runs row ranges over shared memory. */
 const WORKER_SOURCE = `
@@ -41,7 +48,19 @@ interface Slot {
 export class WorkerPool {
   private readonly slots: Slot[] = [];
   private readonly queue: Task[] = [];
-  constructor(readonly size: number = Math.max(1, availableParallelism())) {}
+  private constructor(
+    private readonly WorkerClass: typeof Worker,
+    readonly size: number,
+  ) {}
+
+  /** A pool of `size` workers (default: one per available core). Node only. */
+  static async create(size?: number): Promise<WorkerPool> {
+    const [wt, os] = await Promise.all([
+      builtin<typeof import('node:worker_threads')>('node:worker_threads'),
+      builtin<typeof import('node:os')>('node:os'),
+    ]);
+    return new WorkerPool(wt.Worker, size ?? Math.max(1, os.availableParallelism()));
+  }
 
   /** Runs row chunks of one kernel over all workers; resolves when every chunk is done. */
   run(base: Omit<Job, 'i0' | 'i1'>, M: number, chunkRows: number): Promise<void> {
@@ -88,7 +107,7 @@ export class WorkerPool {
 
   private grow(): void {
     while (this.slots.length < this.size) {
-      const worker = new Worker(WORKER_SOURCE, { eval: true });
+      const worker = new this.WorkerClass(WORKER_SOURCE, { eval: true });
       worker.unref();
       this.slots.push({ worker, known: new Set(), busy: false });
     }
