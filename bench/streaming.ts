@@ -11,7 +11,7 @@
  *   - firehose: frames pushed on an rxjs Subject at --rate frames/s (200) for --seconds:
  *     frames computed per second, frames skipped (stats().framesSkipped), and the check that the
  *     last frame pushed is the last one computed.
- * Prints a table and writes bench/results/streaming.json.
+ * Prints a table and writes bench/results/streaming-<backend>.json.
  * Usage: npx tsx bench/streaming.ts [--points 1000,5000,20000] [--ref 5000] [--frames 10]
  *                                   [--seconds 4] [--rate 200] [--backend cpu|webgpu|auto]
  */
@@ -209,9 +209,9 @@ console.table(rowsOut);
 const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, backend: backendName() };
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(
-  new URL('./results/streaming.json', import.meta.url),
+  new URL(`./results/streaming-${backendName()}.json`, import.meta.url),
   JSON.stringify({ date: new Date().toISOString(), machine, K, sigma: SIGMA, frames: FRAMES, seconds: SECONDS, rate: RATE, rows: rowsOut }, null, 2),
 );
-console.log('wrote bench/results/streaming.json');
+console.log(`wrote bench/results/streaming-${backendName()}.json`);
 await shutdown();
 process.exit(0);
