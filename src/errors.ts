@@ -1,11 +1,19 @@
 /**
  * Typed errors. Every failure a user can cause is a `KernelflowError` subclass whose
  * message names the culprit (an alias, an argument position, a column of a formula string).
+ * Subclasses: {@link ParseError}, {@link DimensionError}, {@link DataError},
+ * {@link ReductionError}, {@link BackendError}, {@link SolveError}; errors without a subclass
+ * (a wrong argument count, a disposed node, a cancelled solve) are a `KernelflowError` with their
+ * own `code` (`'ARGUMENT'`, `'DISPOSED'`, `'CANCELLED'`, ...).
  *
  * @example
  * ```ts
  * import { genred, KernelflowError } from 'kernelflow';
- * try { genred('Exp(x', ['x = Vi(1)']); } catch (e) { if (e instanceof KernelflowError) console.log(e.code); }
+ * try {
+ *   genred('Exp(x', ['x = Vi(1)'], { reduction: 'Sum', axis: 1 });
+ * } catch (e) {
+ *   if (e instanceof KernelflowError) console.log(e.code); // 'PARSE'
+ * }
  * ```
  */
 export class KernelflowError extends Error {
@@ -18,9 +26,23 @@ export class KernelflowError extends Error {
   }
 }
 
-/** A formula string that does not parse; `column` is 1-based within the formula. */
+/**
+ * A formula string (or alias declaration) that does not parse; `column` is 1-based within it, and
+ * the message shows the formula with a caret under the culprit.
+ * @example
+ * ```ts
+ * import { genred, ParseError } from 'kernelflow';
+ * try {
+ *   genred('Exp(-SqDst(x,y))', ['x = Vi(3)', 'y = Vj(3)'], { reduction: 'Sum', axis: 1 });
+ * } catch (e) {
+ *   if (e instanceof ParseError) console.log(e.column, e.message); // 6 "unknown function 'SqDst' at column 6 ..."
+ * }
+ * ```
+ */
 export class ParseError extends KernelflowError {
+  /** 1-based column of the culprit within `source`. */
   readonly column: number;
+  /** The formula (or alias declaration) that failed to parse. */
   readonly source: string;
   constructor(message: string, source: string, column: number) {
     super('PARSE', `${message} at column ${column}\n  ${source}\n  ${' '.repeat(Math.max(0, column - 1))}^`);
@@ -29,28 +51,75 @@ export class ParseError extends KernelflowError {
   }
 }
 
-/** Operand dimensions that do not fit an operation, or extents of variables that disagree. */
+/**
+ * Operand dimensions that do not fit an operation, or extents of variables that disagree.
+ * @example
+ * ```ts
+ * import { genred, DimensionError } from 'kernelflow';
+ * try {
+ *   genred('SqDist(x,y)', ['x = Vi(3)', 'y = Vj(2)'], { reduction: 'Sum', axis: 1 });
+ * } catch (e) {
+ *   if (e instanceof DimensionError) console.log(e.message); // "SqDist at column 1 of 'SqDist(x,y)': operand dimensions 3 and 2 differ ..."
+ * }
+ * ```
+ */
 export class DimensionError extends KernelflowError {
   constructor(message: string) {
     super('DIMENSION', message);
   }
 }
 
-/** A TensorLike whose data length differs from the product of its shape, or a wrong dtype. */
+/**
+ * A TensorLike whose data length differs from the product of its shape, or a wrong dtype.
+ * @example
+ * ```ts
+ * import { source, DataError } from 'kernelflow';
+ * try {
+ *   source({ data: new Float32Array(5), shape: [2, 3] });
+ * } catch (e) {
+ *   if (e instanceof DataError) console.log(e.message); // "source: data has 5 values but shape [2, 3] needs 6"
+ * }
+ * ```
+ */
 export class DataError extends KernelflowError {
   constructor(message: string) {
     super('DATA', message);
   }
 }
 
-/** A reduction that cannot be formed: unknown name, K larger than the reduced extent, bad axis. */
+/**
+ * A reduction that cannot be formed: unknown name, K larger than the reduced extent, bad axis.
+ * @example
+ * ```ts
+ * import { source, Vi, Vj, ReductionError } from 'kernelflow';
+ * const x = source(new Float32Array(6), [2, 3]);
+ * const y = source(new Float32Array(9), [3, 3]);
+ * try {
+ *   await Vi(x).sqdist(Vj(y)).kmin(5, 1).read(); // only 3 points to choose from
+ * } catch (e) {
+ *   if (e instanceof ReductionError) console.log(e.message); // "KMin: K = 5 is larger than the reduced extent 3"
+ * }
+ * ```
+ */
 export class ReductionError extends KernelflowError {
   constructor(message: string) {
     super('REDUCTION', message);
   }
 }
 
-/** A backend that is unavailable or failed (no adapter, device lost). */
+/**
+ * A backend that is unavailable or failed (no adapter, device lost).
+ * @example
+ * ```ts
+ * import { init, shutdown, BackendError } from 'kernelflow';
+ * try {
+ *   await init({ backend: 'webgpu' });
+ * } catch (e) {
+ *   if (e instanceof BackendError) await init({ backend: 'cpu' }); // no WebGPU adapter here
+ * }
+ * await shutdown();
+ * ```
+ */
 export class BackendError extends KernelflowError {
   constructor(message: string) {
     super('BACKEND', message);

@@ -1,4 +1,15 @@
-/** kernelflow: KeOps-style lazy kernel formulas and reductions as a reactive dataflow graph. */
+/**
+ * kernelflow: KeOps-style lazy kernel formulas and reductions as a reactive dataflow graph.
+ *
+ * Start with the guide (concepts with runnable snippets), the formula reference (every op and
+ * reduction) and the pykeops migration notes, all in docs/ beside this reference.
+ *
+ * @packageDocumentation
+ * @document ../docs/guide.md
+ * @document ../docs/from-pykeops.md
+ * @document ../docs/formula-reference.md
+ * @document ../docs/benchmarks.md
+ */
 export { KernelflowError, ParseError, DimensionError, DataError, ReductionError, BackendError } from './errors.js';
 export type { TensorLike, Tensor } from './api/tensor.js';
 export { init, backendName, shutdown, softwareAdapter, type Backend, type BackendName, type BackendChoice } from './api/backend.js';
@@ -10,6 +21,18 @@ export { source } from './api/source.js';
 export { printGraph, toJSON, fromJSON, type PipelineJSON, type Pipeline, type SourceJSON, type ReductionJSON } from './api/pipeline.js';
 export type { SourceOptions } from './api/node.js';
 export { grad } from './grad/grad.js';
+/**
+ * The KeOps reduction names: `'Sum' | 'LogSumExp' | 'Min' | 'Max' | 'ArgMin' | 'ArgMax' |
+ * 'Min_ArgMin' | 'Max_ArgMax' | 'KMin' | 'ArgKMin' | 'KMin_ArgKMin' | 'SumSoftMaxWeight'`
+ * (definitions and output shapes: docs/formula-reference.md).
+ * @example
+ * ```ts
+ * import { genred, type ReductionName } from 'kernelflow';
+ * const reduction: ReductionName = 'LogSumExp';
+ * const lse = genred('-SqDist(x,y)', ['x = Vi(1)', 'y = Vj(1)'], { reduction, axis: 1 });
+ * console.log((await lse({ data: Float32Array.of(0), shape: [1, 1] }, { data: Float32Array.of(0, 0), shape: [2, 1] })).data); // [log 2]
+ * ```
+ */
 export type { ReductionName } from './nodes/reductions.js';
 export { SolveNode, kernelSolve, type SolveOptions, type SolveProgress } from './api/solve.js';
 export { SolveError } from './solve/cg.js';

@@ -1,9 +1,22 @@
-/** Counters since the last `resetStats()` (API.md). Backends bump them; users read `stats()`. */
+/**
+ * Counters since the last `resetStats()`. Backends bump them; users read `stats()`.
+ * @example
+ * ```ts
+ * import { stats, type Stats } from 'kernelflow';
+ * const s: Stats = stats();
+ * console.log(`${s.dispatches} kernel runs, ${s.pipelinesCompiled} compiled, ${s.peakBytes} bytes at peak`);
+ * ```
+ */
 export interface Stats {
+  /** Kernel launches on either backend: one per fused reduction (one per chunk when a problem is split to fit device limits; two when WebGPU splits the reduced axis into blocks). */
   dispatches: number;
+  /** Kernels generated and compiled (WGSL pipelines, or JavaScript functions on the CPU backend). */
   pipelinesCompiled: number;
+  /** Kernels found in the cache (same formula structure, whatever the sizes). */
   pipelineCacheHits: number;
+  /** Bytes currently held by node values and backend buffers (live, not reset by `resetStats`). */
   bytesAllocated: number;
+  /** The largest `bytesAllocated` since the last `resetStats()`. */
   peakBytes: number;
   /** Source frames replaced before any recompute took them (back-pressure: the latest is computed). */
   framesSkipped: number;
@@ -15,16 +28,27 @@ const counters: Stats = { dispatches: 0, pipelinesCompiled: 0, pipelineCacheHits
  * A snapshot of the counters.
  * @example
  * ```ts
- * import { stats, resetStats } from 'kernelflow';
- * resetStats(); // ... run a reduction ...
- * console.log(stats().dispatches);
+ * import { source, Vi, Vj, stats, resetStats } from 'kernelflow';
+ * const x = source(new Float32Array(300), [100, 3]);
+ * resetStats();
+ * const [d, idx] = Vi(x).sqdist(Vj(x)).kminArgKmin(3, 1); // two nodes, one fused kernel
+ * await Promise.all([d.read(), idx.read()]);
+ * console.log(stats().dispatches); // 1
  * ```
  */
 export function stats(): Stats {
   return { ...counters };
 }
 
-/** Zeroes the event counters; `bytesAllocated` (live bytes) is kept and becomes the new peak. */
+/**
+ * Zeroes the event counters; `bytesAllocated` (live bytes) is kept and becomes the new peak.
+ * @example
+ * ```ts
+ * import { resetStats, stats } from 'kernelflow';
+ * resetStats();
+ * console.log(stats().dispatches, stats().peakBytes === stats().bytesAllocated); // 0 true
+ * ```
+ */
 export function resetStats(): void {
   counters.dispatches = 0;
   counters.pipelinesCompiled = 0;

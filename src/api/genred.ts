@@ -6,11 +6,46 @@ import { executeReduction } from './execute.js';
 import { parseAliases, parseFormula } from './parse.js';
 import type { Tensor, TensorLike } from './tensor.js';
 
-/** Pair reductions resolve to `[values, indices]`. */
+/**
+ * The reductions with two outputs: they resolve to `[values, indices]`, computed in one pass.
+ * @example
+ * ```ts
+ * import { genred, type PairReduction } from 'kernelflow';
+ * const reduction: PairReduction = 'Min_ArgMin';
+ * const op = genred('SqDist(x,y)', ['x = Vi(1)', 'y = Vj(1)'], { reduction, axis: 1 });
+ * const [d, j] = await op({ data: Float32Array.of(0, 5), shape: [2, 1] }, { data: Float32Array.of(1, 4, 9), shape: [3, 1] });
+ * console.log(d.data, j.data); // Float32Array [1, 1] Int32Array [0, 1]
+ * ```
+ */
 export type PairReduction = 'Min_ArgMin' | 'Max_ArgMax' | 'KMin_ArgKMin';
+
+/**
+ * What the function `genred` returns resolves to: a `[values, indices]` pair for a
+ * {@link PairReduction}, one Tensor otherwise.
+ * @example
+ * ```ts
+ * import { genred, type GenredResult } from 'kernelflow';
+ * const op = genred('SqDist(x,y)', ['x = Vi(1)', 'y = Vj(1)'], { reduction: 'KMin_ArgKMin', K: 2, axis: 1 });
+ * const [values, indices]: GenredResult<'KMin_ArgKMin'> = await op(
+ *   { data: Float32Array.of(0), shape: [1, 1] },
+ *   { data: Float32Array.of(3, 1, 2), shape: [3, 1] },
+ * );
+ * console.log(values.shape, indices.data); // [1, 2] Int32Array [1, 2]
+ * ```
+ */
 export type GenredResult<R extends ReductionName> = R extends PairReduction ? [Tensor, Tensor] : Tensor;
 
+/**
+ * Options of `genred` (pykeops's `Genred(formula, aliases, reduction_op=, axis=)`).
+ * @example
+ * ```ts
+ * import { genred, type GenredOptions } from 'kernelflow';
+ * const opts: GenredOptions<'LogSumExp'> = { reduction: 'LogSumExp', axis: 1, formula2: 'b' };
+ * const op = genred('-SqDist(x,y)', ['x = Vi(2)', 'y = Vj(2)', 'b = Vj(1)'], opts);
+ * ```
+ */
 export interface GenredOptions<R extends ReductionName> {
+  /** The KeOps reduction name (`'Sum'`, `'LogSumExp'`, `'ArgKMin'`, ...). */
   readonly reduction: R;
   /** 1 reduces over j (M rows out), 0 over i (N rows out); pykeops's default is 0. */
   readonly axis?: 0 | 1;
@@ -18,17 +53,28 @@ export interface GenredOptions<R extends ReductionName> {
   readonly K?: number;
   /** Weight formula of SumSoftMaxWeight and of weighted LogSumExp. */
   readonly formula2?: string;
+  /** Runs on this backend instead of the one `init` chose. */
   readonly backend?: BackendChoice;
 }
 
 /**
  * KeOps's `Genred`: compiles a formula string and a reduction into a function of the aliases' data.
- * The formula and aliases are checked here, once; the data at each call.
+ * The formula and aliases are checked here, once (ParseError, DimensionError, ReductionError);
+ * the data at each call (DataError, ReductionError for K). The function takes one TensorLike
+ * per alias, in alias order, and resolves to a Tensor (a `[values, indices]` pair for
+ * {@link PairReduction}s). `axis` defaults to 0, as in pykeops.
  * @example
  * ```ts
+ * import { genred } from 'kernelflow';
+ * const M = 4, N = 5;
+ * const x = { data: Float32Array.from({ length: M * 3 }, Math.random), shape: [M, 3] };
+ * const y = { data: Float32Array.from({ length: N * 3 }, Math.random), shape: [N, 3] };
+ * const b = { data: Float32Array.from({ length: N * 2 }, Math.random), shape: [N, 2] };
+ * const g = { data: Float32Array.of(0.5), shape: [1] };
  * const op = genred('Exp(-g*SqDist(x,y))*b', ['x = Vi(3)', 'y = Vj(3)', 'b = Vj(2)', 'g = Pm(1)'],
  *                   { reduction: 'Sum', axis: 1 });
- * const a = await op(x, y, b, g); // Tensor of shape [M, 2]
+ * const a = await op(x, y, b, g);
+ * console.log(a.shape); // [4, 2]
  * ```
  */
 export function genred<R extends ReductionName>(

@@ -11,7 +11,18 @@ import type { Tensor, TensorLike } from './tensor.js';
 /** Data a LazyTensor variable reads: a graph node, or dense data lifted as a constant source. */
 type Bound = Node;
 
-/** An operand of a LazyTensor method: another LazyTensor or a number (a constant). */
+/**
+ * An operand of a LazyTensor method: another LazyTensor or a number (a constant, broadcast).
+ * @example
+ * ```ts
+ * import { Vi, Vj, type Operand } from 'kernelflow';
+ * const x = Vi({ data: new Float32Array([1, 2]), shape: [2, 1] });
+ * const y = Vj({ data: new Float32Array([3, 4, 5]), shape: [3, 1] });
+ * const scale: Operand = 0.5;
+ * const shifted: Operand = y;
+ * console.log(String(x.mul(scale).add(shifted))); // ((Var(0,1,0) * Cst(0.5)) + Var(1,1,1))
+ * ```
+ */
 export type Operand = LazyTensor | number;
 
 const uids = new WeakMap<object, [number, number, number]>();
@@ -27,25 +38,41 @@ function uidFor(obj: object, cat: Cat): number {
   return ids[cat];
 }
 
-/** Options every reduction accepts. */
+/**
+ * Options every reduction accepts.
+ * @example
+ * ```ts
+ * import { source, Vi, Vj, type ReduceOptions } from 'kernelflow';
+ * const x = source(new Float32Array([0, 1, 2]), [3, 1]);
+ * const onCpu: ReduceOptions = { backend: 'cpu' };
+ * console.log((await Vi(x).sqdist(Vj(x)).sum(1, onCpu).read()).data); // Float32Array [5, 2, 5]
+ * ```
+ */
 export interface ReduceOptions {
+  /** Runs this reduction on this backend instead of the one `init` chose. */
   readonly backend?: BackendChoice;
 }
 
 /**
  * A symbolic M×N formula, never materialised (KeOps LazyTensor). Build it from `Vi`, `Vj`, `Pm`,
- * chain elementwise and vector ops, then reduce over an axis to get a graph Node.
+ * chain elementwise and vector ops, then reduce over an axis to get a graph Node. The other
+ * operand of a binary op is a LazyTensor or a number; a dimension-1 operand broadcasts against a
+ * dimension-D one. Reductions take the axis: 1 reduces over j (M rows out), 0 over i (N rows).
+ * Every method's op is listed, with its KeOps name, in docs/formula-reference.md.
  * @example
  * ```ts
+ * import { source, Vi, Vj } from 'kernelflow';
  * const x = source(new Float32Array(30), [10, 3]);
  * const y = source(new Float32Array(60), [20, 3]);
  * const K = Vi(x).sqdist(Vj(y)).neg().exp();   // symbolic (10, 20)
  * const s = await K.sum(1).read();               // Tensor of shape [10, 1]
+ * console.log(s.shape, s.data[0]);               // [10, 1] 20
  * ```
  */
 export class LazyTensor {
   /** @internal */
   constructor(
+    /** @internal The formula IR (variables numbered by uid; `toString()` prints the canonical form). */
     readonly formula: Formula,
     /** @internal variable uid -> bound node */
     readonly bindings: ReadonlyMap<number, Bound>,
@@ -68,29 +95,48 @@ export class LazyTensor {
     return new LazyTensor(op(name, ts.map((t) => t.formula), params), bindings);
   }
 
+  /** `this + o`, elementwise (KeOps `Add`, `+`). */
   add(o: Operand): LazyTensor { return this.apply('Add', [o]); }
+  /** `this - o`, elementwise (KeOps `Subtract`, `-`). */
   sub(o: Operand): LazyTensor { return this.apply('Subtract', [o]); }
+  /** `this * o`, elementwise (KeOps `Mult`, `*`). */
   mul(o: Operand): LazyTensor { return this.apply('Mult', [o]); }
+  /** `this / o`, elementwise (KeOps `Divide`, `/`). */
   div(o: Operand): LazyTensor { return this.apply('Divide', [o]); }
+  /** `-this` (KeOps `Minus`). */
   neg(): LazyTensor { return this.apply('Minus'); }
-  /** Integer powers use KeOps `Pow`, others `Powf`. */
+  /** `this ^ p`, elementwise: integer powers use KeOps `Pow` (`Square` for 2), others `Powf`. */
   pow(p: Operand): LazyTensor {
     if (typeof p === 'number' && Number.isInteger(p)) return p === 2 ? this.square() : this.apply('Pow', [], [p]);
     return this.apply('Powf', [p]);
   }
+  /** `this²`, elementwise (KeOps `Square`). */
   square(): LazyTensor { return this.apply('Square'); }
+  /** `√this`, elementwise (KeOps `Sqrt`). */
   sqrt(): LazyTensor { return this.apply('Sqrt'); }
+  /** `1/√this`, elementwise, 0 at 0 (KeOps `Rsqrt`). */
   rsqrt(): LazyTensor { return this.apply('Rsqrt'); }
+  /** `exp(this)`, elementwise (KeOps `Exp`). */
   exp(): LazyTensor { return this.apply('Exp'); }
+  /** `log(this)`, elementwise (KeOps `Log`). */
   log(): LazyTensor { return this.apply('Log'); }
+  /** `|this|`, elementwise (KeOps `Abs`). */
   abs(): LazyTensor { return this.apply('Abs'); }
+  /** The sign (-1, 0 or 1), elementwise (KeOps `Sign`). */
   sign(): LazyTensor { return this.apply('Sign'); }
+  /** 0 where `this < 0`, else 1 (KeOps `Step`). */
   step(): LazyTensor { return this.apply('Step'); }
+  /** `max(this, 0)`, elementwise (KeOps `ReLU`). */
   relu(): LazyTensor { return this.apply('ReLU'); }
+  /** `sin(this)`, elementwise (KeOps `Sin`). */
   sin(): LazyTensor { return this.apply('Sin'); }
+  /** `cos(this)`, elementwise (KeOps `Cos`). */
   cos(): LazyTensor { return this.apply('Cos'); }
+  /** `atan2(this, x)`, elementwise: this is the y coordinate (KeOps `Atan2`). */
   atan2(x: Operand): LazyTensor { return this.apply('Atan2', [x]); }
+  /** `1/this`, elementwise (KeOps `Inv`). */
   inv(): LazyTensor { return this.apply('Inv'); }
+  /** `this` clamped to `[lo, hi]`, elementwise (KeOps `Clamp`). */
   clamp(lo: Operand, hi: Operand): LazyTensor { return this.apply('Clamp', [lo, hi]); }
   /** `this >= 0 ? a : b`, elementwise (KeOps IfElse). */
   ifelse(a: Operand, b: Operand): LazyTensor { return this.apply('IfElse', [a, b]); }
@@ -98,57 +144,114 @@ export class LazyTensor {
   mod(modulus: Operand, offset: Operand = 0): LazyTensor { return this.apply('Mod', [modulus, offset]); }
   /** Rounds to `decimals` decimals (KeOps Round). */
   round(decimals = 0): LazyTensor { return this.apply('Round', [], [decimals]); }
+  /** `Σ_k this_k²`, dimension 1 (KeOps `SqNorm2`). */
   sqnorm2(): LazyTensor { return this.apply('SqNorm2'); }
+  /** `√(Σ_k this_k²)`, dimension 1 (KeOps `Norm2`). */
   norm2(): LazyTensor { return this.apply('Norm2'); }
+  /** `this / |this|`; the zero vector stays zero (KeOps `Normalize`). */
   normalize(): LazyTensor { return this.apply('Normalize'); }
+  /** `|this - o|²`, dimension 1 (KeOps `SqDist`). */
   sqdist(o: Operand): LazyTensor { return this.apply('SqDist', [o]); }
   /** Scalar product over the vector dimension (KeOps `|`). */
   dot(o: Operand): LazyTensor { return this.apply('Scalprod', [o]); }
+  /** The components of this, then those of o (KeOps `Concat`). */
   concat(o: Operand): LazyTensor { return this.apply('Concat', [o]); }
+  /** Component m, dimension 1 (KeOps `Elem`). */
   elem(m: number): LazyTensor { return this.apply('Elem', [], [m]); }
+  /** Components `start .. start + len - 1` (KeOps `Extract`). */
   extract(start: number, len: number): LazyTensor { return this.apply('Extract', [], [start, len]); }
   /** This (dim n·m, row-major matrix) times v (dim m). */
   matvecmult(v: Operand): LazyTensor { return this.apply('MatVecMult', [v]); }
 
-  /** `sum(-1)`: inner sum over the vector dimension; `sum(0 | 1)`: reduction over i or j. */
+  /**
+   * `sum(-1)` (the default): inner sum over the vector dimension, a LazyTensor of dimension 1;
+   * `sum(1)` / `sum(0)`: the Sum reduction over j / over i, a Node of shape `[M, D]` / `[N, D]`.
+   * @example
+   * ```ts
+   * import { source, Vi, Vj } from 'kernelflow';
+   * const x = source(new Float32Array([0, 0, 1, 1]), [2, 2]);
+   * const y = source(new Float32Array([1, 0, 0, 1, 2, 2]), [3, 2]);
+   * const d2 = Vi(x).sub(Vj(y)).square().sum(-1);    // |x_i - y_j|^2, symbolic
+   * console.log((await d2.sum(1).read()).data);       // Float32Array [10, 4]
+   * console.log((await d2.sum(0).read()).shape);      // [3, 1]
+   * ```
+   */
   sum(axis: -1): LazyTensor;
   sum(axis: 0 | 1, opts?: ReduceOptions): Node;
   sum(axis: -1 | 0 | 1 = -1, opts: ReduceOptions = {}): LazyTensor | Node {
     if (axis === -1) return this.apply('Sum');
     return this.reduce('Sum', axis, opts);
   }
-  /** log(sum exp(F)) over an axis, optionally weighted: log(sum exp(F) * weight). */
+  /**
+   * log(sum exp(F)) over an axis (running max: no overflow), optionally weighted:
+   * log(sum exp(F) * weight), F then scalar (KeOps `LogSumExp`, `formula2`).
+   */
   logsumexp(axis: 0 | 1, opts: ReduceOptions & { weight?: Operand } = {}): Node {
     return this.reduce('LogSumExp', axis, opts, opts.weight);
   }
+  /** Min reduction over an axis, per coordinate (KeOps `Min`): shape `[M, D]` for axis 1. */
   min(axis: 0 | 1, opts: ReduceOptions = {}): Node { return this.reduce('Min', axis, opts); }
+  /** Max reduction over an axis, per coordinate (KeOps `Max`). */
   max(axis: 0 | 1, opts: ReduceOptions = {}): Node { return this.reduce('Max', axis, opts); }
+  /** Index of the min over an axis, per coordinate, int32; ties: lowest index (KeOps `ArgMin`). */
   argmin(axis: 0 | 1, opts: ReduceOptions = {}): Node { return this.reduce('ArgMin', axis, opts); }
+  /** Index of the max over an axis, per coordinate, int32; ties: lowest index (KeOps `ArgMax`). */
   argmax(axis: 0 | 1, opts: ReduceOptions = {}): Node { return this.reduce('ArgMax', axis, opts); }
+  /** `[min, argmin]` in one kernel run (KeOps `Min_ArgMin`). */
   minArgmin(axis: 0 | 1, opts: ReduceOptions = {}): [Node, Node] { return this.reducePair('Min_ArgMin', axis, opts); }
+  /** `[max, argmax]` in one kernel run (KeOps `Max_ArgMax`). */
   maxArgmax(axis: 0 | 1, opts: ReduceOptions = {}): [Node, Node] { return this.reducePair('Max_ArgMax', axis, opts); }
+  /** The K smallest values over an axis, ascending: `[M, K]` for a scalar formula, `[M, K, D]` otherwise (KeOps `KMin`). */
   kmin(K: number, axis: 0 | 1, opts: ReduceOptions = {}): Node { return this.reduce('KMin', axis, opts, undefined, K); }
+  /** Indices of the K smallest values, int32, lowest index first on ties (KeOps `ArgKMin`). */
   argKmin(K: number, axis: 0 | 1, opts: ReduceOptions = {}): Node { return this.reduce('ArgKMin', axis, opts, undefined, K); }
+  /**
+   * `[values, indices]` of the K smallest, in one kernel run (KeOps `KMin_ArgKMin`).
+   * @example
+   * ```ts
+   * import { source, Vi, Vj } from 'kernelflow';
+   * const x = source(new Float32Array([0, 10]), [2, 1]);
+   * const y = source(new Float32Array([9, 1, 12, 2]), [4, 1]);
+   * const [d, j] = Vi(x).sqdist(Vj(y)).kminArgKmin(2, 1);   // 2 nearest neighbours
+   * console.log((await j.read()).data);                     // Int32Array [1, 3, 0, 2]
+   * ```
+   */
   kminArgKmin(K: number, axis: 0 | 1, opts: ReduceOptions = {}): [Node, Node] {
     return this.reducePair('KMin_ArgKMin', axis, opts, K);
   }
-  /** sum_j exp(F) * weight / sum_j exp(F) (F scalar). */
+  /** sum_j exp(F) * weight / sum_j exp(F) (F scalar; KeOps `SumSoftMaxWeight`). */
   sumSoftmaxWeight(weight: Operand, axis: 0 | 1, opts: ReduceOptions = {}): Node {
     return this.reduce('SumSoftMaxWeight', axis, opts, weight);
   }
-  /** `K_ij @ b`: sum over j of this (scalar) times b_j; b is a Node, TensorLike, or `Vj(b)`. */
+  /**
+   * `K_ij @ b`: sum over j of this (scalar) times b_j; b is a Node, TensorLike, or `Vj(b)`.
+   * @example
+   * ```ts
+   * import { source, Vi, Vj } from 'kernelflow';
+   * const x = source(new Float32Array([0, 1, 2]), [3, 1]);
+   * const b = { data: new Float32Array([1, 1, 1, 2, 2, 2]), shape: [3, 2] };
+   * const K = Vi(x).sqdist(Vj(x)).neg().exp();
+   * console.log((await K.matmul(b).read()).shape); // [3, 2]
+   * ```
+   */
   matmul(b: LazyTensor | Node | TensorLike, opts: ReduceOptions = {}): Node {
     return this.mul(b instanceof LazyTensor ? b : Vj(b)).sum(1, opts);
   }
 
   /**
    * Solves (alpha Id + K) c = b by conjugate gradient, K being this scalar formula over the same
-   * n points (pykeops `K_xx.solve(b, alpha=...)`); b is a Node, TensorLike or `Vj(b)`.
+   * n points (pykeops `K_xx.solve(b, alpha=...)`); b is a Node, TensorLike or `Vj(b)`. The result
+   * is a {@link SolveNode} of b's shape; see {@link SolveOptions} for the preconditioner and the
+   * stopping rule.
    * @example
    * ```ts
+   * import { source, Vi, Vj } from 'kernelflow';
+   * const n = 1000;
+   * const x = source(Float32Array.from({ length: n * 2 }, Math.random), [n, 2]);
+   * const b = source(Float32Array.from({ length: n * 2 }, Math.random), [n, 2]);
    * const K = Vi(x).sqdist(Vj(x)).mul(-50).exp();
-   * const c = K.solve(b, { alpha: 0.01 });   // SolveNode, shape [N, Dv]
-   * await c.read();
+   * const c = K.solve(b, { alpha: 0.01 });   // SolveNode, shape [n, 2]
+   * console.log((await c.read()).shape, c.lastIterations);
    * ```
    */
   solve(b: LazyTensor | Node | TensorLike, opts: SolveOptions = {}): SolveNode {
@@ -163,7 +266,16 @@ export class LazyTensor {
     return new SolveNode(formula, inputs, rhs, opts, lastDim(rhs));
   }
 
-  /** The formula as KeOps prints it, with variables numbered by first appearance. */
+  /**
+   * The formula as KeOps prints it, with variables numbered by first appearance.
+   * @example
+   * ```ts
+   * import { Vi, Vj } from 'kernelflow';
+   * const x = Vi({ data: new Float32Array(6), shape: [2, 3] });
+   * const y = Vj({ data: new Float32Array(9), shape: [3, 3] });
+   * console.log(x.sub(y).square().sum(-1).toString()); // Sum(Square((Var(0,3,0) - Var(1,3,1))))
+   * ```
+   */
   toString(): string {
     return canonical(this, []).formula.key;
   }
@@ -284,26 +396,47 @@ function leaf(x: Node | TensorLike, cat: Cat, label: string): LazyTensor {
 }
 
 /**
- * Lifts data indexed by i (the kept axis of a reduction over j): shape [M, D].
+ * Lifts data indexed by i (the kept axis of a reduction over j): a source node or dense data of
+ * shape [M, D] becomes the variable x_i of dimension D. Dense data is copied into a constant
+ * source; `Vi` of the same node (or data object) twice is the same variable.
  * @example
  * ```ts
+ * import { Vi, Vj } from 'kernelflow';
  * const xi = Vi({ data: new Float32Array([0, 1, 2]), shape: [3, 1] });
+ * const yj = Vj({ data: new Float32Array([0, 2]), shape: [2, 1] });
+ * console.log((await xi.sub(yj).abs().min(1).read()).data); // Float32Array [0, 1, 0]
  * ```
  */
 export function Vi(x: Node | TensorLike): LazyTensor {
   return leaf(x, 0, 'Vi');
 }
 
-/** Lifts data indexed by j: shape [N, D]. @example `Vj(y)` */
+/**
+ * Lifts data indexed by j (the reduced axis of a reduction over j): shape [N, D].
+ * @example
+ * ```ts
+ * import { source, Vi, Vj } from 'kernelflow';
+ * const x = source(new Float32Array([0, 0, 1, 1]), [2, 2]);
+ * const y = source(new Float32Array([0, 1, 1, 0, 3, 3]), [3, 2]);
+ * const nearest = Vi(x).sqdist(Vj(y)).argmin(1); // for each x_i, the index of the nearest y_j
+ * console.log((await nearest.read()).data);       // Int32Array [0, 0]
+ * ```
+ */
 export function Vj(x: Node | TensorLike): LazyTensor {
   return leaf(x, 1, 'Vj');
 }
 
 /**
  * Lifts a parameter (no index): a number, an array, a TensorLike of shape [D] or [1, D], or a node.
+ * A source node as parameter can be `set()` like any other, and differentiated by `grad`.
  * @example
  * ```ts
- * const g = Pm(0.5);
+ * import { source, Vi, Vj, Pm } from 'kernelflow';
+ * const x = source(new Float32Array([0, 1]), [2, 1]);
+ * const g = source(new Float32Array([0.5]), [1]);
+ * const K = Vi(x).sqdist(Vj(x)).mul(Pm(g)).neg().exp();    // exp(-g |x_i - x_j|^2)
+ * const shifted = Vi(x).add(Pm([10])).sum(1);              // a constant parameter
+ * console.log((await K.sum(1).read()).data, (await shifted.read()).data);
  * ```
  */
 export function Pm(x: number | readonly number[] | Node | TensorLike): LazyTensor {

@@ -50,6 +50,18 @@ export interface ReductionWiring {
  * A node of the dataflow graph: a value that can be read once (`read`) or observed as it
  * changes (`observe`). Nothing computes until it is read or observed; a change of a source
  * recomputes the observed nodes downstream of it once per batch, glitch-free (see src/scheduler).
+ * Sources ({@link SourceNode}), reductions (what LazyTensor reductions return), solves
+ * ({@link SolveNode}) and gradients (what {@link grad} returns) are all Nodes.
+ * @example
+ * ```ts
+ * import { source, Vi, Vj, type Node } from 'kernelflow';
+ * const x = source(new Float32Array([0, 1, 2]), [3, 1]);
+ * const total: Node = Vi(x).sqdist(Vj(x)).sum(1);
+ * console.log((await total.read()).data);   // Float32Array [5, 2, 5]
+ * x.set(new Float32Array([0, 0, 0]));
+ * console.log((await total.read()).data);   // Float32Array [0, 0, 0]
+ * total.dispose();
+ * ```
  */
 export abstract class Node {
   /** This node's id in the graph state (`printGraph` shows it as `#id`). */
@@ -116,10 +128,14 @@ export abstract class Node {
   }
 
   /**
-   * The current value.
+   * The current value: computes this node (and the stale nodes it reads) if needed. Rejects with
+   * the error of a failed computation, or a `'DISPOSED'` KernelflowError for a disposed node.
    * @example
    * ```ts
-   * const t = await Vi(x).mul(2).sum(1).read();
+   * import { source, Vi } from 'kernelflow';
+   * const x = source(new Float32Array([1, 2, 3]), [3, 1]);
+   * const t = await Vi(x).mul(2).sum(1).read();   // an elementwise map: the j extent is 1
+   * console.log(t.data);                          // Float32Array [2, 4, 6]
    * ```
    */
   read(): Promise<Tensor> {
@@ -136,14 +152,20 @@ export abstract class Node {
    * Disposing the node (or a node it reads) completes the Observable.
    * @example
    * ```ts
-   * Vi(x).sqnorm2().sum(1).observe().subscribe((t) => console.log(t.data));
+   * import { source, Vi } from 'kernelflow';
+   * const x = source(new Float32Array([3, 4]), [1, 2]);
+   * const sq = Vi(x).sqnorm2().sum(1);
+   * const sub = sq.observe().subscribe((t) => console.log(t.data)); // Float32Array [25]
+   * await sq.read();
+   * x.set(new Float32Array([1, 0]));                                // then Float32Array [1]
+   * setTimeout(() => sub.unsubscribe(), 100);
    * ```
    */
   observe(): Observable<Tensor> {
     return new Observable<Tensor>((sub) => engine.subscribe(this.id, sub));
   }
 
-  /** A short description for messages. */
+  /** A short description for messages (`source 'x'`, `Sum(..., axis 1)`). */
   describe(): string {
     return this.constructor.name;
   }
@@ -155,7 +177,16 @@ export abstract class Node {
 
   /**
    * Releases this node and every node that reads it: their observers complete, their cached values
-   * are freed (`stats().bytesAllocated`), and they leave the graph.
+   * are freed (`stats().bytesAllocated`), and they leave the graph. A later `read()` rejects.
+   * @example
+   * ```ts
+   * import { source, Vi } from 'kernelflow';
+   * const x = source(new Float32Array([1, 2]), [2, 1]);
+   * const y = Vi(x).square().sum(1);
+   * y.observe().subscribe({ complete: () => console.log('completed') });
+   * x.dispose();                 // logs 'completed': y read x, so it is disposed too
+   * console.log(y.disposed);     // true
+   * ```
    */
   dispose(): void {
     engine.dispose(this.id);
@@ -163,17 +194,38 @@ export abstract class Node {
 }
 
 /**
- * Runs `fn` and recomputes observers once for all the changes it makes.
+ * Runs `fn` and recomputes observers once for all the changes it makes. (Changes made in one
+ * synchronous stretch of code are coalesced anyway, one recompute per microtask; `batch` makes the
+ * grouping explicit, and nested batches recompute once, at the end of the outermost. `set` calls
+ * separated by an `await` are separate changes.)
  * @example
  * ```ts
- * batch(() => { x.set(newX); y.set(newY); });
+ * import { source, Vi, Vj, batch } from 'kernelflow';
+ * const x = source(new Float32Array([0, 1]), [2, 1]);
+ * const y = source(new Float32Array([0, 1, 2]), [3, 1]);
+ * const d = Vi(x).sqdist(Vj(y)).min(1);
+ * d.observe().subscribe((t) => console.log(t.data)); // Float32Array [0, 0]
+ * await d.read();
+ * batch(() => {
+ *   x.set(new Float32Array([5, 6]));
+ *   y.set(new Float32Array([5, 7]), [2, 1]);
+ * });                           // d recomputes once, with both new values: Float32Array [0, 1]
  * ```
  */
 export function batch(fn: () => void): void {
   engine.batch(fn);
 }
 
-/** Options of a source node. */
+/**
+ * Options of a source node (the `SourceNode` constructor's third argument).
+ * @example
+ * ```ts
+ * import { SourceNode, type SourceOptions } from 'kernelflow';
+ * const opts: SourceOptions = { shape: [0, 3] };
+ * const frames = new SourceNode(undefined, 'frames', opts); // no value until its first set()
+ * frames.set(new Float32Array(6), [2, 3]);
+ * ```
+ */
 export interface SourceOptions {
   /** Created implicitly by lifting dense data into a formula (`Vj(tensorLike)`, `Pm(0.5)`). */
   readonly lifted?: boolean;
@@ -181,7 +233,19 @@ export interface SourceOptions {
   readonly shape?: readonly number[];
 }
 
-/** A source of dense data: a point cloud, weights or parameters. */
+/**
+ * A source of dense data: a point cloud, weights or parameters. Made by {@link source};
+ * `set()` replaces its data and everything downstream recomputes.
+ * @example
+ * ```ts
+ * import { source, Vi, type SourceNode } from 'kernelflow';
+ * const x: SourceNode = source(new Float32Array([1, 2, 3]), [3, 1], 'x');
+ * const total = Vi(x).sum(0);
+ * console.log((await total.read()).data);    // Float32Array [6]
+ * x.set(new Float32Array([1, 1, 1, 1]), [4, 1]);  // a new size: nothing recompiles
+ * console.log((await total.read()).data, x.shape); // Float32Array [4] [4, 1]
+ * ```
+ */
 export class SourceNode extends Node {
   private subscription: Subscription | undefined;
   private iterator: AsyncIterator<unknown> | undefined;
@@ -194,6 +258,7 @@ export class SourceNode extends Node {
   /** `value` undefined: a stream source waiting for its first frame. */
   constructor(
     value: TensorLike | undefined,
+    /** The name shown by `printGraph` and in error messages. */
     readonly label = 'source',
     opts: SourceOptions = {},
   ) {
@@ -211,7 +276,15 @@ export class SourceNode extends Node {
   /**
    * Replaces the data (copied; the caller's array is never written); dependents recompute, once per
    * batch. The shape may change between calls (a point cloud of varying size): compiled kernels
-   * depend on formulas only, never on sizes.
+   * depend on formulas only, never on sizes. Without `shape`, a typed array keeps the current shape.
+   * @example
+   * ```ts
+   * import { source } from 'kernelflow';
+   * const x = source(new Float32Array(6), [2, 3]);
+   * x.set(new Float32Array(9), [3, 3]);
+   * x.set({ data: new Float32Array(3), shape: [1, 3] });
+   * console.log(x.shape); // [1, 3]
+   * ```
    */
   set(data: Float32Array | Int32Array | TensorLike, shape?: readonly number[]): void {
     if (this.disposed) throw new KernelflowError('DISPOSED', `${this.describe()} was disposed`);

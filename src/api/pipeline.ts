@@ -10,14 +10,30 @@ import { graphState, Node, nodeById, SourceNode } from './node.js';
 import { parseAliases, parseFormula, type Alias } from './parse.js';
 import type { TensorLike } from './tensor.js';
 
-/** A source in a saved pipeline: its data as base64 of the little-endian bytes, or as numbers. */
+/**
+ * A source in a saved pipeline: its data as base64 of the little-endian bytes, or as numbers.
+ * @example
+ * ```ts
+ * import { fromJSON, type SourceJSON } from 'kernelflow';
+ * const x: SourceJSON = { id: 0, kind: 'source', label: 'x', shape: [2, 1], data: [1, 2] };
+ * const { sources } = fromJSON({ format: 'kernelflow-pipeline', version: 1, nodes: [x], outputs: [] });
+ * console.log(sources[0]!.value); // { data: Float32Array [1, 2], shape: [2, 1] }
+ * ```
+ */
 export interface SourceJSON {
+  /** The node's id within the file (inputs refer to it). */
   readonly id: number;
+  /** Marks a source. */
   readonly kind: 'source';
+  /** The source's label. */
   readonly label?: string;
+  /** The data's shape. */
   readonly shape: readonly number[];
+  /** Default `'float32'`. */
   readonly dtype?: 'float32' | 'int32';
+  /** Base64 of the little-endian bytes (what `toJSON` writes by default), or the numbers. */
   readonly data: string | readonly number[];
+  /** Made implicitly by lifting dense data (`Vj(tensorLike)`, `Pm(0.5)`). */
   readonly lifted?: boolean;
 }
 
@@ -25,32 +41,77 @@ export interface SourceJSON {
  * A reduction in a saved pipeline. `formula` is a KeOps formula string; without `aliases` its
  * variables are written `Var(index, dim, cat)` (variable v reads `inputs[v]`), with `aliases`
  * (`['x = Vi(3)', 'y = Vj(3)']`) alias k reads `inputs[k]`.
+ * @example
+ * ```ts
+ * import { fromJSON, type ReductionJSON, type SourceJSON } from 'kernelflow';
+ * const x: SourceJSON = { id: 0, kind: 'source', label: 'x', shape: [3, 1], data: [0, 1, 2] };
+ * const sum: ReductionJSON = {
+ *   id: 1, kind: 'reduction', formula: 'SqDist(a,b)', aliases: ['a = Vi(1)', 'b = Vj(1)'],
+ *   reduction: 'Sum', axis: 1, inputs: [0, 0],
+ * };
+ * const { outputs } = fromJSON({ format: 'kernelflow-pipeline', version: 1, nodes: [x, sum], outputs: [1] });
+ * console.log((await outputs[0]!.read()).data); // Float32Array [5, 2, 5]
+ * ```
  */
 export interface ReductionJSON {
+  /** The node's id within the file. */
   readonly id: number;
+  /** Marks a reduction. */
   readonly kind: 'reduction';
+  /** A label (informative). */
   readonly label?: string;
+  /** The KeOps formula string. */
   readonly formula: string;
+  /** Alias declarations naming the inputs, in input order (optional). */
   readonly aliases?: readonly string[];
+  /** The KeOps reduction name. */
   readonly reduction: string;
+  /** 1 reduces over j, 0 over i. */
   readonly axis: 0 | 1;
+  /** K of the KMin family. */
   readonly K?: number;
+  /** The weight formula (SumSoftMaxWeight, weighted LogSumExp), or null. */
   readonly weight?: string | null;
+  /** The backend to run on (overridden by `fromJSON`'s option). */
   readonly backend?: BackendChoice;
+  /** Ids of the nodes the variables read, in variable (or alias) order. */
   readonly inputs: readonly number[];
   /** Which output of a pair reduction (1 = indices); default 0. */
   readonly output?: number;
 }
 
+/**
+ * A saved pipeline, as `toJSON` writes it and `fromJSON` reads it (plain JSON).
+ * @example
+ * ```ts
+ * import { source, Vi, Vj, toJSON, type PipelineJSON } from 'kernelflow';
+ * const x = source(new Float32Array([0, 1, 2]), [3, 1], 'x');
+ * const saved: PipelineJSON = toJSON([Vi(x).sqdist(Vj(x)).min(1)], { data: 'array' });
+ * console.log(saved.nodes.map((n) => n.kind), saved.outputs); // ['source', 'reduction'] [1]
+ * ```
+ */
 export interface PipelineJSON {
+  /** Identifies the file format. */
   readonly format: 'kernelflow-pipeline';
+  /** The format version. */
   readonly version: 1;
+  /** Sources and reductions, each after the nodes it reads. */
   readonly nodes: readonly (SourceJSON | ReductionJSON)[];
   /** Ids of the nodes given to `toJSON`, in order. */
   readonly outputs: readonly number[];
 }
 
-/** Live nodes rebuilt by `fromJSON`. */
+/**
+ * Live nodes rebuilt by `fromJSON`.
+ * @example
+ * ```ts
+ * import { source, Vi, Vj, toJSON, fromJSON, type Pipeline } from 'kernelflow';
+ * const x = source(new Float32Array([0, 1, 2]), [3, 1], 'x');
+ * const p: Pipeline = fromJSON(JSON.stringify(toJSON([Vi(x).sqdist(Vj(x)).sum(1)])));
+ * p.sources[0]!.set(new Float32Array([0, 0, 0]));     // feed new data to the copy
+ * console.log((await p.outputs[0]!.read()).data);     // Float32Array [0, 0, 0]
+ * ```
+ */
 export interface Pipeline {
   /** The saved outputs, in order. */
   readonly outputs: Node[];
@@ -62,13 +123,18 @@ export interface Pipeline {
 
 /**
  * A readable dump of the graph: every live node (or `nodes` and what they read), one per line in
- * topological order, reductions as KeOps formula strings.
+ * topological order, reductions as KeOps formula strings, with each node's version.
  * @example
  * ```ts
+ * import { source, Vi, Vj, printGraph } from 'kernelflow';
+ * const x = source(new Float32Array(300), [100, 3], 'x');
+ * const y = source(new Float32Array(600), [200, 3], 'y');
+ * const energy = Vi(x).sqdist(Vj(y)).neg().exp().sum(1);
  * console.log(printGraph([energy]));
  * // kernelflow graph: 3 nodes
- * //   #0 source 'x' [100, 3] float32  v0
- * //   ...
+ * //   #0 source 'x' [100, 3] float32  v1
+ * //   #1 source 'y' [200, 3] float32  v2
+ * //   #2 reduction = Sum_Reduction(Exp(-SqDist(Var(0,3,0),Var(1,3,1))),axis=1)  Var(0) = #0, Var(1) = #1  v2
  * ```
  */
 export function printGraph(nodes?: readonly Node[]): string {
@@ -80,12 +146,20 @@ function jsonError(msg: string): KernelflowError {
 }
 
 /**
- * Saves the pipeline that computes `nodes`: every node they read, sources with their current data.
- * Nodes computed by JavaScript functions cannot be saved.
+ * Saves the pipeline that computes `nodes`: every node they read, sources with their current data
+ * (base64 by default, `{ data: 'array' }` for plain numbers), reductions as KeOps formula strings.
+ * Nodes computed by JavaScript functions (solves, gradient views) cannot be saved: that is a
+ * KernelflowError naming the node.
  * @example
  * ```ts
+ * import { source, Vi, Vj, toJSON, fromJSON } from 'kernelflow';
+ * const x = source(new Float32Array([0, 0, 1, 1]), [2, 2], 'x');
+ * const y = source(new Float32Array([0, 1, 1, 0, 3, 3]), [3, 2], 'y');
+ * const energy = Vi(x).sqdist(Vj(y)).neg().exp().sum(1);
+ * const [d, matches] = Vi(x).sqdist(Vj(y)).minArgmin(1);
  * const saved = JSON.stringify(toJSON([energy, matches]));
  * const { outputs: [e, m], sources } = fromJSON(saved);
+ * console.log((await m!.read()).data, sources.map((s) => s.label)); // Int32Array [0, 0] ['x', 'y']
  * ```
  */
 export function toJSON(nodes: readonly Node[], opts: { data?: 'base64' | 'array' } = {}): PipelineJSON {
@@ -135,6 +209,15 @@ export function toJSON(nodes: readonly Node[], opts: { data?: 'base64' | 'array'
  * Rebuilds live nodes from `toJSON`'s output (an object or its JSON text). Reductions are parsed
  * from their formula strings; identical reductions over the same inputs share one kernel run (the
  * two outputs of a pair reduction stay one dispatch). `backend` overrides the saved backends.
+ * The rebuilt sources are new nodes: setting them does not touch the originals.
+ * @example
+ * ```ts
+ * import { source, Vi, Vj, toJSON, fromJSON } from 'kernelflow';
+ * const x = source(new Float32Array([0, 1, 2]), [3, 1], 'x');
+ * const text = JSON.stringify(toJSON([Vi(x).sqdist(Vj(x)).max(1)]));
+ * const { outputs: [far] } = fromJSON(text, { backend: 'cpu' });
+ * console.log((await far!.read()).data); // Float32Array [4, 1, 4]
+ * ```
  */
 export function fromJSON(json: PipelineJSON | string, opts: { backend?: BackendChoice } = {}): Pipeline {
   const p = (typeof json === 'string' ? JSON.parse(json) : json) as PipelineJSON;

@@ -8,28 +8,75 @@ import { parseAliases, parseFormula } from './parse.js';
 import { asFloat32, checkTensor, type Tensor, type TensorLike } from './tensor.js';
 import { mkVar, mapVars, variables } from '../graph/formula.js';
 
-/** Options of a solve (API.md): ridge, stopping rule, warm start, preconditioner. */
+/**
+ * Options of a solve: ridge, stopping rule, warm start, preconditioner.
+ * @example
+ * ```ts
+ * import { source, Vi, Vj, type SolveOptions } from 'kernelflow';
+ * const n = 2000;
+ * const x = source(Float32Array.from({ length: n * 2 }, Math.random), [n, 2]);
+ * const b = source(Float32Array.from({ length: n * 2 }, Math.random), [n, 2]);
+ * const opts: SolveOptions = { alpha: 0.01, tol: 1e-6, precond: 'nystrom', rank: 256 };
+ * const c = Vi(x).sqdist(Vj(x)).mul(-50).exp().solve(b, opts);
+ * await c.read();
+ * console.log(c.lastIterations); // about 10 with the preconditioner, hundreds without
+ * ```
+ */
 export interface SolveOptions {
+  /** Ridge: solves (alpha Id + K) c = b. Default 0; the Nyström preconditioner needs alpha > 0. */
   readonly alpha?: number;
+  /** Stops when the relative residual ||b - A c|| / ||b|| of every column is at most tol (default 1e-6). */
   readonly tol?: number;
+  /** Iteration bound (default max(1000, 10 n)); a solve that does not converge by then is a SolveError. */
   readonly maxIter?: number;
+  /** Initial guess, b's shape. A SolveNode given x0 starts every solve from it (not from its last solution). */
   readonly x0?: TensorLike;
+  /**
+   * `'nystrom'` (default): a Nyström (Falkon-style) preconditioner from `rank` landmarks, used when
+   * alpha > 0 and n > 2·rank and the kernel is known (LazyTensor.solve, or a kernelSolve formula
+   * of the form `K * b` over axis 1); otherwise, and with `'none'`, plain conjugate gradient.
+   */
   readonly precond?: 'nystrom' | 'none';
   /** Landmarks of the Nyström preconditioner (default 256). */
   readonly rank?: number;
+  /** Runs the solve's reductions on this backend instead of the one `init` chose. */
   readonly backend?: BackendChoice;
 }
 
-/** One step of a running solve. */
+/**
+ * One step of a running solve, as `SolveNode.progress()` emits it.
+ * @example
+ * ```ts
+ * import type { SolveProgress } from 'kernelflow';
+ * const log = ({ iter, residual }: SolveProgress) => console.log(`CG ${iter}: ${residual.toExponential(2)}`);
+ * log({ iter: 1, residual: 0.5 });
+ * ```
+ */
 export interface SolveProgress {
+  /** The iteration just done (1, 2, ...). */
   readonly iter: number;
+  /** The relative residual after it (largest over the columns of b). */
   readonly residual: number;
 }
 
 /**
  * c = (alpha Id + K)^-1 b as a node: K is a scalar kernel formula over the same n points (its
  * variable v reads `kernelInputs[v]`), b the last input. It emits once per convergence; when an
- * input changes mid-solve the solve is cancelled and restarts warm from its last iterate.
+ * input changes mid-solve the solve is cancelled and restarts warm from its last iterate (the
+ * next solve after a convergence starts from the last solution too). Made by `LazyTensor.solve`;
+ * its gradient (through {@link grad}) is an adjoint solve.
+ * @example
+ * ```ts
+ * import { source, Vi, Vj, type SolveNode } from 'kernelflow';
+ * const n = 1000;
+ * const x = source(Float32Array.from({ length: n * 2 }, Math.random), [n, 2]);
+ * const b = source(Float32Array.from({ length: n }, Math.random), [n, 1]);
+ * const c: SolveNode = Vi(x).sqdist(Vj(x)).mul(-50).exp().solve(b, { alpha: 0.01 });
+ * c.progress().subscribe(({ iter, residual }) => console.log(iter, residual));
+ * await c.read();
+ * b.set(Float32Array.from({ length: n }, Math.random));   // solves again, warm
+ * await c.read();
+ * ```
  */
 export class SolveNode extends Node {
   private readonly progress$ = new Subject<SolveProgress>();
@@ -37,10 +84,15 @@ export class SolveNode extends Node {
   /** Iterations of the last completed solve. */
   lastIterations = 0;
 
+  /** @internal Made by `LazyTensor.solve`. */
   constructor(
+    /** @internal The scalar kernel formula K. */
     readonly kernel: Formula,
+    /** The nodes the kernel's variables read (variable v reads `kernelInputs[v]`). */
     readonly kernelInputs: readonly Node[],
+    /** The right-hand side b. */
     readonly rhs: Node,
+    /** The options the solve was made with. */
     readonly options: SolveOptions,
     /** Width of b's rows (Dv). */
     readonly dim: number,
@@ -50,11 +102,16 @@ export class SolveNode extends Node {
   }
 
   /**
-   * The iterations of every solve this node runs.
+   * The iterations of every solve this node runs (a hot Observable: subscribe before the solve
+   * starts to see all of them). Completes when the node is disposed.
    * @example
    * ```ts
-   * const c = K.solve(b, { alpha: 0.01 });
-   * c.progress().subscribe(({ iter, residual }) => console.log(iter, residual));
+   * import { source, Vi, Vj } from 'kernelflow';
+   * const n = 1000;
+   * const x = source(Float32Array.from({ length: n * 2 }, Math.random), [n, 2]);
+   * const c = Vi(x).sqdist(Vj(x)).mul(-50).exp().solve(x, { alpha: 0.01 });
+   * c.progress().subscribe(({ iter, residual }) => console.log(iter, residual)); // 1, 2, ... down to tol
+   * await c.read();
    * ```
    */
   progress(): Observable<SolveProgress> {
@@ -91,11 +148,20 @@ export class SolveNode extends Node {
 
 /**
  * KeOps's `KernelSolve`: solves (alpha Id + K) c = b for the alias `varName`, where the formula
- * is a symmetric positive definite reduction linear in `varName`.
+ * is a symmetric positive definite reduction linear in `varName`, by conjugate gradient. Returns a
+ * function of the aliases' data (in alias order, `varName`'s being b) and optionally, last, per-call
+ * {@link SolveOptions} that override `defaults`. `axis` defaults to 0 as in pykeops; `varName`
+ * must be indexed by the reduced axis (a `Vj` alias for axis 1).
  * @example
  * ```ts
+ * import { kernelSolve } from 'kernelflow';
+ * const n = 1000;
+ * const x = { data: Float32Array.from({ length: n * 2 }, Math.random), shape: [n, 2] };
+ * const b = { data: Float32Array.from({ length: n * 2 }, Math.random), shape: [n, 2] };
+ * const g = { data: Float32Array.of(50), shape: [1] };
  * const Kinv = kernelSolve('Exp(-g*SqDist(x,y))*b', ['x = Vi(2)', 'y = Vj(2)', 'b = Vj(2)', 'g = Pm(1)'], 'b', { axis: 1 });
  * const c = await Kinv(x, x, b, g, { alpha: 0.01 });
+ * console.log(c.shape); // [1000, 2]
  * ```
  */
 export function kernelSolve(

@@ -2,6 +2,7 @@ import { Observable } from 'rxjs';
 import { SourceNode } from './node.js';
 import type { TensorLike } from './tensor.js';
 
+/** A stream of frames a source can follow: an rxjs Observable (sampled) or an AsyncIterable (pulled). */
 type Stream = Observable<TensorLike> | AsyncIterable<TensorLike>;
 
 /**
@@ -12,11 +13,20 @@ type Stream = Observable<TensorLike> | AsyncIterable<TensorLike>;
  * pulled: its next frame is asked for once a recompute has taken the current one. A stream source
  * has no value until its first frame; give the frames' shape (`source(frames$, [0, 3])`) to lift it
  * with `Vi`/`Vj` before then.
+ * Forms: `source(typedArray, shape, label?)`, `source(tensorLike, label?)`,
+ * `source(observableOrAsyncIterable, shape?, label?)`. A typed array without a shape is a column
+ * `[length, 1]`.
  * @example
  * ```ts
- * const x = source(new Float32Array([0, 0, 1, 1]), [2, 2]);
+ * import { Subject } from 'rxjs';
+ * import { source, Vi, Vj, type TensorLike } from 'kernelflow';
+ * const x = source(new Float32Array([0, 0, 1, 1]), [2, 2], 'x');
  * x.set(new Float32Array([0, 1, 1, 0]));
- * const frames = source(frames$, [0, 3], 'scan');   // rxjs Observable<TensorLike>
+ * const frames$ = new Subject<TensorLike>();
+ * const scan = source(frames$, [0, 2], 'scan');           // a stream of [n, 2] frames
+ * const nearest = Vi(scan).sqdist(Vj(x)).min(1);
+ * nearest.observe().subscribe((t) => console.log(t.shape)); // [3, 1] once the frame is computed
+ * frames$.next({ data: new Float32Array(6), shape: [3, 2] });
  * ```
  */
 export function source(data: Float32Array | Int32Array, shape: readonly number[], label?: string): SourceNode;

@@ -1,14 +1,38 @@
 import { DataError } from '../errors.js';
 
-/** Dense data: row-major, the last axis is the vector dimension (API.md). */
+/**
+ * Dense data: row-major, the last axis is the vector dimension. A cloud of M points in dimension
+ * D is `shape [M, D]`; a parameter is `shape [D]` (or `[1, D]`). Every entry point accepts it.
+ * @example
+ * ```ts
+ * import { genred, type TensorLike } from 'kernelflow';
+ * const x: TensorLike = { data: new Float32Array([0, 0, 1, 0, 0, 1]), shape: [3, 2] }; // 3 points in 2-D
+ * const sqn = genred('SqNorm2(x)', ['x = Vi(2)'], { reduction: 'Sum', axis: 1 });
+ * console.log((await sqn(x)).data); // Float32Array [0, 1, 1]
+ * ```
+ */
 export interface TensorLike {
+  /** The values, row-major; float32 (int32 data is read as float32 by formulas). */
   readonly data: Float32Array | Int32Array;
+  /** The shape; the product of its entries must equal `data.length`. */
   readonly shape: readonly number[];
 }
 
-/** What reads return: values as Float32Array, indices (argmin, argKmin, ...) as Int32Array. */
+/**
+ * What reads return: values as Float32Array, indices (argmin, argKmin, ...) as Int32Array.
+ * @example
+ * ```ts
+ * import { source, Vi, Vj, type Tensor } from 'kernelflow';
+ * const x = source(new Float32Array([0, 0, 3, 3]), [2, 2]);
+ * const y = source(new Float32Array([1, 1, 4, 4, 0, 1]), [3, 2]);
+ * const nearest: Tensor = await Vi(x).sqdist(Vj(y)).argmin(1).read();
+ * console.log(nearest.shape, nearest.data); // [2, 1] Int32Array [2, 1]
+ * ```
+ */
 export interface Tensor {
+  /** Float32Array for values, Int32Array for indices. */
   readonly data: Float32Array | Int32Array;
+  /** The shape, row-major (see the reductions' output shapes in docs/formula-reference.md). */
   readonly shape: number[];
 }
 

@@ -134,16 +134,22 @@ function cotangentFormula(terms: readonly Term[], R: ReductionNode, bind: (n: No
  * a source changes, like any node, and can be differentiated again (Hessian-vector products).
  * Targets that `output` does not depend on get zeros. Index outputs (argmin, argKmin, ...) and
  * nodes computed outside formulas carry no gradient.
+ * @param output the node to differentiate (a reduction, a solve, or a node built from them).
+ * @param wrt the nodes to differentiate with respect to (sources, or any node `output` reads).
  * @param gradOutput the cotangent of `output` (default: ones of its shape).
+ * @returns one node per `wrt` entry, shaped like it.
  * @example
  * ```ts
- * const x = source(xData, [M, 3]);
- * const y = source(yData, [N, 3]);
- * const b = source(bData, [N, 1]);
+ * import { source, Vi, Vj, grad } from 'kernelflow';
+ * const M = 100, N = 200;
+ * const x = source(Float32Array.from({ length: M * 3 }, Math.random), [M, 3]);
+ * const y = source(Float32Array.from({ length: N * 3 }, Math.random), [N, 3]);
+ * const b = source(Float32Array.from({ length: N }, Math.random), [N, 1]);
+ * const v = source(Float32Array.from({ length: M * 3 }, Math.random), [M, 3]);
  * const a = Vi(x).sqdist(Vj(y)).neg().exp().matmul(b);        // [M, 1]
  * const [dx, dy] = grad(a, [x, y]);                             // d sum(a) / dx: [M, 3], / dy: [N, 3]
- * const [hv] = grad(Vi(dx).dot(Vi(v)).sum(0), [x]);             // Hessian-vector product
- * await dx.read();
+ * const [hv] = grad(Vi(dx!).dot(Vi(v)).sum(0), [x]);            // Hessian-vector product, [M, 3]
+ * console.log((await dx!.read()).shape, (await dy!.read()).shape, (await hv!.read()).shape);
  * ```
  */
 export function grad(output: Node, wrt: readonly Node[], gradOutput?: Node | TensorLike): Node[] {

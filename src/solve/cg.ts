@@ -23,11 +23,29 @@ export interface CgResult {
   readonly cancelled: boolean;
 }
 
-/** A conjugate-gradient failure: says the residual reached and the iteration count. */
+/**
+ * A conjugate-gradient failure: no convergence within `maxIter`, a breakdown (the operator is not
+ * positive definite) or divergence. Says the residual reached and the iteration count.
+ * @example
+ * ```ts
+ * import { source, Vi, Vj, SolveError } from 'kernelflow';
+ * const n = 300;
+ * const x = source(Float32Array.from({ length: n * 2 }, Math.random), [n, 2]);
+ * const b = source(Float32Array.from({ length: n }, Math.random), [n, 1]);
+ * const c = Vi(x).sqdist(Vj(x)).mul(-50).exp().solve(b, { alpha: 1e-4, maxIter: 3, precond: 'none' });
+ * try {
+ *   await c.read();
+ * } catch (e) {
+ *   if (e instanceof SolveError) console.log(e.iterations, e.residual); // 3 and the residual reached
+ * }
+ * ```
+ */
 export class SolveError extends KernelflowError {
   constructor(
     message: string,
+    /** Iterations run before the failure. */
     readonly iterations: number,
+    /** The relative residual ||b - A x|| / ||b|| (largest over the columns) when it failed. */
     readonly residual: number,
   ) {
     super('SOLVE', message);
