@@ -1,5 +1,6 @@
 import { executeReduction } from '../api/execute.js';
 import type { BackendChoice } from '../api/backend.js';
+import type { SolveOptions } from '../api/solve.js';
 import type { Tensor, TensorLike } from '../api/tensor.js';
 import { DimensionError, KernelflowError } from '../errors.js';
 import { mapVars, mkVar, variables, type Formula } from '../graph/formula.js';
@@ -7,19 +8,8 @@ import { op } from '../nodes/build.js';
 import { conjugateGradient, type CgResult } from './cg.js';
 import { nystromPreconditioner, pickLandmarks } from './nystrom.js';
 
-export interface KernelSolveOptions {
-  /** Ridge: solves (alpha Id + K) c = b. */
-  readonly alpha?: number;
-  /** Relative residual per column at which CG stops (default 1e-6). */
-  readonly tol?: number;
-  /** Iteration bound (default: 10 n, at least 1000). */
-  readonly maxIter?: number;
-  /** Warm start [n, Dv]. */
-  readonly x0?: TensorLike;
-  /** 'nystrom' (default, rank 256 landmarks) or 'none'. */
-  readonly precond?: 'nystrom' | 'none';
-  readonly rank?: number;
-  readonly backend?: BackendChoice;
+/** Solve options plus the hooks a solve node drives: progress reports and cancellation. */
+export interface KernelSolveOptions extends SolveOptions {
   readonly onProgress?: (p: { iter: number; residual: number }) => void;
   readonly cancelled?: () => boolean;
 }
