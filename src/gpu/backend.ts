@@ -1,9 +1,23 @@
 /// <reference types="@webgpu/types" />
 import { BackendError } from '../errors.js';
 import type { KernelPlan } from '../nodes/plan.js';
+import { stateWidth } from '../nodes/reductions.js';
 import { record } from '../stats.js';
-import { defaultShape, renderKernelWgsl, UNIFORM_BYTES, type KernelShape, type RenderedWgsl } from './codegen.js';
+import {
+  defaultShape,
+  defaultSplitShape,
+  MERGE_SHAPE,
+  renderKernelWgsl,
+  renderMergeWgsl,
+  renderPartialWgsl,
+  type Binding,
+  type KernelKind,
+  type KernelShape,
+  type RenderedWgsl,
+} from './codegen.js';
 import { acquireDevice, isDeviceLost, type GpuContext } from './device.js';
+import { wgslDialect } from './dialect.js';
+import { schedule, type Dispatch, type Schedule } from './schedule.js';
 import { delay, isNode, observePace, paceFor, type PaceState } from './pace.js';
 
 /** Output arrays of one reduction, one per reduction output (values float32, indices int32). */
@@ -18,8 +32,24 @@ const COMPUTE = 0x4;
 export interface GpuBackendOptions {
   /** Kernel shape per plan (rows per invocation, workgroup size); default: `defaultShape`. */
   readonly shape?: (plan: KernelPlan) => KernelShape | undefined;
+  /** Shape of pass 1 of a split reduced axis for M kept rows; default: `defaultSplitShape`. */
+  readonly splitShape?: (plan: KernelPlan, M: number) => KernelShape | undefined;
   /** Caps workgroups per dispatch below the device limit (tests use it to exercise chunking). */
   readonly maxWorkgroupsPerDispatch?: number;
+  /**
+   * Caps the size of one storage binding below the device's maxStorageBufferBindingSize (tests
+   * use it to exercise chunking of the kept rows and of the reduced terms without huge arrays).
+   */
+  readonly maxBindingBytes?: number;
+  /**
+   * Split of the reduced axis (pass 1: partial states per block, pass 2: merge). 'auto' (default)
+   * splits when the kept rows give the device too few invocations and the reduced axis is long;
+   * 'off' splits only when a reduced-side input exceeds one binding; a number always splits, with
+   * blocks of that many terms (rounded up to the binding alignment).
+   */
+  readonly split?: 'auto' | 'off' | number;
+  /** Invocations the device needs to be busy (default: from the adapter, see `defaultParallelism`). */
+  readonly parallelism?: number;
   /**
    * Sleep for most of a dispatch's predicted duration before waiting on the device (default: on
    * in Node). dawn.node polls with setImmediate while a promise is pending, and on a CPU driver
@@ -38,10 +68,26 @@ interface Pipeline {
 
 const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
+/** Shortest block of the reduced axis a split makes on its own: each block costs a state store and a merge. */
+const MIN_BLOCK = 512;
+
+/**
+ * Invocations an adapter needs in flight. A CPU driver (lavapipe) runs a workgroup on one core,
+ * its invocations in SIMD lanes (8 at 256 bits): 8 workgroups of 16 per core keep it busy and
+ * balanced (other work on the host makes the cores uneven). A GPU needs tens of thousands.
+ */
+export function defaultParallelism(ctx: Pick<GpuContext, 'software' | 'cores'>): number {
+  return ctx.software ? ctx.cores * 16 * 8 : 1 << 15;
+}
+
 /**
  * WebGPU backend: one WGSL compute shader per plan structure and kernel shape, cached per device;
  * sizes travel in a uniform, so new M and N reuse the pipeline. One reduction is one dispatch, or
- * one per chunk of rows when M needs more than the device's workgroups per dispatch.
+ * one per chunk of rows when M needs more than the device's workgroups per dispatch or a kept-side
+ * array more than one storage binding. When the kept rows are too few to keep the device busy
+ * and the reduced axis is long, or a reduced-side array exceeds one binding, the reduced axis is
+ * split into blocks: pass 1 stores each block's partial state, pass 2 merges them per row and
+ * finalizes (two dispatches, plus chunks).
  */
 export class GpuBackend {
   readonly name = 'webgpu' as const;
@@ -55,9 +101,46 @@ export class GpuBackend {
     return this.opts.shape?.(plan) ?? defaultShape(plan);
   }
 
-  /** WGSL source of the kernel for a plan (for inspection and tests). */
-  source(plan: KernelPlan): string {
-    return renderKernelWgsl(plan, this.shapeFor(plan)).source;
+  /** The kernel shape of pass 1 of a split of M kept rows for a plan. */
+  splitShapeFor(plan: KernelPlan, M: number): KernelShape {
+    return this.opts.splitShape?.(plan, M) ?? defaultSplitShape(plan, M);
+  }
+
+  /** WGSL source of a plan's kernel (for inspection and tests): the one-pass kernel, or pass 1 (for M kept rows) / pass 2 of a split. */
+  source(plan: KernelPlan, kind: KernelKind = 'full', M = Infinity): string {
+    return this.render(plan, kind, this.kernelShape(plan, kind, M)).source;
+  }
+
+  private kernelShape(plan: KernelPlan, kind: KernelKind, M: number): KernelShape {
+    return kind === 'merge' ? MERGE_SHAPE : kind === 'partial' ? this.splitShapeFor(plan, M) : this.shapeFor(plan);
+  }
+
+  private render(plan: KernelPlan, kind: KernelKind, shape: KernelShape): RenderedWgsl {
+    if (kind === 'merge') return renderMergeWgsl(plan);
+    if (kind === 'partial') return renderPartialWgsl(plan, shape);
+    return renderKernelWgsl(plan, shape);
+  }
+
+  /** How a call of these sizes would run on a device with these limits (for tests and benchmarks). */
+  scheduleFor(plan: KernelPlan, M: number, N: number, ctx: Pick<GpuContext, 'software' | 'cores'> & { limits: Pick<GPUSupportedLimits, 'maxStorageBufferBindingSize' | 'minStorageBufferOffsetAlignment' | 'maxComputeWorkgroupsPerDimension'> }): Schedule {
+    const vars = plan.vars.flatMap((v) => (v === undefined ? [] : [v]));
+    return schedule({
+      M,
+      N,
+      iDims: vars.filter((v) => v.cat === 0).map((v) => v.dim),
+      jDims: vars.filter((v) => v.cat === 1).map((v) => v.dim),
+      outWidths: plan.outputs.map((o) => o.width),
+      stateWidth: stateWidth(plan.reduction, wgslDialect, plan.f.dim, plan.g?.dim ?? 0, plan.K),
+      full: this.shapeFor(plan),
+      partial: this.splitShapeFor(plan, M),
+      merge: MERGE_SHAPE,
+      bindBytes: Math.min(ctx.limits.maxStorageBufferBindingSize, this.opts.maxBindingBytes ?? Infinity),
+      unit: Math.max(1, ctx.limits.minStorageBufferOffsetAlignment / 4),
+      maxGroups: Math.min(ctx.limits.maxComputeWorkgroupsPerDimension, this.opts.maxWorkgroupsPerDispatch ?? Infinity),
+      parallelism: this.opts.parallelism ?? defaultParallelism(ctx),
+      minBlock: MIN_BLOCK,
+      split: this.opts.split ?? 'auto',
+    });
   }
 
   /** Runs a plan: `ins[v]` is the data of variable v; M kept rows, N reduced terms. */
@@ -65,34 +148,35 @@ export class GpuBackend {
     const outs: KernelOutputs = plan.outputs.map((o) => (o.int ? new Int32Array(M * o.width) : new Float32Array(M * o.width)));
     if (M === 0) return outs;
     const ctx = await acquireDevice();
-    const pipe = await this.pipeline(ctx, plan);
     const { device } = ctx;
     const limits = device.limits;
-    const shape = pipe.rendered.shape;
 
     // Check sizes before allocating anything.
-    const inputs = pipe.rendered.bindings.map((b) => {
-      if (b.kind === 'out') return undefined;
-      const v = plan.vars[b.index]!;
+    const vars = plan.vars.flatMap((v) => (v === undefined ? [] : [v]));
+    const inputs = new Map<number, Float32Array>();
+    for (const v of vars) {
       const need = (v.cat === 0 ? M : v.cat === 1 ? N : 1) * v.dim;
-      const data = ins[b.index];
+      const data = ins[v.index];
       if (data === undefined || data.length < need) {
-        throw new BackendError(`WebGPU: variable ${b.index} (${v.key}) needs ${need} values, got ${data?.length ?? 'none'}`);
+        throw new BackendError(`WebGPU: variable ${v.index} (${v.key}) needs ${need} values, got ${data?.length ?? 'none'}`);
       }
-      return data.length === need ? data : data.subarray(0, need);
-    });
+      inputs.set(v.index, data.length === need ? data : data.subarray(0, need));
+    }
+    const sched = this.scheduleFor(plan, M, N, { ...ctx, limits });
+    const split = sched.split;
+    const pipes =
+      split === null
+        ? [await this.pipeline(ctx, plan, 'full', this.shapeFor(plan))]
+        : await Promise.all([this.pipeline(ctx, plan, 'partial', this.splitShapeFor(plan, M)), this.pipeline(ctx, plan, 'merge', MERGE_SHAPE)]);
+    const W = pipes[0]!.rendered.stateWidth;
+
     const bytesOf = (n: number): number => Math.max(4, n * 4);
-    const tooBig = (what: string, bytes: number, limit: number, name: string): void => {
-      if (bytes > limit) {
-        throw new BackendError(
-          `WebGPU: ${what} needs ${bytes} bytes, more than ${name} (${limit}); splitting a binding across buffers is not implemented yet (use the CPU backend for this size)`,
-        );
-      }
+    const tooBig = (what: string, bytes: number): void => {
+      if (bytes > limits.maxBufferSize) throw new BackendError(`WebGPU: ${what} needs ${bytes} bytes, more than maxBufferSize (${limits.maxBufferSize})`);
     };
-    pipe.rendered.bindings.forEach((b, k) => {
-      const bytes = b.kind === 'var' ? bytesOf(inputs[k]!.length) : bytesOf(M * plan.outputs[b.index]!.width);
-      tooBig(b.kind === 'var' ? `variable ${b.index}` : `output ${b.index}`, bytes, limits.maxStorageBufferBindingSize, 'maxStorageBufferBindingSize');
-    });
+    for (const [index, data] of inputs) tooBig(`variable ${index}`, bytesOf(data.length));
+    const stateBytes = split === null ? 0 : bytesOf(M * split.B * W);
+    tooBig('the partial states', stateBytes);
     const outOffsets: number[] = [];
     let stagingBytes = 0;
     for (const o of plan.outputs) {
@@ -102,12 +186,7 @@ export class GpuBackend {
     const timed = device.features.has('timestamp-query');
     const tsOffset = stagingBytes;
     if (timed) stagingBytes += 16;
-    tooBig('the readback buffer', stagingBytes, limits.maxBufferSize, 'maxBufferSize');
-
-    const rowsPerGroup = shape.rowsPerThread * shape.workgroupSize;
-    const maxGroups = Math.min(limits.maxComputeWorkgroupsPerDimension, this.opts.maxWorkgroupsPerDispatch ?? Infinity);
-    const rowsPerChunk = maxGroups * rowsPerGroup;
-    const chunks = Math.ceil(M / rowsPerChunk);
+    tooBig('the readback buffer', stagingBytes);
 
     const buffers: GPUBuffer[] = [];
     const querySets: GPUQuerySet[] = [];
@@ -125,51 +204,86 @@ export class GpuBackend {
     device.pushErrorScope('validation');
     let popped = false;
     try {
-      const bound = pipe.rendered.bindings.map((b, k) => {
-        if (b.kind === 'out') return make(bytesOf(M * plan.outputs[b.index]!.width), USAGE.STORAGE | USAGE.COPY_SRC, `O${b.index}`);
-        const data = inputs[k]!;
-        const buf = make(bytesOf(data.length), USAGE.STORAGE | USAGE.COPY_DST, `V${b.index}`);
+      const varBufs = new Map<number, GPUBuffer>();
+      for (const [index, data] of inputs) {
+        const buf = make(bytesOf(data.length), USAGE.STORAGE | USAGE.COPY_DST, `V${index}`);
         if (data.length > 0) device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
-        return buf;
-      });
-      const staging = make(Math.max(8, stagingBytes), USAGE.MAP_READ | USAGE.COPY_DST, 'readback');
-      const encoder = device.createCommandEncoder();
-      // Timestamps of the pass (when the device has them) time the kernel itself, for pacing.
-      const querySet = timed ? device.createQuerySet({ type: 'timestamp', count: 2 }) : undefined;
-      const pass = encoder.beginComputePass(
-        querySet === undefined ? {} : { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } },
-      );
-      pass.setPipeline(pipe.pipeline);
-      for (let c = 0; c < chunks; c++) {
-        const row0 = c * rowsPerChunk;
-        const rows = Math.min(rowsPerChunk, M - row0);
-        const uniform = make(UNIFORM_BYTES, USAGE.UNIFORM | USAGE.COPY_DST, `P${c}`);
-        device.queue.writeBuffer(uniform, 0, new Uint32Array([M, N, row0, 0]));
-        const group = device.createBindGroup({
-          layout: pipe.layout,
-          entries: [uniform, ...bound].map((buffer, binding) => ({ binding, resource: { buffer } })),
-        });
-        pass.setBindGroup(0, group);
-        pass.dispatchWorkgroups(Math.ceil(rows / rowsPerGroup));
-        record.dispatch();
+        varBufs.set(index, buf);
       }
-      pass.end();
+      const outBufs = plan.outputs.map((o, k) => make(bytesOf(M * o.width), USAGE.STORAGE | USAGE.COPY_SRC, `O${k}`));
+      const stateBuf = split === null ? undefined : make(stateBytes, USAGE.STORAGE, 'partial states');
+      const staging = make(Math.max(8, stagingBytes), USAGE.MAP_READ | USAGE.COPY_DST, 'readback');
+
+      // Every dispatch's uniform in one buffer, at the device's uniform offset alignment.
+      const all = [...sched.pass1.map((d) => [pipes[0]!, d] as const), ...sched.pass2.map((d) => [pipes[1]!, d] as const)];
+      const stride = Math.ceil(Math.max(...all.map(([p]) => p.rendered.uniformBytes)) / limits.minUniformBufferOffsetAlignment) * limits.minUniformBufferOffsetAlignment;
+      const uniformBuf = make(stride * all.length, USAGE.UNIFORM | USAGE.COPY_DST, 'P');
+      const words = new Uint32Array((stride / 4) * all.length);
+      all.forEach(([, d], k) => words.set(d.uniform, (k * stride) / 4));
+      device.queue.writeBuffer(uniformBuf, 0, words);
+
+      /** The bound range of binding `b` for dispatch `d`: slices of the kept rows and reduced terms it covers. */
+      const resource = (b: Binding, d: Dispatch): GPUBufferBinding => {
+        const range = (buffer: GPUBuffer, first: number, count: number, per: number): GPUBufferBinding =>
+          count * per === 0 ? { buffer } : { buffer, offset: first * per * 4, size: count * per * 4 };
+        const [rb, re] = d.rows;
+        if (b.kind === 'out') return range(outBufs[b.index]!, rb, re - rb, plan.outputs[b.index]!.width);
+        if (b.kind === 'state') return range(stateBuf!, rb, re - rb, split!.B * W);
+        const v = plan.vars[b.index]!;
+        const buffer = varBufs.get(b.index)!;
+        if (v.cat === 0) return range(buffer, rb, re - rb, v.dim);
+        if (v.cat === 1) return range(buffer, d.terms[0], d.terms[1] - d.terms[0], v.dim);
+        return { buffer };
+      };
+
+      const encoder = device.createCommandEncoder();
+      // Timestamps of the passes (when the device has them) time the kernels themselves, for pacing.
+      const querySet = timed ? device.createQuerySet({ type: 'timestamp', count: 2 }) : undefined;
+      if (querySet !== undefined) querySets.push(querySet);
+      const passes = split === null ? [sched.pass1] : [sched.pass1, sched.pass2];
+      let slot = 0;
+      passes.forEach((dispatches, p) => {
+        const writes: GPUComputePassTimestampWrites | undefined =
+          querySet === undefined
+            ? undefined
+            : {
+                querySet,
+                ...(p === 0 ? { beginningOfPassWriteIndex: 0 } : {}),
+                ...(p === passes.length - 1 ? { endOfPassWriteIndex: 1 } : {}),
+              };
+        const pass = encoder.beginComputePass(writes === undefined ? {} : { timestampWrites: writes });
+        const pipe = pipes[p]!;
+        pass.setPipeline(pipe.pipeline);
+        for (const d of dispatches) {
+          const group = device.createBindGroup({
+            layout: pipe.layout,
+            entries: [
+              { binding: 0, resource: { buffer: uniformBuf, offset: slot * stride, size: pipe.rendered.uniformBytes } },
+              ...pipe.rendered.bindings.map((b, k) => ({ binding: k + 1, resource: resource(b, d) })),
+            ],
+          });
+          slot++;
+          pass.setBindGroup(0, group);
+          if (typeof d.groups === 'number') pass.dispatchWorkgroups(d.groups);
+          else pass.dispatchWorkgroups(d.groups[0], d.groups[1]);
+          record.dispatch();
+        }
+        pass.end();
+      });
       if (querySet !== undefined) {
         const resolved = make(16, USAGE.QUERY_RESOLVE | USAGE.COPY_SRC, 'timestamps');
         encoder.resolveQuerySet(querySet, 0, 2, resolved, 0);
         encoder.copyBufferToBuffer(resolved, 0, staging, tsOffset, 16);
-        querySets.push(querySet);
       }
-      pipe.rendered.bindings.forEach((b, k) => {
-        if (b.kind === 'out') encoder.copyBufferToBuffer(bound[k]!, 0, staging, outOffsets[b.index]!, M * plan.outputs[b.index]!.width * 4);
-      });
+      plan.outputs.forEach((o, k) => encoder.copyBufferToBuffer(outBufs[k]!, 0, staging, outOffsets[k]!, M * o.width * 4));
       const t0 = performance.now();
       device.queue.submit([encoder.finish()]);
       const validation = device.popErrorScope();
       const oom = device.popErrorScope();
       popped = true;
+      const pace = pipes[0]!.pace;
       const pairs = M * Math.max(1, N);
-      const sleep = (this.opts.pace ?? isNode) ? paceFor(pipe.pace, pairs) : 0;
+      const sleep = (this.opts.pace ?? isNode) ? paceFor(pace, pairs) : 0;
       if (sleep > 0) await delay(sleep);
       await settle(ctx, Promise.all([validation, oom, staging.mapAsync(MAP_READ)]).then(([v, o]) => {
         const err = v ?? o;
@@ -182,7 +296,7 @@ export class GpuBackend {
         const [begin, end] = new BigUint64Array(mapped, tsOffset, 2);
         deviceMs = end! > begin! ? Number(end! - begin!) / 1e6 : undefined;
       }
-      observePace(pipe.pace, pairs, sleep, total, deviceMs);
+      observePace(pace, pairs, sleep, total, deviceMs);
       outs.forEach((out, o) => {
         // A view of the mapped range, copied once into the result (no intermediate copy).
         const view = out instanceof Int32Array ? new Int32Array(mapped, outOffsets[o]!, out.length) : new Float32Array(mapped, outOffsets[o]!, out.length);
@@ -202,21 +316,20 @@ export class GpuBackend {
     }
   }
 
-  /** The cached pipeline for a plan on this device, compiled on a miss (counted in stats()). */
-  private pipeline(ctx: GpuContext, plan: KernelPlan): Promise<Pipeline> {
+  /** The cached pipeline of one of a plan's kernels on this device, compiled on a miss (counted in stats()). Keyed by structure, never by sizes. */
+  private pipeline(ctx: GpuContext, plan: KernelPlan, kind: KernelKind, shape: KernelShape): Promise<Pipeline> {
     if (ctx.generation !== this.cacheGeneration) {
       this.cache.clear();
       this.cacheGeneration = ctx.generation;
     }
-    const shape = this.shapeFor(plan);
-    const key = `${plan.key}|wg=${shape.workgroupSize}|rows=${shape.rowsPerThread}`;
+    const key = `${plan.key}|${kind}|wg=${shape.workgroupSize}|rows=${shape.rowsPerThread}`;
     const hit = this.cache.get(key);
     if (hit !== undefined) {
       record.cacheHit();
       return hit;
     }
     record.compiled();
-    const p = this.build(ctx, plan, shape);
+    const p = this.build(ctx, plan, kind, shape);
     this.cache.set(key, p);
     p.catch(() => {
       if (this.cache.get(key) === p) this.cache.delete(key);
@@ -224,9 +337,9 @@ export class GpuBackend {
     return p;
   }
 
-  private async build(ctx: GpuContext, plan: KernelPlan, shape: KernelShape): Promise<Pipeline> {
+  private async build(ctx: GpuContext, plan: KernelPlan, kind: KernelKind, shape: KernelShape): Promise<Pipeline> {
     const { device } = ctx;
-    const rendered = renderKernelWgsl(plan, shape);
+    const rendered = this.render(plan, kind, shape);
     const storage = rendered.bindings.length;
     if (storage > device.limits.maxStorageBuffersPerShaderStage) {
       throw new BackendError(
@@ -234,14 +347,14 @@ export class GpuBackend {
       );
     }
     device.pushErrorScope('validation');
-    const module = device.createShaderModule({ code: rendered.source, label: plan.key.slice(0, 200) });
+    const module = device.createShaderModule({ code: rendered.source, label: `${kind} ${plan.key}`.slice(0, 200) });
     const layout = device.createBindGroupLayout({
       entries: [
         { binding: 0, visibility: COMPUTE, buffer: { type: 'uniform' } },
         ...rendered.bindings.map((b, k) => ({
           binding: k + 1,
           visibility: COMPUTE,
-          buffer: { type: b.kind === 'var' ? ('read-only-storage' as const) : ('storage' as const) },
+          buffer: { type: b.kind === 'var' || (b.kind === 'state' && !b.write) ? ('read-only-storage' as const) : ('storage' as const) },
         })),
       ],
     });
@@ -259,7 +372,7 @@ export class GpuBackend {
       const info = await module.getCompilationInfo().catch(() => undefined);
       const msgs = info?.messages.filter((m) => m.type === 'error').map((m) => `  ${m.lineNum}:${m.linePos} ${m.message}`) ?? [];
       throw new BackendError(
-        `WebGPU: the kernel for ${plan.reduction.name} of ${plan.f.key} did not compile: ${errText(e)}\n${msgs.join('\n')}\n--- WGSL ---\n${rendered.source}`,
+        `WebGPU: the ${kind === 'full' ? '' : `${kind} `}kernel for ${plan.reduction.name} of ${plan.f.key} did not compile: ${errText(e)}\n${msgs.join('\n')}\n--- WGSL ---\n${rendered.source}`,
       );
     });
     return { rendered, pipeline: outcome, layout, pace: {} };

@@ -11,18 +11,54 @@ export interface KernelShape {
   readonly workgroupSize: number;
 }
 
-/** What a binding slot of the rendered shader holds. Binding 0 is always the uniform (M, N, row0). */
-export type Binding = { readonly kind: 'var'; readonly index: number } | { readonly kind: 'out'; readonly index: number };
+/**
+ * What a binding slot of the rendered shader holds. Binding 0 is always the uniform. `state` is
+ * the buffer of partial states of a split reduced axis: written by pass 1, read by pass 2.
+ */
+export type Binding =
+  | { readonly kind: 'var'; readonly index: number }
+  | { readonly kind: 'out'; readonly index: number }
+  | { readonly kind: 'state'; readonly write: boolean };
+
+/**
+ * The three kernels of a plan: `full` reduces whole rows over j and finalizes (one pass);
+ * `partial` (pass 1 of a split) reduces one block of j per invocation and stores the
+ * reduction's partial state; `merge` (pass 2) merges a row's partial states in block order and
+ * finalizes.
+ */
+export type KernelKind = 'full' | 'partial' | 'merge';
 
 export interface RenderedWgsl {
+  readonly kind: KernelKind;
   readonly source: string;
   readonly shape: KernelShape;
   /** `bindings[b - 1]` is what binding b (after the uniform) holds. */
   readonly bindings: readonly Binding[];
+  /** Size of the uniform block in bytes (u32 fields, see the `*_UNIFORM` layouts). */
+  readonly uniformBytes: number;
+  /** Floats per row and block of the partial state (`partial` and `merge`; 0 for `full`). */
+  readonly stateWidth: number;
 }
 
-/** Size of the uniform block in bytes: M, N, row0 and a zero (u32 each; the zero feeds `wgslBarrierInit`). */
-export const UNIFORM_BYTES = 16;
+/** Uniform of the `full` kernel: rows end M and first row row0 (both in the bound range), N, and a zero (feeds `wgslBarrierInit`). */
+export const FULL_UNIFORM = ['M', 'N', 'row0', 'zero'] as const;
+/**
+ * Uniform of the `partial` kernel, dispatched in 2-D: invocation x of workgroup row y reduces rows
+ * row0 + x*R ... (R rows) over block blk0 + y (of B, each J long). Rows are counted from the bound
+ * range of the kept side (which ends at M), j from the bound range of the reduced side, which
+ * starts at block jblk (the global index written to index states is jblk * J + j) and holds N terms.
+ */
+export const PARTIAL_UNIFORM = ['M', 'N', 'row0', 'zero', 'J', 'B', 'blk0', 'jblk'] as const;
+/** Uniform of the `merge` kernel: invocation t merges row row0 + t (rows end at M) over its B partial states. */
+export const MERGE_UNIFORM = ['M', 'B', 'row0', 'zero'] as const;
+
+/** Size of the `full` kernel's uniform block in bytes. */
+export const UNIFORM_BYTES = 4 * FULL_UNIFORM.length;
+
+/** The merge kernel's shape: one row per invocation (its loop is over B blocks, not N terms). */
+export const MERGE_SHAPE: KernelShape = { rowsPerThread: 1, workgroupSize: 64 };
+
+const struct = (fields: readonly string[]): string => `struct Params { ${fields.map((f) => `${f}: u32`).join(', ')} }`;
 
 /**
  * Default shape for a plan on a CPU Vulkan driver (lavapipe, 2 cores), from measurements at
@@ -43,6 +79,20 @@ export function defaultShape(plan: KernelPlan, lin: Linearized = linearize(plan.
   return { rowsPerThread: 8, workgroupSize: 16 };
 }
 
+/**
+ * Default shape of pass 1 of a split for M kept rows. Two variants, each a structure of its own
+ * in the pipeline cache (the key holds the shape, never sizes): the one-pass kernel's shape
+ * (rows per invocation are the lever on lavapipe), or, when M is below its rows per invocation
+ * (rows past M are clamped, i.e. computed and thrown away, and one invocation would do all the
+ * work), one row per invocation so that M invocations share the work. Measured on lavapipe
+ * (N = 1e6-2e6, 16 blocks): M = 64, 8 rows 47 ms, 4 rows 74 ms (one-pass kernel 64 ms); M = 4,
+ * 1 row 40-60 ms, 8 rows 80-87 ms (one-pass kernel 104-119 ms).
+ */
+export function defaultSplitShape(plan: KernelPlan, M: number): KernelShape {
+  const full = defaultShape(plan);
+  return M < full.rowsPerThread ? { rowsPerThread: 1, workgroupSize: full.workgroupSize } : full;
+}
+
 const indent = (lines: readonly string[], n: number): string[] => lines.map((l) => ' '.repeat(n) + l);
 
 /**
@@ -54,28 +104,47 @@ const indent = (lines: readonly string[], n: number): string[] => lines.map((l) 
  * for reading (no divergence in the loop) and skipped for writing.
  */
 export function renderKernelWgsl(plan: KernelPlan, shape?: KernelShape): RenderedWgsl {
+  return renderReduce(plan, shape, 'full');
+}
+
+/**
+ * Pass 1 of a split reduced axis (KeOps GpuReduc2D): as `renderKernelWgsl`, but the workgroups
+ * of row y of the dispatch reduce their rows over block y of j only, and stores the reduction's partial state
+ * (its `save` hook) at `S[(row * B + block) * W + k]` instead of finalizing.
+ */
+export function renderPartialWgsl(plan: KernelPlan, shape?: KernelShape): RenderedWgsl {
+  return renderReduce(plan, shape, 'partial');
+}
+
+function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'full' | 'partial'): RenderedWgsl {
   const roots = plan.g === null ? [plan.f] : [plan.f, plan.g];
   const lin = linearize(roots);
   const sh = shape ?? defaultShape(plan, lin);
   const R = sh.rowsPerThread;
   const d = wgslDialect;
+  const partial = kind === 'partial';
   const vars = plan.vars.flatMap((v) => (v === undefined ? [] : [v]));
   const iVars = vars.filter((v) => v.cat === 0);
   const jVars = vars.filter((v) => v.cat === 1);
+  const red = plan.reduction;
+  const ctx = (r: number): ReduceCtx => ({ d, fDim: plan.f.dim, gDim: plan.g?.dim ?? 0, K: plan.K, p: `acc${r}_` });
+  const W = partial ? red.state(ctx(0)).length : 0;
 
   const bindings: Binding[] = [];
-  const decls: string[] = [
-    'struct Params { M: u32, N: u32, row0: u32, zero: u32 }',
-    '@group(0) @binding(0) var<uniform> P: Params;',
-  ];
+  const decls: string[] = [struct(partial ? PARTIAL_UNIFORM : FULL_UNIFORM), '@group(0) @binding(0) var<uniform> P: Params;'];
   for (const v of vars) {
     bindings.push({ kind: 'var', index: v.index });
     decls.push(`@group(0) @binding(${bindings.length}) var<storage, read> V${v.index}: array<f32>;`);
   }
-  plan.outputs.forEach((o, k) => {
-    bindings.push({ kind: 'out', index: k });
-    decls.push(`@group(0) @binding(${bindings.length}) var<storage, read_write> O${k}: array<${o.int ? 'i32' : 'f32'}>;`);
-  });
+  if (partial) {
+    bindings.push({ kind: 'state', write: true });
+    decls.push(`@group(0) @binding(${bindings.length}) var<storage, read_write> S: array<f32>;`);
+  } else {
+    plan.outputs.forEach((o, k) => {
+      bindings.push({ kind: 'out', index: k });
+      decls.push(`@group(0) @binding(${bindings.length}) var<storage, read_write> O${k}: array<${o.int ? 'i32' : 'f32'}>;`);
+    });
+  }
 
   const load = (r: number) => (v: VarNode, k: number): string =>
     v.cat === 0 ? `V${v.index}[ib${v.index}_${r} + ${k}u]` : v.cat === 1 ? `V${v.index}[jb${v.index} + ${k}u]` : `V${v.index}[${k}u]`;
@@ -86,30 +155,39 @@ export function renderKernelWgsl(plan: KernelPlan, shape?: KernelShape): Rendere
     const shared = first === undefined ? { from: top, levels: [0 as const] } : { from: first, levels: [0 as const, 2 as const] };
     rs.push(renderTemps(lin, d, load(r), `_b${r}`, shared));
   }
-  const red = plan.reduction;
-  const ctx = (r: number): ReduceCtx => ({ d, fDim: plan.f.dim, gDim: plan.g?.dim ?? 0, K: plan.K, p: `acc${r}_` });
   const comps = (r: number, root: number): readonly string[] => (root < 0 ? [] : rs[r]!.names[lin.roots[root]!]!);
   const each = (fn: (r: number) => readonly string[]): string[] => rs.flatMap((_, r) => fn(r));
   const write = (r: number) => (o: number, k: number, e: string): string => {
     const out = plan.outputs[o]!;
     return `O${o}[row${r} * ${out.width}u + ${k}u] = ${out.int ? `i32(${e})` : e};`;
   };
+  const put = (r: number) => (k: number, e: string): string => `S[sb${r} + ${k}u] = ${e};`;
 
   const body = [
     'let M = P.M;',
     'let N = P.N;',
-    `let base = P.row0 + gid.x * ${R}u;`,
-    'if (base >= M) { return; }',
+    ...(partial
+      ? [
+          // The block comes from the workgroup's y, so it is uniform across the workgroup: its
+          // j loop and j loads are too (scalar loads, not gathers: 3x on lavapipe).
+          'let blk = P.blk0 + wid.y;',
+          `let base = P.row0 + gid.x * ${R}u;`,
+          'if (base >= M) { return; }',
+          'let j0 = (blk - P.jblk) * P.J;',
+          'let j1 = min(N, j0 + P.J);',
+          'let jbase = P.jblk * P.J;',
+        ]
+      : [`let base = P.row0 + gid.x * ${R}u;`, 'if (base >= M) { return; }']),
     wgslBarrierInit('P.zero'),
     ...top.stmts[0],
     ...each((r) => [`let row${r} = base + ${r}u;`, `let ri${r} = min(row${r}, M - 1u);`]),
     ...each((r) => iVars.map((v) => `let ib${v.index}_${r} = ri${r} * ${v.dim}u;`)),
     ...each((r) => rs[r]!.stmts[1]),
     ...each((r) => red.init(ctx(r))),
-    'for (var j: u32 = 0u; j < N; j = j + 1u) {',
+    partial ? 'for (var j: u32 = j0; j < j1; j = j + 1u) {' : 'for (var j: u32 = 0u; j < N; j = j + 1u) {',
     ...indent(
       [
-        'let jf = f32(j);',
+        partial ? 'let jf = f32(jbase + j);' : 'let jf = f32(j);',
         ...jVars.map((v) => `let jb${v.index} = j * ${v.dim}u;`),
         ...rs[0]!.stmts[2],
         ...each((r) => [...rs[r]!.stmts[3], ...red.combine(ctx(r), comps(r, 0), comps(r, plan.g === null ? -1 : 1), 'jf')]),
@@ -117,20 +195,71 @@ export function renderKernelWgsl(plan: KernelPlan, shape?: KernelShape): Rendere
       2,
     ),
     '}',
-    ...each((r) => [`if (row${r} < M) {`, ...indent(red.finalize(ctx(r), write(r)), 2), '}']),
+    ...each((r) =>
+      partial
+        ? [`if (row${r} < M) {`, ...indent([`let sb${r} = (row${r} * P.B + blk) * ${W}u;`, ...red.save(ctx(r), put(r))], 2), '}']
+        : [`if (row${r} < M) {`, ...indent(red.finalize(ctx(r), write(r)), 2), '}'],
+    ),
   ];
 
   const source = [
-    `// kernelflow ${red.name} K=${plan.K}: ${plan.f.key}${plan.g === null ? '' : ` weighted by ${plan.g.key}`}`,
-    `// ${R} row(s) per invocation, workgroup ${sh.workgroupSize}`,
+    `// kernelflow ${partial ? 'partial (pass 1 of a split) ' : ''}${red.name} K=${plan.K}: ${plan.f.key}${plan.g === null ? '' : ` weighted by ${plan.g.key}`}`,
+    `// ${R} row(s) per invocation, workgroup ${sh.workgroupSize}${partial ? `, state width ${W}` : ''}`,
     WGSL_PRELUDE,
     ...decls,
     '',
     `@compute @workgroup_size(${sh.workgroupSize})`,
+    `fn main(@builtin(global_invocation_id) gid: vec3<u32>${partial ? ', @builtin(workgroup_id) wid: vec3<u32>' : ''}) {`,
+    ...indent(body, 2),
+    '}',
+    '',
+  ].join('\n');
+  return { kind, source, shape: sh, bindings, uniformBytes: 4 * (partial ? PARTIAL_UNIFORM : FULL_UNIFORM).length, stateWidth: W };
+}
+
+/**
+ * Pass 2 of a split: invocation t loads row row0 + t's partial state of block 0 (the reduction's
+ * `load` hook), merges those of blocks 1 ... B-1 into it in block order (`merge`: ties keep the
+ * earlier block, i.e. the lower index) and finalizes into the outputs.
+ */
+export function renderMergeWgsl(plan: KernelPlan): RenderedWgsl {
+  const d = wgslDialect;
+  const red = plan.reduction;
+  const ctx = (p: string): ReduceCtx => ({ d, fDim: plan.f.dim, gDim: plan.g?.dim ?? 0, K: plan.K, p });
+  const acc = ctx('acc_');
+  const W = red.state(acc).length;
+  const bindings: Binding[] = [{ kind: 'state', write: false }];
+  const decls = [struct(MERGE_UNIFORM), '@group(0) @binding(0) var<uniform> P: Params;', '@group(0) @binding(1) var<storage, read> S: array<f32>;'];
+  plan.outputs.forEach((o, k) => {
+    bindings.push({ kind: 'out', index: k });
+    decls.push(`@group(0) @binding(${bindings.length}) var<storage, read_write> O${k}: array<${o.int ? 'i32' : 'f32'}>;`);
+  });
+  const write = (o: number, k: number, e: string): string => {
+    const out = plan.outputs[o]!;
+    return `O${o}[row * ${out.width}u + ${k}u] = ${out.int ? `i32(${e})` : e};`;
+  };
+  const body = [
+    'let row = P.row0 + gid.x;',
+    'if (row >= P.M) { return; }',
+    wgslBarrierInit('P.zero'),
+    `let s0 = row * P.B * ${W}u;`,
+    ...red.load(acc, (k) => `S[s0 + ${k}u]`),
+    'for (var b: u32 = 1u; b < P.B; b = b + 1u) {',
+    ...indent([`let sb = (row * P.B + b) * ${W}u;`, ...red.load(ctx('blk_'), (k) => `S[sb + ${k}u]`), ...red.merge(acc, 'blk_')], 2),
+    '}',
+    ...red.finalize(acc, write),
+  ];
+  const source = [
+    `// kernelflow merge (pass 2 of a split) ${red.name} K=${plan.K}: ${plan.f.key}${plan.g === null ? '' : ` weighted by ${plan.g.key}`}`,
+    `// state width ${W}, workgroup ${MERGE_SHAPE.workgroupSize}`,
+    WGSL_PRELUDE,
+    ...decls,
+    '',
+    `@compute @workgroup_size(${MERGE_SHAPE.workgroupSize})`,
     'fn main(@builtin(global_invocation_id) gid: vec3<u32>) {',
     ...indent(body, 2),
     '}',
     '',
   ].join('\n');
-  return { source, shape: sh, bindings };
+  return { kind: 'merge', source, shape: MERGE_SHAPE, bindings, uniformBytes: 4 * MERGE_UNIFORM.length, stateWidth: W };
 }

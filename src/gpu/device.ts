@@ -11,6 +11,10 @@ export interface GpuContext {
   readonly generation: number;
   /** Resolves with a BackendError when the device is lost or destroyed (never rejects). */
   readonly lost: Promise<BackendError>;
+  /** Whether the adapter is a CPU implementation (lavapipe, SwiftShader): its parallelism is the host's cores. */
+  readonly software: boolean;
+  /** Logical cores of the host (navigator.hardwareConcurrency, or os.availableParallelism() in Node). */
+  readonly cores: number;
 }
 
 /**
@@ -52,7 +56,9 @@ async function loadGpu(): Promise<GPU> {
     throw new BackendError('WebGPU is not available: navigator.gpu is undefined in this environment');
   }
   try {
-    const mod = (await import('webgpu')) as unknown as { create(options: string[]): GPU };
+    // A computed name, so that bundlers targeting the browser leave dawn.node (Node only) alone.
+    const dawn = 'webgpu';
+    const mod = (await import(dawn)) as unknown as { create(options: string[]): GPU };
     gpuRoot = mod.create([...dawnOptions]);
   } catch (e) {
     throw new BackendError(`WebGPU is not available: the 'webgpu' package failed to load (${String(e)})`);
@@ -90,6 +96,8 @@ async function open(): Promise<GpuContext> {
   const ctx: GpuContext = {
     device,
     adapter,
+    software: isSoftware(adapter),
+    cores: await hostCores(),
     generation: ++generation,
     lost: device.lost.then((info) => {
       if (live?.device === device) {
@@ -162,11 +170,27 @@ async function settledWithin(p: Promise<unknown>, ms: number): Promise<void> {
   clearTimeout(timer);
 }
 
+function describe(adapter: GPUAdapter): string {
+  const info = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info;
+  return [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s !== undefined && s !== '').join(' ');
+}
+
+const isSoftware = (adapter: GPUAdapter): boolean => /llvmpipe|lavapipe|swiftshader|software|cpu/i.test(describe(adapter));
+
+async function hostCores(): Promise<number> {
+  const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
+  if (typeof nav?.hardwareConcurrency === 'number' && nav.hardwareConcurrency > 0) return nav.hardwareConcurrency;
+  try {
+    const os = (await import('node:os')) as { availableParallelism?: () => number; cpus(): unknown[] };
+    return os.availableParallelism?.() ?? os.cpus().length;
+  } catch {
+    return 4;
+  }
+}
+
 /** What the adapter says about itself; `software` is true for CPU implementations such as lavapipe. */
 export async function adapterInfo(): Promise<{ description: string; software: boolean } | null> {
   const adapter = live?.adapter ?? (await requestAdapter());
   if (adapter === null) return null;
-  const info = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info;
-  const description = [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s !== undefined && s !== '').join(' ');
-  return { description, software: /llvmpipe|lavapipe|swiftshader|software|cpu/i.test(description) };
+  return { description: describe(adapter), software: isSoftware(adapter) };
 }

@@ -28,6 +28,12 @@ export interface ReduceCtx {
 /** `write(o, k, expr)`: a statement storing `expr` as component k of output o for the current row. */
 export type Writer = (o: number, k: number, expr: string) => string;
 
+/** `put(k, expr)`: a statement storing `expr` as float k of the current row's partial state. */
+export type StateWriter = (k: number, expr: string) => string;
+
+/** `get(k)`: an expression reading float k of a stored partial state. */
+export type StateReader = (k: number) => string;
+
 /**
  * A reduction over the reduced index, as hooks around the kernel's inner loop (KeOps
  * `InitializeReduction / ReducePair / FinalizeOutput`), plus a float64 brute-force reference.
@@ -44,6 +50,25 @@ export interface ReductionDef {
   /** `f`, `g`: expressions of the formula components at the current pair; `j`: the reduced index. */
   combine(c: ReduceCtx, f: readonly string[], g: readonly string[], j: string): string[];
   finalize(c: ReduceCtx, write: Writer): string[];
+  /**
+   * Split of the reduced axis (KeOps GpuReduc2D): blocks of j are reduced separately into partial
+   * states, which a second pass merges in block order and finalizes. `state` declares the layout:
+   * the accumulator variables (named from `c.p`, as `init` declares them) that carry a partial
+   * reduction, in storage order. Every slot is a float (indices too: exact below 2^24, as in the
+   * kernels' `jf`); its length is the state width. It may depend on the dialect (compensation
+   * terms exist only where the dialect has a `barrier`).
+   */
+  state(c: ReduceCtx): readonly string[];
+  /** Statements storing the accumulators as a partial state (after a block's loop; not finalized). */
+  save(c: ReduceCtx, put: StateWriter): string[];
+  /** Statements declaring the accumulators (as `init` does) and setting them from a stored state. */
+  load(c: ReduceCtx, get: StateReader): string[];
+  /**
+   * Statements merging the accumulators named from prefix `from` (the partial state of a later
+   * block, declared by `load`) into those of `c.p` (the earlier blocks). The result must equal the
+   * unsplit reduction: ties keep `c.p`'s entries, i.e. the lower indices.
+   */
+  merge(c: ReduceCtx, from: string): string[];
   /** Float64 reference over all reduced terms `(f_j, g_j)`; returns each output's row values. */
   ref(terms: readonly { f: readonly number[]; g: readonly number[] }[], fDim: number, gDim: number, K: number): number[][];
 }
@@ -55,6 +80,24 @@ const noCheck = (): void => undefined;
 const rowOut = (width: number, int = false): ReductionOutput => ({ width, int, rowShape: [width] });
 const kOut = (K: number, D: number, int: boolean): ReductionOutput => ({ width: K * D, int, rowShape: D === 1 ? [K] : [K, D] });
 
+/** `state`, `save` and `load` from a reduction's state layout and its `init` (which declares every accumulator). */
+function stateHooks(
+  state: (c: ReduceCtx) => string[],
+  init: (c: ReduceCtx) => string[],
+): Pick<ReductionDef, 'state' | 'save' | 'load' | 'init'> {
+  return {
+    init,
+    state,
+    save: (c, put) => state(c).map((n, k) => put(k, n)),
+    load: (c, get) => [...init(c), ...state(c).map((n, k) => `${n} = ${get(k)};`)],
+  };
+}
+
+/** Width of a reduction's partial state for these dims, as printed with dialect `d`. */
+export function stateWidth(def: ReductionDef, d: Dialect, fDim: number, gDim: number, K: number): number {
+  return def.state({ d, fDim, gDim, K, p: 'w_' }).length;
+}
+
 /** Min/Max family, parameterised by comparison and which outputs are written. */
 function extremum(name: ReductionName, cmp: '<' | '>', emit: 'value' | 'index' | 'both'): ReductionDef {
   const start = cmp === '<' ? Infinity : -Infinity;
@@ -64,10 +107,17 @@ function extremum(name: ReductionName, cmp: '<' | '>', emit: 'value' | 'index' |
     usesK: false,
     check: noCheck,
     outputs: (D) => (emit === 'both' ? [rowOut(D), rowOut(D, true)] : [rowOut(D, emit === 'index')]),
-    init: (c) => flat(range(c.fDim).map((k) => [c.d.decl(`${c.p}m${k}`, c.d.num(start)), c.d.decl(`${c.p}a${k}`, c.d.num(0))])),
+    // State: the running value per coordinate, and its index unless only the value is output.
+    ...stateHooks(
+      (c) => flat(range(c.fDim).map((k) => (emit === 'value' ? [`${c.p}m${k}`] : [`${c.p}m${k}`, `${c.p}a${k}`]))),
+      (c) => flat(range(c.fDim).map((k) => [c.d.decl(`${c.p}m${k}`, c.d.num(start)), c.d.decl(`${c.p}a${k}`, c.d.num(0))])),
+    ),
     // Strict comparison keeps the first (lowest) index on ties.
     combine: (c, f, _g, j) =>
       range(c.fDim).map((k) => `if (${f[k]} ${cmp} ${c.p}m${k}) { ${c.p}m${k} = ${f[k]}; ${c.p}a${k} = ${j}; }`),
+    // The later block wins only when strictly better: on ties the earlier block's (lower) index stays.
+    merge: (c, q) =>
+      range(c.fDim).map((k) => `if (${q}m${k} ${cmp} ${c.p}m${k}) { ${c.p}m${k} = ${q}m${k}; ${c.p}a${k} = ${q}a${k}; }`),
     finalize: (c, w) =>
       flat(
         range(c.fDim).map((k) =>
@@ -92,6 +142,21 @@ function extremum(name: ReductionName, cmp: '<' | '>', emit: 'value' | 'index' |
   };
 }
 
+/**
+ * Inserts (value, index) into coordinate k's ascending K-list, from the back; strict `<` puts a tie
+ * after the equal values already kept (lowest index first). `value` and `index` are re-read, so
+ * they must be names or loads.
+ */
+function insertSorted(c: ReduceCtx, k: number, value: string, index: string): string {
+  const v = (r: number): string => `${c.p}v${k}_${r}`;
+  const ix = (r: number): string => `${c.p}i${k}_${r}`;
+  let body = `${v(0)} = ${value}; ${ix(0)} = ${index};`;
+  for (let r = 1; r < c.K; r++) {
+    body = `if (${value} < ${v(r - 1)}) { ${v(r)} = ${v(r - 1)}; ${ix(r)} = ${ix(r - 1)}; ${body} } else { ${v(r)} = ${value}; ${ix(r)} = ${index}; }`;
+  }
+  return `if (${value} < ${v(c.K - 1)}) { ${body} }`;
+}
+
 /** KMin family: per coordinate, an ascending list of the K smallest values and their indices. */
 function kmin(name: ReductionName, emit: 'value' | 'index' | 'both'): ReductionDef {
   return {
@@ -102,23 +167,20 @@ function kmin(name: ReductionName, emit: 'value' | 'index' | 'both'): ReductionD
       if (!Number.isInteger(K) || K < 1) throw new ReductionError(`${name}: K must be a positive integer, got ${K}`);
     },
     outputs: (D, _g, K) => (emit === 'both' ? [kOut(K, D, false), kOut(K, D, true)] : [kOut(K, D, emit === 'index')]),
-    init: (c) =>
-      flat(
-        range(c.fDim).map((k) =>
-          flat(range(c.K).map((r) => [c.d.decl(`${c.p}v${k}_${r}`, c.d.num(Infinity)), c.d.decl(`${c.p}i${k}_${r}`, c.d.num(-1))])),
+    // State: the K-lists of values and indices, coordinate by coordinate.
+    ...stateHooks(
+      (c) => flat(range(c.fDim).map((k) => flat(range(c.K).map((r) => [`${c.p}v${k}_${r}`, `${c.p}i${k}_${r}`])))),
+      (c) =>
+        flat(
+          range(c.fDim).map((k) =>
+            flat(range(c.K).map((r) => [c.d.decl(`${c.p}v${k}_${r}`, c.d.num(Infinity)), c.d.decl(`${c.p}i${k}_${r}`, c.d.num(-1))])),
+          ),
         ),
-      ),
-    // Insertion from the back; strict `<` puts a tie after the equal values already kept (lowest index first).
-    combine: (c, f, _g, j) =>
-      range(c.fDim).map((k) => {
-        const v = (r: number): string => `${c.p}v${k}_${r}`;
-        const ix = (r: number): string => `${c.p}i${k}_${r}`;
-        let body = `${v(0)} = ${f[k]}; ${ix(0)} = ${j};`;
-        for (let r = 1; r < c.K; r++) {
-          body = `if (${f[k]} < ${v(r - 1)}) { ${v(r)} = ${v(r - 1)}; ${ix(r)} = ${ix(r - 1)}; ${body} } else { ${v(r)} = ${f[k]}; ${ix(r)} = ${j}; }`;
-        }
-        return `if (${f[k]} < ${v(c.K - 1)}) { ${body} }`;
-      }),
+    ),
+    combine: (c, f, _g, j) => range(c.fDim).map((k) => insertSorted(c, k, f[k]!, j)),
+    // Inserting the later block's sorted list entry by entry, each after the equal values already
+    // kept, is a stable merge: on ties the earlier block's (lower) indices come first.
+    merge: (c, q) => flat(range(c.fDim).map((k) => range(c.K).map((r) => insertSorted(c, k, `${q}v${k}_${r}`, `${q}i${k}_${r}`)))),
     finalize: (c, w) =>
       flat(
         range(c.K).map((r) =>
@@ -151,6 +213,14 @@ function kmin(name: ReductionName, emit: 'value' | 'index' | 'both'): ReductionD
   };
 }
 
+/** `s_k += x`, compensated (Kahan) where the dialect has a barrier. */
+function kahanAdd(c: ReduceCtx, k: number, x: string): string {
+  const s = `${c.p}s${k}`;
+  if (c.d.barrier === undefined) return `${s} = ${s} + ${x};`;
+  const [y, t, comp] = [`${c.p}ky${k}`, `${c.p}kt${k}`, `${c.p}c${k}`];
+  return `{ ${c.d.decl(y, `${x} - ${comp}`)} ${c.d.decl(t, c.d.barrier(`${s} + ${y}`))} ${comp} = (${t} - ${s}) - ${y}; ${s} = ${t}; }`;
+}
+
 const sum: ReductionDef = {
   name: 'Sum',
   weight: 'none',
@@ -160,17 +230,20 @@ const sum: ReductionDef = {
   // JS numbers are float64, so a plain running sum meets the accuracy bound. Float32 dialects
   // (those with a `barrier`, i.e. WGSL) use Kahan summation, so 2e5 terms stay within 1e-5
   // relative error; the barrier keeps the compiler from simplifying the compensation away.
-  init: (c) =>
-    range(c.fDim).flatMap((k) =>
-      c.d.barrier === undefined ? [c.d.decl(`${c.p}s${k}`, c.d.num(0))] : [c.d.decl(`${c.p}s${k}`, c.d.num(0)), c.d.decl(`${c.p}c${k}`, c.d.num(0))],
+  // State: the sums, and where the dialect compensates, the compensation terms (the partial sum is s - c).
+  ...stateHooks(
+    (c) => range(c.fDim).flatMap((k) => (c.d.barrier === undefined ? [`${c.p}s${k}`] : [`${c.p}s${k}`, `${c.p}c${k}`])),
+    (c) =>
+      range(c.fDim).flatMap((k) =>
+        c.d.barrier === undefined ? [c.d.decl(`${c.p}s${k}`, c.d.num(0))] : [c.d.decl(`${c.p}s${k}`, c.d.num(0)), c.d.decl(`${c.p}c${k}`, c.d.num(0))],
+      ),
+  ),
+  combine: (c, f) => range(c.fDim).map((k) => kahanAdd(c, k, f[k]!)),
+  // (s - c) + (s' - c') = s + s' - (c + c'): add the compensations, then add s' compensated.
+  merge: (c, q) =>
+    range(c.fDim).map((k) =>
+      c.d.barrier === undefined ? kahanAdd(c, k, `${q}s${k}`) : `${c.p}c${k} = ${c.p}c${k} + ${q}c${k}; ${kahanAdd(c, k, `${q}s${k}`)}`,
     ),
-  combine: (c, f) =>
-    range(c.fDim).map((k) => {
-      const s = `${c.p}s${k}`;
-      if (c.d.barrier === undefined) return `${s} = ${s} + ${f[k]};`;
-      const [y, t, comp] = [`${c.p}ky${k}`, `${c.p}kt${k}`, `${c.p}c${k}`];
-      return `{ ${c.d.decl(y, `${f[k]} - ${comp}`)} ${c.d.decl(t, c.d.barrier(`${s} + ${y}`))} ${comp} = (${t} - ${s}) - ${y}; ${s} = ${t}; }`;
-    }),
   finalize: (c, w) => range(c.fDim).map((k) => w(0, k, `${c.p}s${k}`)),
   ref: (terms, D) => [range(D).map((k) => terms.reduce((s, t) => s + t.f[k]!, 0))],
 };
@@ -187,13 +260,33 @@ const logSumExp: ReductionDef = {
     if (gDim > 0 && fDim !== 1) throw new ReductionError(`LogSumExp with a weight needs a scalar formula, got dimension ${fDim}`);
   },
   outputs: (fDim, gDim) => [rowOut(gDim > 0 ? gDim : fDim)],
-  init: (c) => {
-    const n = c.gDim > 0 ? 1 : c.fDim;
-    const w = c.gDim > 0 ? c.gDim : c.fDim;
+  // State: the running maxima m (one with a weight, else one per coordinate) and the scaled sums s.
+  ...stateHooks(
+    (c) => [...range(c.gDim > 0 ? 1 : c.fDim).map((k) => `${c.p}m${k}`), ...range(c.gDim > 0 ? c.gDim : c.fDim).map((k) => `${c.p}s${k}`)],
+    (c) => {
+      const n = c.gDim > 0 ? 1 : c.fDim;
+      const w = c.gDim > 0 ? c.gDim : c.fDim;
+      return [
+        ...range(n).map((k) => c.d.decl(`${c.p}m${k}`, c.d.num(-Infinity))),
+        ...range(w).map((k) => c.d.decl(`${c.p}s${k}`, c.d.num(0))),
+        c.d.decl(`${c.p}r`, c.d.num(0)),
+      ];
+    },
+  ),
+  // (m, s) and (m', s'): rescale the pair with the smaller maximum to the larger one.
+  merge: (c, q) => {
+    const e = c.d;
+    const p = c.p;
+    if (c.gDim === 0) {
+      return range(c.fDim).map(
+        (k) =>
+          `if (${q}m${k} > ${p}m${k}) { ${p}s${k} = ${p}s${k} * ${e.call('exp', `${p}m${k} - ${q}m${k}`)} + ${q}s${k}; ${p}m${k} = ${q}m${k}; } else { ${p}s${k} = ${p}s${k} + ${q}s${k} * ${e.call('exp', `${q}m${k} - ${p}m${k}`)}; }`,
+      );
+    }
+    const up = range(c.gDim).map((k) => `${p}s${k} = ${p}s${k} * ${p}r + ${q}s${k};`).join(' ');
+    const add = range(c.gDim).map((k) => `${p}s${k} = ${p}s${k} + ${p}r * ${q}s${k};`).join(' ');
     return [
-      ...range(n).map((k) => c.d.decl(`${c.p}m${k}`, c.d.num(-Infinity))),
-      ...range(w).map((k) => c.d.decl(`${c.p}s${k}`, c.d.num(0))),
-      c.d.decl(`${c.p}r`, c.d.num(0)),
+      `if (${q}m0 > ${p}m0) { ${p}r = ${e.call('exp', `${p}m0 - ${q}m0`)}; ${up} ${p}m0 = ${q}m0; } else { ${p}r = ${e.call('exp', `${q}m0 - ${p}m0`)}; ${add} }`,
     ];
   },
   combine: (c, f, g) => {
@@ -237,12 +330,25 @@ const sumSoftMaxWeight: ReductionDef = {
     if (fDim !== 1) throw new ReductionError(`SumSoftMaxWeight needs a scalar formula, got dimension ${fDim}`);
   },
   outputs: (_f, gDim) => [rowOut(gDim)],
-  init: (c) => [
-    c.d.decl(`${c.p}m`, c.d.num(-Infinity)),
-    c.d.decl(`${c.p}z`, c.d.num(0)),
-    c.d.decl(`${c.p}r`, c.d.num(0)),
-    ...range(c.gDim).map((k) => c.d.decl(`${c.p}s${k}`, c.d.num(0))),
-  ],
+  // State: the running maximum m, the normaliser z and the weighted sums s (all scaled by exp(-m)).
+  ...stateHooks(
+    (c) => [`${c.p}m`, `${c.p}z`, ...range(c.gDim).map((k) => `${c.p}s${k}`)],
+    (c) => [
+      c.d.decl(`${c.p}m`, c.d.num(-Infinity)),
+      c.d.decl(`${c.p}z`, c.d.num(0)),
+      c.d.decl(`${c.p}r`, c.d.num(0)),
+      ...range(c.gDim).map((k) => c.d.decl(`${c.p}s${k}`, c.d.num(0))),
+    ],
+  ),
+  merge: (c, q) => {
+    const e = c.d;
+    const p = c.p;
+    const up = range(c.gDim).map((k) => `${p}s${k} = ${p}s${k} * ${p}r + ${q}s${k};`).join(' ');
+    const add = range(c.gDim).map((k) => `${p}s${k} = ${p}s${k} + ${p}r * ${q}s${k};`).join(' ');
+    return [
+      `if (${q}m > ${p}m) { ${p}r = ${e.call('exp', `${p}m - ${q}m`)}; ${p}z = ${p}z * ${p}r + ${q}z; ${up} ${p}m = ${q}m; } else { ${p}r = ${e.call('exp', `${q}m - ${p}m`)}; ${p}z = ${p}z + ${p}r * ${q}z; ${add} }`,
+    ];
+  },
   combine: (c, f, g) => {
     const e = c.d;
     const up = range(c.gDim).map((k) => `${c.p}s${k} = ${c.p}s${k} * ${c.p}r + ${g[k]};`).join(' ');
