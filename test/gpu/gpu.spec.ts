@@ -10,7 +10,7 @@ import { wgslDialect } from '../../src/gpu/dialect.js';
 import { op } from '../../src/nodes/build.js';
 import { makePlan, type KernelPlan, type PlanOptions } from '../../src/nodes/plan.js';
 import { resetStats, stats } from '../../src/stats.js';
-import { adapterAvailableSync } from '../helpers/adapter.js';
+import { webgpuTestable } from '../helpers/adapter.js';
 import { rng, uniform } from '../helpers/random.js';
 
 // ---- printing (no adapter needed) ----
@@ -48,18 +48,7 @@ test('kernel source: sizes come from the uniform, never from the plan', () => {
 
 // ---- on the device: GPU results against the CPU backend ----
 
-const available = adapterAvailableSync();
-if (!available) {
-  if (process.env.CI === 'true') {
-    test('a WebGPU adapter exists (CI=true: lavapipe must be installed by .ci/install-lavapipe.sh)', () => {
-      assert.unreachable('no WebGPU adapter: with CI=true the WebGPU tests must run, not skip');
-    });
-  } else {
-    console.warn('test/gpu: no WebGPU adapter here, so the WebGPU tests are not run (run .ci/install-lavapipe.sh to get lavapipe)');
-  }
-} else {
-  registerDeviceTests();
-}
+if (webgpuTestable(test, 'the WebGPU tests')) registerDeviceTests();
 
 test.after(async () => {
   await releaseDevice();

@@ -11,7 +11,7 @@ import { op } from '../../src/nodes/build.js';
 import { makePlan, type KernelPlan, type PlanOptions } from '../../src/nodes/plan.js';
 import { REDUCTIONS, type ReductionName } from '../../src/nodes/reductions.js';
 import { resetStats, stats } from '../../src/stats.js';
-import { adapterAvailableSync } from '../helpers/adapter.js';
+import { webgpuTestable } from '../helpers/adapter.js';
 import { bruteReduce, type Cloud } from '../helpers/brute.js';
 import { rng } from '../helpers/random.js';
 
@@ -102,18 +102,7 @@ test('pass 1 and pass 2 kernels: partial states instead of outputs, sizes from t
 
 // ---- on the device ----
 
-const available = adapterAvailableSync();
-if (!available) {
-  if (process.env.CI === 'true') {
-    test('a WebGPU adapter exists (CI=true: lavapipe must be installed by .ci/install-lavapipe.sh)', () => {
-      assert.unreachable('no WebGPU adapter: with CI=true the WebGPU tests must run, not skip');
-    });
-  } else {
-    console.warn('test/gpu: no WebGPU adapter here, so the WebGPU split tests are not run');
-  }
-} else {
-  registerDeviceTests();
-}
+if (webgpuTestable(test, 'the WebGPU split tests')) registerDeviceTests();
 
 test.after(async () => {
   await releaseDevice();

@@ -17,3 +17,19 @@ export function adapterAvailableSync(): boolean {
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8', timeout: 60_000 });
   return r.status === 0 && r.stdout.trim().endsWith('yes');
 }
+
+/**
+ * Whether a suite's WebGPU tests can run. Without an adapter, CI=true registers a failing test
+ * (CI must install lavapipe, never skip); elsewhere a notice says what is not run.
+ */
+export function webgpuTestable(register: (name: string, fn: () => void) => void, what: string): boolean {
+  if (adapterAvailableSync()) return true;
+  if (process.env.CI === 'true') {
+    register('a WebGPU adapter exists (CI=true: lavapipe must be installed by .ci/install-lavapipe.sh)', () => {
+      throw new Error('no WebGPU adapter: with CI=true the WebGPU tests must run, not skip');
+    });
+  } else {
+    console.warn(`no WebGPU adapter here, so ${what} are not run (run .ci/install-lavapipe.sh to get lavapipe)`);
+  }
+  return false;
+}
