@@ -12,8 +12,8 @@ import { CpuBackend } from '../src/cpu/backend.js';
 import { mkConst, mkVar } from '../src/graph/formula.js';
 import { GpuBackend } from '../src/gpu/backend.js';
 import { acquireDevice, releaseDevice } from '../src/gpu/device.js';
-import { op } from '../src/nodes/build.js';
-import { makePlan, type KernelPlan } from '../src/nodes/plan.js';
+import { op } from '../src/ops/build.js';
+import { makePlan, type KernelPlan } from '../src/kernel/plan.js';
 
 const flag = (name: string): string | undefined => {
   const i = process.argv.indexOf(name);

@@ -13,8 +13,8 @@ import { cpus } from 'node:os';
 import { mkVar } from '../src/graph/formula.js';
 import { GpuBackend } from '../src/gpu/backend.js';
 import { acquireDevice, releaseDevice } from '../src/gpu/device.js';
-import { op } from '../src/nodes/build.js';
-import { makePlan, type KernelPlan } from '../src/nodes/plan.js';
+import { op } from '../src/ops/build.js';
+import { makePlan, type KernelPlan } from '../src/kernel/plan.js';
 import { resetStats, stats } from '../src/stats.js';
 
 const flag = (name: string): string | undefined => {

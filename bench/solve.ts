@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { init, shutdown, type BackendChoice } from '../src/index.js';
 import { mkVar } from '../src/graph/formula.js';
-import { op } from '../src/nodes/build.js';
+import { op } from '../src/ops/build.js';
 import { solveKernel } from '../src/solve/kernel-solve.js';
 import { choleskySolve, gaussianMatrix, relErr } from '../test/helpers/dense.js';
 

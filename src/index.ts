@@ -11,15 +11,15 @@
  * @document ../docs/benchmarks.md
  */
 export { KernelflowError, ParseError, DimensionError, DataError, ReductionError, BackendError } from './errors.js';
-export type { TensorLike, Tensor } from './api/tensor.js';
-export { init, backendName, shutdown, softwareAdapter, type Backend, type BackendName, type BackendChoice } from './api/backend.js';
+export type { TensorLike, Tensor } from './tensor.js';
+export { init, backendName, shutdown, softwareAdapter, type Backend, type BackendName, type BackendChoice } from './scheduler/backends.js';
 export { stats, resetStats, type Stats } from './stats.js';
 export { genred, type GenredOptions, type GenredResult, type PairReduction } from './api/genred.js';
 export { Vi, Vj, Pm, LazyTensor, type Operand, type ReduceOptions } from './api/lazy.js';
-export { Node, SourceNode, batch } from './api/node.js';
+export { Node, SourceNode, batch } from './nodes/node.js';
 export { source } from './api/source.js';
 export { printGraph, toJSON, fromJSON, type PipelineJSON, type Pipeline, type SourceJSON, type ReductionJSON } from './api/pipeline.js';
-export type { SourceOptions } from './api/node.js';
+export type { SourceOptions } from './nodes/node.js';
 export { grad } from './grad/grad.js';
 /**
  * The KeOps reduction names: `'Sum' | 'LogSumExp' | 'Min' | 'Max' | 'ArgMin' | 'ArgMax' |
@@ -33,6 +33,8 @@ export { grad } from './grad/grad.js';
  * console.log((await lse({ data: Float32Array.of(0), shape: [1, 1] }, { data: Float32Array.of(0, 0), shape: [2, 1] })).data); // [log 2]
  * ```
  */
-export type { ReductionName } from './nodes/reductions.js';
-export { SolveNode, kernelSolve, type SolveOptions, type SolveProgress } from './api/solve.js';
+export type { ReductionName } from './ops/reductions.js';
+export { SolveNode } from './nodes/solve.js';
+export { kernelSolve } from './api/kernel-solve.js';
+export type { SolveOptions, SolveProgress } from './solve/kernel-solve.js';
 export { SolveError } from './solve/cg.js';

@@ -1,10 +1,10 @@
 import { KernelflowError } from '../errors.js';
-import type { ReductionName } from '../nodes/reductions.js';
-import { makePlan } from '../nodes/plan.js';
-import type { BackendChoice } from './backend.js';
-import { executeReduction } from './execute.js';
+import type { ReductionName } from '../ops/reductions.js';
+import { makePlan } from '../kernel/plan.js';
+import type { BackendChoice } from '../scheduler/backends.js';
+import { executeReduction } from '../scheduler/execute.js';
 import { parseAliases, parseFormula } from './parse.js';
-import type { Tensor, TensorLike } from './tensor.js';
+import type { Tensor, TensorLike } from '../tensor.js';
 
 /**
  * The reductions with two outputs: they resolve to `[values, indices]`, computed in one pass.

@@ -1,12 +1,14 @@
 import { DimensionError, KernelflowError, ReductionError } from '../errors.js';
-import { mapVars, mkConst, mkVar, variables, type Cat, type Formula } from '../graph/formula.js';
-import { op } from '../nodes/build.js';
-import { makePlan } from '../nodes/plan.js';
-import { SolveNode, type SolveOptions } from './solve.js';
-import type { BackendChoice } from './backend.js';
-import { executeReduction } from './execute.js';
-import { Node, SourceNode } from './node.js';
-import type { Tensor, TensorLike } from './tensor.js';
+import { mapVars, mkConst, mkVar, variables, Cat, type Formula } from '../graph/formula.js';
+import { op } from '../ops/build.js';
+import { makePlan } from '../kernel/plan.js';
+import { SolveNode } from '../nodes/solve.js';
+import type { SolveOptions } from '../solve/kernel-solve.js';
+import { reductionNodes } from '../nodes/reduction.js';
+import type { BackendChoice } from '../scheduler/backends.js';
+import { executeReduction } from '../scheduler/execute.js';
+import { Node, SourceNode } from '../nodes/node.js';
+import type { Tensor, TensorLike } from '../tensor.js';
 
 /** Data a LazyTensor variable reads: a graph node, or dense data lifted as a constant source. */
 type Bound = Node;
@@ -293,72 +295,8 @@ export class LazyTensor {
     if (axis !== 0 && axis !== 1) throw new ReductionError(`${name}: axis must be 0 or 1, got ${String(axis)}`);
     const w = weight === undefined ? undefined : this.lift(weight);
     const { formula, inputs, weightFormula } = canonical(this, w === undefined ? [] : [w]);
-    return reductionNodes(formula, inputs, { reduction: name, axis, K, weight: weightFormula ?? null, backend: opts.backend });
+    return reductionNodes(formula, inputs, { reduction: name, axis, K, weight: weightFormula ?? null }, opts.backend);
   }
-}
-
-/** What a reduction node computes: a canonical formula (variables 0.. = its inputs) and how it reduces. */
-export interface ReductionSpec {
-  readonly reduction: string;
-  readonly axis: 0 | 1;
-  readonly K?: number;
-  readonly weight?: Formula | null;
-  readonly backend?: BackendChoice;
-}
-
-/**
- * Builds the node(s) of one fused reduction of `formula`, whose variable v reads `inputs[v]`.
- * Pair reductions give two nodes sharing one kernel run. Planning here reports dimension and
- * reduction errors where the user built the node.
- */
-export function reductionNodes(formula: Formula, inputs: readonly Node[], spec: ReductionSpec): ReductionNode[] {
-  const plan = makePlan(formula, { reduction: spec.reduction, axis: spec.axis, K: spec.K, weight: spec.weight ?? null });
-  let last: { stamp: string; value: Promise<Tensor[]> } | undefined;
-  const run = (stamp: string, vals: readonly Tensor[]): Promise<Tensor[]> => {
-    if (last?.stamp !== stamp) {
-      last = { stamp, value: executeReduction(formula, { ...spec, weight: spec.weight ?? null }, vals) };
-    }
-    return last.value;
-  };
-  return plan.outputs.map((out, o) => new ReductionNode(inputs, run, o, out.width, formula, spec));
-}
-
-/** The result of one reduction output; pair reductions share one kernel run through `run`. */
-export class ReductionNode extends Node {
-  constructor(
-    inputs: readonly Node[],
-    private readonly run: (stamp: string, vals: readonly Tensor[]) => Promise<Tensor[]>,
-    /** Which output of the reduction this node is (1 = the indices of a pair reduction). */
-    readonly output: number,
-    /** Width of each output row: the dimension this node has when lifted with Vi/Vj. */
-    readonly dim: number,
-    readonly formula: Formula,
-    readonly spec: ReductionSpec,
-  ) {
-    super(inputs);
-    this.wire({ reduction: { formula, spec, output, dim } });
-  }
-
-  /** The nodes variable v of `formula` reads. */
-  get sources(): readonly Node[] {
-    return this.inputs;
-  }
-  protected async compute(vals: readonly Tensor[]): Promise<Tensor> {
-    const stamp = vals.map((v) => inputStamp(v)).join(',');
-    return (await this.run(stamp, vals))[this.output]!;
-  }
-  override describe(): string {
-    return `${this.spec.reduction}(${this.formula.key}, axis ${this.spec.axis})`;
-  }
-}
-
-const tensorIds = new WeakMap<object, number>();
-let nextTensorId = 0;
-/** Identity of an input value: a node's value object changes exactly when the node recomputes. */
-function inputStamp(t: Tensor): number {
-  let id = tensorIds.get(t);
-  if (id === undefined) tensorIds.set(t, (id = nextTensorId++));
-  return id;
 }
 
 /** Renumbers variables 0.. by first appearance (KeOps's Var indices) and lists their nodes. */
@@ -390,7 +328,7 @@ function lastDim(n: Node): number {
 function leaf(x: Node | TensorLike, cat: Cat, label: string): LazyTensor {
   if (x instanceof LazyTensor) throw new KernelflowError('ARGUMENT', `${label}: already a LazyTensor`);
   const node = asNode(x, label);
-  const dim = cat === 2 && node instanceof SourceNode && node.shape.length <= 1 ? (node.shape[0] ?? 1) : lastDim(node);
+  const dim = cat === Cat.param && node instanceof SourceNode && node.shape.length <= 1 ? (node.shape[0] ?? 1) : lastDim(node);
   const uid = uidFor(x, cat);
   return new LazyTensor(mkVar(uid, dim, cat), new Map([[uid, node]]));
 }
@@ -408,7 +346,7 @@ function leaf(x: Node | TensorLike, cat: Cat, label: string): LazyTensor {
  * ```
  */
 export function Vi(x: Node | TensorLike): LazyTensor {
-  return leaf(x, 0, 'Vi');
+  return leaf(x, Cat.i, 'Vi');
 }
 
 /**
@@ -423,7 +361,7 @@ export function Vi(x: Node | TensorLike): LazyTensor {
  * ```
  */
 export function Vj(x: Node | TensorLike): LazyTensor {
-  return leaf(x, 1, 'Vj');
+  return leaf(x, Cat.j, 'Vj');
 }
 
 /**
@@ -440,7 +378,7 @@ export function Vj(x: Node | TensorLike): LazyTensor {
  * ```
  */
 export function Pm(x: number | readonly number[] | Node | TensorLike): LazyTensor {
-  if (typeof x === 'number') return leaf({ data: Float32Array.of(x), shape: [1] }, 2, 'Pm');
-  if (Array.isArray(x)) return leaf({ data: Float32Array.from(x as number[]), shape: [x.length] }, 2, 'Pm');
-  return leaf(x as Node | TensorLike, 2, 'Pm');
+  if (typeof x === 'number') return leaf({ data: Float32Array.of(x), shape: [1] }, Cat.param, 'Pm');
+  if (Array.isArray(x)) return leaf({ data: Float32Array.from(x as number[]), shape: [x.length] }, Cat.param, 'Pm');
+  return leaf(x as Node | TensorLike, Cat.param, 'Pm');
 }

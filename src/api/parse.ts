@@ -5,11 +5,11 @@
  */
 import { DimensionError, KernelflowError, ParseError } from '../errors.js';
 import { mkConst, mkVar, type Cat, type Formula } from '../graph/formula.js';
-import { op } from '../nodes/build.js';
-import type { OpDef } from '../nodes/op.js';
-import { OPS } from '../nodes/ops/index.js';
-import { zeros } from '../nodes/ops/diff.js';
-import { vjpFormula } from '../grad/formula.js';
+import { op } from '../ops/build.js';
+import type { OpDef } from '../ops/op.js';
+import { OPS } from '../ops/table.js';
+import { zeros } from '../ops/diff.js';
+import { vjpFormula } from '../ops/vjp.js';
 
 /** One declared variable: `x = Vi(3)` is `{ name: 'x', index: <position>, dim: 3, cat: 0 }`. */
 export interface Alias {
@@ -256,8 +256,8 @@ class Parser {
       if (n === 'IntCst' && !Number.isInteger(v)) this.fail(`IntCst(${v}): not an integer`, args[0]!.col);
       return mkConst(v!);
     }
-    if (n === 'Grad' && !OPS.has('Grad')) return this.grad(name, args);
-    if (n === 'GradMatrix' && !OPS.has('GradMatrix')) return this.gradMatrix(name, args);
+    if (n === 'Grad') return this.grad(name, args);
+    if (n === 'GradMatrix') return this.gradMatrix(name, args);
     const def = OPS.get(n);
     if (def === undefined) {
       // KeOps's Zero(d) is a zero vector; it exists only while SumT does (an op table entry wins).

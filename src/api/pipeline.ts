@@ -4,11 +4,12 @@
  */
 import { KernelflowError } from '../errors.js';
 import { formatGraph, topoOrder, upstream } from '../graph/state.js';
-import type { BackendChoice } from './backend.js';
-import { reductionNodes, type ReductionSpec } from './lazy.js';
-import { graphState, Node, nodeById, SourceNode } from './node.js';
+import type { BackendChoice } from '../scheduler/backends.js';
+import { reductionNodes } from '../nodes/reduction.js';
+import type { ReductionSpec } from '../ops/reductions.js';
+import { graphState, Node, nodeById, SourceNode } from '../nodes/node.js';
 import { parseAliases, parseFormula, type Alias } from './parse.js';
-import type { TensorLike } from './tensor.js';
+import type { TensorLike } from '../tensor.js';
 
 /**
  * A source in a saved pipeline: its data as base64 of the little-endian bytes, or as numbers.
@@ -250,12 +251,11 @@ export function fromJSON(json: PipelineJSON | string, opts: { backend?: BackendC
           axis: n.axis,
           ...(n.K === undefined ? {} : { K: n.K }),
           weight,
-          ...(backend === undefined ? {} : { backend }),
         };
         const key = JSON.stringify([formula.key, spec.reduction, spec.axis, spec.K, weight?.key, backend, n.inputs]);
         let outs = groups.get(key);
         if (outs === undefined) {
-          outs = reductionNodes(formula, inputs, spec);
+          outs = reductionNodes(formula, inputs, spec, backend);
           built.push(...outs);
           groups.set(key, outs);
         }

@@ -1,6 +1,6 @@
 import { Observable } from 'rxjs';
-import { SourceNode } from './node.js';
-import type { TensorLike } from './tensor.js';
+import { SourceNode } from '../nodes/node.js';
+import type { TensorLike } from '../tensor.js';
 
 /** A stream of frames a source can follow: an rxjs Observable (sampled) or an AsyncIterable (pulled). */
 type Stream = Observable<TensorLike> | AsyncIterable<TensorLike>;

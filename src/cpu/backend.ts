@@ -1,4 +1,4 @@
-import type { KernelPlan } from '../nodes/plan.js';
+import type { KernelPlan } from '../kernel/plan.js';
 import { record } from '../stats.js';
 import { compileKernelJs, renderKernelJs, type CpuKernel } from './codegen.js';
 import { WorkerPool } from './pool.js';

@@ -1,8 +1,9 @@
 import type { VarNode } from '../graph/formula.js';
+import { Cat } from '../graph/formula.js';
 import { linearize, type Linearized } from '../graph/lower.js';
-import type { KernelPlan } from '../nodes/plan.js';
-import type { ReduceCtx } from '../nodes/reductions.js';
-import { renderTemps, type RenderedTemps } from '../nodes/render.js';
+import type { KernelPlan } from '../kernel/plan.js';
+import type { ReduceCtx } from '../ops/reductions.js';
+import { renderTemps, type RenderedTemps } from '../kernel/render.js';
 import { JS_PRELUDE, jsDialect } from './dialect.js';
 
 /** Signature of a generated CPU kernel: reduces over j in [0, N) for rows i in [i0, i1). */
@@ -34,10 +35,10 @@ export function renderKernelJs(plan: KernelPlan, rows?: number): string {
   const lin = linearize(roots);
   const R = rows ?? rowsPerBlock(lin, plan);
   const vars = plan.vars.flatMap((v) => (v === undefined ? [] : [v]));
-  const iVars = vars.filter((v) => v.cat === 0);
-  const jVars = vars.filter((v) => v.cat === 1);
+  const iVars = vars.filter((v) => v.cat === Cat.i);
+  const jVars = vars.filter((v) => v.cat === Cat.j);
   const load = (r: number) => (v: VarNode, k: number): string =>
-    v.cat === 0 ? `V${v.index}[ib${v.index}_${r} + ${k}]` : v.cat === 1 ? `V${v.index}[jb${v.index} + ${k}]` : `V${v.index}[${k}]`;
+    v.cat === Cat.i ? `V${v.index}[ib${v.index}_${r} + ${k}]` : v.cat === Cat.j ? `V${v.index}[jb${v.index} + ${k}]` : `V${v.index}[${k}]`;
   const top = renderTemps(lin, jsDialect, load(0), '_r0');
 
   const block = (n: number, tag: string): string => {

@@ -1,4 +1,4 @@
-import type { Dialect, MathFn } from '../nodes/op.js';
+import type { Dialect, MathFn } from '../ops/op.js';
 
 /**
  * Helpers every generated JavaScript kernel starts with. `fexp` is exp by range reduction

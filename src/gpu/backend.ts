@@ -1,7 +1,8 @@
+import { Cat } from '../graph/formula.js';
 /// <reference types="@webgpu/types" />
 import { BackendError } from '../errors.js';
-import type { KernelPlan } from '../nodes/plan.js';
-import { stateWidth } from '../nodes/reductions.js';
+import type { KernelPlan } from '../kernel/plan.js';
+import { stateWidth } from '../ops/reductions.js';
 import { record } from '../stats.js';
 import {
   defaultShape,
@@ -26,7 +27,6 @@ export type KernelOutputs = (Float32Array | Int32Array)[];
 // WebGPU flag values (fixed by the spec). Written out because in Node the `GPUBufferUsage`
 // namespace objects live in the `webgpu` package's `globals`, not on globalThis.
 const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80, QUERY_RESOLVE: 0x200 } as const;
-const MAP_READ = 0x1;
 const COMPUTE = 0x4;
 
 export interface GpuBackendOptions {
@@ -127,8 +127,8 @@ export class GpuBackend {
     return schedule({
       M,
       N,
-      iDims: vars.filter((v) => v.cat === 0).map((v) => v.dim),
-      jDims: vars.filter((v) => v.cat === 1).map((v) => v.dim),
+      iDims: vars.filter((v) => v.cat === Cat.i).map((v) => v.dim),
+      jDims: vars.filter((v) => v.cat === Cat.j).map((v) => v.dim),
       outWidths: plan.outputs.map((o) => o.width),
       stateWidth: stateWidth(plan.reduction, wgslDialect, plan.f.dim, plan.g?.dim ?? 0, plan.K),
       full: this.shapeFor(plan),
@@ -155,7 +155,7 @@ export class GpuBackend {
     const vars = plan.vars.flatMap((v) => (v === undefined ? [] : [v]));
     const inputs = new Map<number, Float32Array>();
     for (const v of vars) {
-      const need = (v.cat === 0 ? M : v.cat === 1 ? N : 1) * v.dim;
+      const need = (v.cat === Cat.i ? M : v.cat === Cat.j ? N : 1) * v.dim;
       const data = ins[v.index];
       if (data === undefined || data.length < need) {
         throw new BackendError(`WebGPU: variable ${v.index} (${v.key}) needs ${need} values, got ${data?.length ?? 'none'}`);
@@ -231,8 +231,8 @@ export class GpuBackend {
         if (b.kind === 'state') return range(stateBuf!, rb, re - rb, split!.B * W);
         const v = plan.vars[b.index]!;
         const buffer = varBufs.get(b.index)!;
-        if (v.cat === 0) return range(buffer, rb, re - rb, v.dim);
-        if (v.cat === 1) return range(buffer, d.terms[0], d.terms[1] - d.terms[0], v.dim);
+        if (v.cat === Cat.i) return range(buffer, rb, re - rb, v.dim);
+        if (v.cat === Cat.j) return range(buffer, d.terms[0], d.terms[1] - d.terms[0], v.dim);
         return { buffer };
       };
 
@@ -285,7 +285,7 @@ export class GpuBackend {
       const pairs = M * Math.max(1, N);
       const sleep = (this.opts.pace ?? isNode) ? paceFor(pace, pairs) : 0;
       if (sleep > 0) await delay(sleep);
-      await settle(ctx, Promise.all([validation, oom, staging.mapAsync(MAP_READ)]).then(([v, o]) => {
+      await settle(ctx, Promise.all([validation, oom, staging.mapAsync(USAGE.MAP_READ)]).then(([v, o]) => {
         const err = v ?? o;
         if (err !== null) throw new BackendError(`WebGPU: ${plan.reduction.name} kernel failed: ${err.message}`);
       }));

@@ -1,8 +1,9 @@
+import { Cat } from '../graph/formula.js';
 import type { VarNode } from '../graph/formula.js';
 import { linearize, type Linearized } from '../graph/lower.js';
-import type { KernelPlan } from '../nodes/plan.js';
-import type { ReduceCtx } from '../nodes/reductions.js';
-import { renderTemps, type RenderedTemps } from '../nodes/render.js';
+import type { KernelPlan } from '../kernel/plan.js';
+import type { ReduceCtx } from '../ops/reductions.js';
+import { renderTemps, type RenderedTemps } from '../kernel/render.js';
 import { WGSL_PRELUDE, wgslBarrierInit, wgslDialect } from './dialect.js';
 
 /** The kernel's shape: rows of the kept axis per invocation, invocations per workgroup. */
@@ -51,9 +52,6 @@ export const FULL_UNIFORM = ['M', 'N', 'row0', 'zero'] as const;
 export const PARTIAL_UNIFORM = ['M', 'N', 'row0', 'zero', 'J', 'B', 'blk0', 'jblk'] as const;
 /** Uniform of the `merge` kernel: invocation t merges row row0 + t (rows end at M) over its B partial states. */
 export const MERGE_UNIFORM = ['M', 'B', 'row0', 'zero'] as const;
-
-/** Size of the `full` kernel's uniform block in bytes. */
-export const UNIFORM_BYTES = 4 * FULL_UNIFORM.length;
 
 /** The merge kernel's shape: one row per invocation (its loop is over B blocks, not N terms). */
 export const MERGE_SHAPE: KernelShape = { rowsPerThread: 1, workgroupSize: 64 };
@@ -124,8 +122,8 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
   const d = wgslDialect;
   const partial = kind === 'partial';
   const vars = plan.vars.flatMap((v) => (v === undefined ? [] : [v]));
-  const iVars = vars.filter((v) => v.cat === 0);
-  const jVars = vars.filter((v) => v.cat === 1);
+  const iVars = vars.filter((v) => v.cat === Cat.i);
+  const jVars = vars.filter((v) => v.cat === Cat.j);
   const red = plan.reduction;
   const ctx = (r: number): ReduceCtx => ({ d, fDim: plan.f.dim, gDim: plan.g?.dim ?? 0, K: plan.K, p: `acc${r}_` });
   const W = partial ? red.state(ctx(0)).length : 0;
@@ -147,7 +145,7 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
   }
 
   const load = (r: number) => (v: VarNode, k: number): string =>
-    v.cat === 0 ? `V${v.index}[ib${v.index}_${r} + ${k}u]` : v.cat === 1 ? `V${v.index}[jb${v.index} + ${k}u]` : `V${v.index}[${k}u]`;
+    v.cat === Cat.i ? `V${v.index}[ib${v.index}_${r} + ${k}u]` : v.cat === Cat.j ? `V${v.index}[jb${v.index} + ${k}u]` : `V${v.index}[${k}u]`;
   const top = renderTemps(lin, d, load(0), '_r0');
   const rs: RenderedTemps[] = [];
   for (let r = 0; r < R; r++) {

@@ -33,9 +33,6 @@ export function isDeviceLost(e: unknown): boolean {
   return e instanceof BackendError && lostErrors.has(e);
 }
 
-/** Options passed to dawn.node's `create()` (Node only); set before the first acquisition. */
-export const dawnOptions: string[] = [];
-
 /** The `GPU` object, created once (concurrent first calls share one `create()`: a second root would be collected while in use). */
 let rootPending: Promise<GPU> | undefined;
 function gpuObject(): Promise<GPU> {
@@ -59,7 +56,7 @@ async function loadGpu(): Promise<GPU> {
     // A computed name, so that bundlers targeting the browser leave dawn.node (Node only) alone.
     const dawn = 'webgpu';
     const mod = (await import(dawn)) as unknown as { create(options: string[]): GPU };
-    gpuRoot = mod.create([...dawnOptions]);
+    gpuRoot = mod.create([]);
   } catch (e) {
     throw new BackendError(`WebGPU is not available: the 'webgpu' package failed to load (${String(e)})`);
   }

@@ -1,4 +1,4 @@
-import type { Dialect, MathFn } from '../nodes/op.js';
+import type { Dialect, MathFn } from '../ops/op.js';
 
 /**
  * Module-scope declarations every generated WGSL kernel starts with. WGSL evaluates expressions of

@@ -4,8 +4,9 @@
  * key can be used as a cache key for anything derived from the formula.
  */
 
-/** Variable category: 0 = indexed by i, 1 = indexed by j, 2 = parameter (no index). */
-export type Cat = 0 | 1 | 2;
+/** Variable category (KeOps's numbering): indexed by i, indexed by j, or a parameter (no index). */
+export const Cat = { i: 0, j: 1, param: 2 } as const;
+export type Cat = (typeof Cat)[keyof typeof Cat];
 
 export interface VarNode {
   readonly kind: 'var';
@@ -111,5 +112,5 @@ export function mapVars(f: Formula, mapVar: (v: VarNode) => Formula): Formula {
 
 /** Swaps the roles of i and j (a reduction over i is a reduction over j of the transposed formula). */
 export function transpose(f: Formula): Formula {
-  return mapVars(f, (v) => (v.cat === 2 ? v : mkVar(v.index, v.dim, v.cat === 0 ? 1 : 0)));
+  return mapVars(f, (v) => (v.cat === Cat.param ? v : mkVar(v.index, v.dim, v.cat === Cat.i ? Cat.j : Cat.i)));
 }

@@ -186,13 +186,7 @@ export class Engine<T> {
     this.changeSource(id, { ok: false, error });
   }
 
-  /** Marks a derived node changed (its computation depends on something outside the graph). */
-  invalidate(id: number): void {
-    if (!this.slots.has(id)) return;
-    this.graph = touch(this.graph, [id]);
-    this.abortStale(downstream(this.graph, [id]));
-    this.schedule();
-  }
+
 
   /** Signals the computations in flight whose inputs just changed (see Task.evaluate). */
   private abortStale(ids: readonly number[]): void {

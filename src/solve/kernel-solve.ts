@@ -1,12 +1,62 @@
-import { executeReduction } from '../api/execute.js';
-import type { BackendChoice } from '../api/backend.js';
-import type { SolveOptions } from '../api/solve.js';
-import type { Tensor, TensorLike } from '../api/tensor.js';
+import { executeReduction } from '../scheduler/execute.js';
+import type { BackendChoice } from '../scheduler/backends.js';
+import type { Tensor, TensorLike } from '../tensor.js';
 import { DimensionError, KernelflowError } from '../errors.js';
-import { mapVars, mkVar, variables, type Formula } from '../graph/formula.js';
-import { op } from '../nodes/build.js';
+import { Cat, mapVars, mkVar, variables, type Formula } from '../graph/formula.js';
+import { op } from '../ops/build.js';
 import { conjugateGradient, type CgResult } from './cg.js';
 import { nystromPreconditioner, pickLandmarks } from './nystrom.js';
+
+/**
+ * Options of a solve: ridge, stopping rule, warm start, preconditioner.
+ * @example
+ * ```ts
+ * import { source, Vi, Vj, type SolveOptions } from 'kernelflow';
+ * const n = 2000;
+ * const x = source(Float32Array.from({ length: n * 2 }, Math.random), [n, 2]);
+ * const b = source(Float32Array.from({ length: n * 2 }, Math.random), [n, 2]);
+ * const opts: SolveOptions = { alpha: 0.01, tol: 1e-6, precond: 'nystrom', rank: 256 };
+ * const c = Vi(x).sqdist(Vj(x)).mul(-50).exp().solve(b, opts);
+ * await c.read();
+ * console.log(c.lastIterations); // about 10 with the preconditioner, hundreds without
+ * ```
+ */
+export interface SolveOptions {
+  /** Ridge: solves (alpha Id + K) c = b. Default 0; the Nyström preconditioner needs alpha > 0. */
+  readonly alpha?: number;
+  /** Stops when the relative residual ||b - A c|| / ||b|| of every column is at most tol (default 1e-6). */
+  readonly tol?: number;
+  /** Iteration bound (default max(1000, 10 n)); a solve that does not converge by then is a SolveError. */
+  readonly maxIter?: number;
+  /** Initial guess, b's shape. A SolveNode given x0 starts every solve from it (not from its last solution). */
+  readonly x0?: TensorLike;
+  /**
+   * `'nystrom'` (default): a Nyström (Falkon-style) preconditioner from `rank` landmarks, used when
+   * alpha > 0 and n > 2·rank and the kernel is known (LazyTensor.solve, or a kernelSolve formula
+   * of the form `K * b` over axis 1); otherwise, and with `'none'`, plain conjugate gradient.
+   */
+  readonly precond?: 'nystrom' | 'none';
+  /** Landmarks of the Nyström preconditioner (default 256). */
+  readonly rank?: number;
+  /** Runs the solve's reductions on this backend instead of the one `init` chose. */
+  readonly backend?: BackendChoice;
+}
+
+/**
+ * One step of a running solve, as `SolveNode.progress()` emits it.
+ * @example
+ * ```ts
+ * import type { SolveProgress } from 'kernelflow';
+ * const log = ({ iter, residual }: SolveProgress) => console.log(`CG ${iter}: ${residual.toExponential(2)}`);
+ * log({ iter: 1, residual: 0.5 });
+ * ```
+ */
+export interface SolveProgress {
+  /** The iteration just done (1, 2, ...). */
+  readonly iter: number;
+  /** The relative residual after it (largest over the columns of b). */
+  readonly residual: number;
+}
 
 /** Solve options plus the hooks a solve node drives: progress reports and cancellation. */
 export interface KernelSolveOptions extends SolveOptions {
@@ -44,7 +94,7 @@ async function denseBlock(
     return out;
   };
   const cats = new Map(variables(K).map((v) => [v.index, v.cat] as const));
-  const map = mapVars(K, (v) => (v.cat === 1 ? mkVar(v.index, v.dim, 0) : v));
+  const map = mapVars(K, (v) => (v.cat === Cat.j ? mkVar(v.index, v.dim, Cat.i) : v));
   const iPairs = pairsOf('i');
   const jPairs = pairsOf('j');
   const data = vals.map((t, v) => (t === undefined || cats.get(v) === 2 ? t : rows(t, cats.get(v) === 1 ? jPairs : iPairs)));
@@ -71,7 +121,7 @@ export function solveKernel(K: Formula, vals: readonly (Tensor | undefined)[], b
   if (K.dim !== 1) throw new DimensionError(`solve: the kernel must be scalar, got dimension ${K.dim}`);
   const Dv = b.shape.length === 1 ? 1 : b.shape[b.shape.length - 1]!;
   const p = vals.length;
-  return solveLinear({ apply: op('Mult', [K, mkVar(p, Dv, 1)]), p, axis: 1, kernel: K }, vals, b, opts);
+  return solveLinear({ apply: op('Mult', [K, mkVar(p, Dv, Cat.j)]), p, axis: 1, kernel: K }, vals, b, opts);
 }
 
 /**
@@ -87,7 +137,7 @@ export async function solveLinear(lin: LinearOperator, vals: readonly (Tensor | 
   const K = lin.apply;
   for (const v of variables(K)) {
     const t = vals[v.index];
-    if (v.index !== lin.p && v.cat !== 2 && t !== undefined && t.shape[0] !== n) {
+    if (v.index !== lin.p && v.cat !== Cat.param && t !== undefined && t.shape[0] !== n) {
       throw new DimensionError(`solve: variable ${v.key} has ${t.shape[0]} rows but b has ${n}; the operator must be square (n × n)`);
     }
   }

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { firstValueFrom, take, toArray } from 'rxjs';
 import { Pm, Vi, Vj } from '../../src/api/lazy.js';
-import { batch, disposeAll } from '../../src/api/node.js';
+import { batch, disposeAll } from '../../src/nodes/node.js';
 import { source } from '../../src/api/source.js';
 import { resetStats, stats } from '../../src/stats.js';
 import { rng, uniform } from '../helpers/random.js';

@@ -3,8 +3,8 @@ import * as assert from 'uvu/assert';
 import { formulaToString, parseAliases, parseFormula } from '../../src/api/parse.js';
 import { DimensionError, KernelflowError, ParseError } from '../../src/errors.js';
 import { mkConst, mkVar } from '../../src/graph/formula.js';
-import { op } from '../../src/nodes/build.js';
-import { OPS } from '../../src/nodes/ops/index.js';
+import { op } from '../../src/ops/build.js';
+import { OPS } from '../../src/ops/table.js';
 
 const ALIASES = parseAliases(['x = Vi(3)', 'y = Vj(3)', 'b = Vj(2)', 'g = Pm(1)', 'a = Vi(1)', 'c = Vj(1)']);
 const key = (s: string): string => formulaToString(parseFormula(s, ALIASES));

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { filter, firstValueFrom } from 'rxjs';
 import { grad, kernelSolve, source, Vi, Vj, type Tensor } from '../../src/index.js';
-import { disposeAll } from '../../src/api/node.js';
+import { disposeAll } from '../../src/nodes/node.js';
 import { choleskySolve, gaussianMatrix, relErr } from '../helpers/dense.js';
 import { rng, uniform } from '../helpers/random.js';
 import { useTestBackend } from '../helpers/backend.js';

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { render } from '../../scripts/gen-formula-reference.js';
-import { disposeAll } from '../../src/api/node.js';
+import { disposeAll } from '../../src/nodes/node.js';
 
 // render() builds sample LazyTensors and reduction nodes to check the LazyTensor spellings.
 test.after(disposeAll);

@@ -7,8 +7,9 @@ import { GpuBackend } from '../../src/gpu/backend.js';
 import { renderKernelWgsl } from '../../src/gpu/codegen.js';
 import { hasAdapter, loseDeviceForTesting, releaseDevice } from '../../src/gpu/device.js';
 import { wgslDialect } from '../../src/gpu/dialect.js';
-import { op } from '../../src/nodes/build.js';
-import { makePlan, type KernelPlan, type PlanOptions } from '../../src/nodes/plan.js';
+import { op } from '../../src/ops/build.js';
+import { makePlan, type KernelPlan } from '../../src/kernel/plan.js';
+import type { ReductionSpec } from '../../src/ops/reductions.js';
 import { resetStats, stats } from '../../src/stats.js';
 import { webgpuTestable } from '../helpers/adapter.js';
 import { rng, uniform } from '../helpers/random.js';
@@ -90,7 +91,7 @@ function registerDeviceTests(): void {
     }
   }
 
-  async function same(f: Formula, opts: PlanOptions, ins: readonly Float32Array[], tol = 1e-5): Promise<void> {
+  async function same(f: Formula, opts: ReductionSpec, ins: readonly Float32Array[], tol = 1e-5): Promise<void> {
     const plan = makePlan(f, opts);
     const [m, n] = extents(plan, ins);
     const got = await gpu.run(plan, ins, m, n);

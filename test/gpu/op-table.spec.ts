@@ -1,12 +1,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { executeReduction } from '../../src/api/execute.js';
+import { executeReduction } from '../../src/scheduler/execute.js';
 import { mkVar, type Formula } from '../../src/graph/formula.js';
 import { releaseDevice } from '../../src/gpu/device.js';
-import { op } from '../../src/nodes/build.js';
-import { OPS } from '../../src/nodes/ops/index.js';
-import { encodeKronParams, encodeTensorDotParams } from '../../src/nodes/ops/linalg.js';
-import { evaluateReference } from '../../src/nodes/reference.js';
+import { op } from '../../src/ops/build.js';
+import { OPS } from '../../src/ops/table.js';
+import { encodeKronParams, encodeTensorDotParams } from '../../src/ops/linalg.js';
+import { evaluateReference } from '../../src/ops/reference.js';
 import { webgpuTestable } from '../helpers/adapter.js';
 import { rng } from '../helpers/random.js';
 

@@ -7,9 +7,10 @@ import { GpuBackend } from '../../src/gpu/backend.js';
 import { MERGE_SHAPE, renderMergeWgsl, renderPartialWgsl, type KernelShape } from '../../src/gpu/codegen.js';
 import { releaseDevice } from '../../src/gpu/device.js';
 import { schedule, type Dispatch, type ScheduleInput } from '../../src/gpu/schedule.js';
-import { op } from '../../src/nodes/build.js';
-import { makePlan, type KernelPlan, type PlanOptions } from '../../src/nodes/plan.js';
-import { REDUCTIONS, type ReductionName } from '../../src/nodes/reductions.js';
+import { op } from '../../src/ops/build.js';
+import { makePlan, type KernelPlan } from '../../src/kernel/plan.js';
+import type { ReductionSpec } from '../../src/ops/reductions.js';
+import { REDUCTIONS, type ReductionName } from '../../src/ops/reductions.js';
 import { resetStats, stats } from '../../src/stats.js';
 import { webgpuTestable } from '../helpers/adapter.js';
 import { bruteReduce, type Cloud } from '../helpers/brute.js';
@@ -187,7 +188,7 @@ function registerDeviceTests(): void {
   }
 
   /** Runs a plan on a backend and checks every output against the float64 brute force. */
-  async function check(b: GpuBackend, plan: KernelPlan, c: Case, opts: PlanOptions, clouds: readonly Cloud[], what: string): Promise<void> {
+  async function check(b: GpuBackend, plan: KernelPlan, c: Case, opts: ReductionSpec, clouds: readonly Cloud[], what: string): Promise<void> {
     const ins = inputs(clouds, plan.vars);
     const M = ins[0]!.rows;
     const N = ins[1]!.rows;
@@ -203,7 +204,7 @@ function registerDeviceTests(): void {
   for (const [name, def] of REDUCTIONS) {
     for (const c of cases(name)) {
       test(`split ${name}, ${c.name} formula, M=3 N=5000, then M=2 N=7000: two dispatches, equals float64 brute force (ties: lowest index); new sizes compile nothing`, async () => {
-        const opts: PlanOptions = { reduction: name, axis: 1, K: def.usesK ? 4 : undefined, weight: c.g };
+        const opts: ReductionSpec = { reduction: name, axis: 1, K: def.usesK ? 4 : undefined, weight: c.g };
         const plan = makePlan(c.f, opts);
         resetStats();
         await check(gpu, plan, c, opts, data(3, 5000, 1), `${name} ${c.name}`);
@@ -224,7 +225,7 @@ function registerDeviceTests(): void {
     const b = new GpuBackend({ split: 64 });
     for (const reduction of ['Min_ArgMin', 'Max_ArgMax', 'KMin_ArgKMin'] as const) {
       for (const f of [op('Square', [op('Subtract', [x1, y1])]), op('Square', [op('Subtract', [x, y])])]) {
-        const opts: PlanOptions = { reduction, axis: 1, K: reduction === 'KMin_ArgKMin' ? 5 : undefined };
+        const opts: ReductionSpec = { reduction, axis: 1, K: reduction === 'KMin_ArgKMin' ? 5 : undefined };
         const plan = makePlan(f, opts);
         resetStats();
         await check(b, plan, { name: '', f, g: null }, opts, data(3, 5000, 3), `${reduction} blocks of 64`);
@@ -238,7 +239,7 @@ function registerDeviceTests(): void {
   test('pass 1 with several rows per invocation (M >= its rows): new sizes compile nothing either', async () => {
     for (const [reduction, K] of [['Sum', undefined], ['ArgKMin', 3]] as const) {
       const f = reduction === 'Sum' ? op('Mult', [gauss, w]) : sq;
-      const opts: PlanOptions = { reduction, axis: 1, K };
+      const opts: ReductionSpec = { reduction, axis: 1, K };
       const plan = makePlan(f, opts);
       assert.ok(gpu.splitShapeFor(plan, 40).rowsPerThread > 1);
       await check(gpu, plan, { name: '', f, g: null }, opts, data(40, 5000, 10), `${reduction} M=40`);
@@ -252,7 +253,7 @@ function registerDeviceTests(): void {
   test('a split with few workgroups per dispatch: pass 1 chunked over blocks, same results', async () => {
     const b = new GpuBackend({ split: 64, maxWorkgroupsPerDispatch: 7 });
     const f = op('Square', [op('Subtract', [x, y])]);
-    const opts: PlanOptions = { reduction: 'KMin_ArgKMin', axis: 1, K: 3 };
+    const opts: ReductionSpec = { reduction: 'KMin_ArgKMin', axis: 1, K: 3 };
     resetStats();
     await check(b, makePlan(f, opts), { name: '', f, g: null }, opts, data(40, 3000, 5), 'chunked split');
     assert.is(stats().dispatches, Math.ceil(Math.ceil(3000 / 64) / 7) + 1);
@@ -277,7 +278,7 @@ function registerDeviceTests(): void {
   const tiny = new GpuBackend({ maxBindingBytes: 4096 });
   const asF32 = (cs: readonly Cloud[]): Float32Array[] => cs.map((c) => Float32Array.from(c.values));
 
-  async function agree(b: GpuBackend, f: Formula, opts: PlanOptions, clouds: readonly Cloud[], dispatches: number): Promise<void> {
+  async function agree(b: GpuBackend, f: Formula, opts: ReductionSpec, clouds: readonly Cloud[], dispatches: number): Promise<void> {
     const plan = makePlan(f, opts);
     const ins = asF32(inputs(clouds, plan.vars));
     const [M, N] = [clouds[0]!.rows, clouds[1]!.rows];

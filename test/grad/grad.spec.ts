@@ -1,9 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { shutdown } from '../../src/api/backend.js';
+import { shutdown } from '../../src/scheduler/backends.js';
 import { genred } from '../../src/api/genred.js';
-import { LazyTensor, Pm, ReductionNode, Vi, Vj } from '../../src/api/lazy.js';
-import { Node, SourceNode } from '../../src/api/node.js';
+import { LazyTensor, Pm, Vi, Vj } from '../../src/api/lazy.js';
+import { ReductionNode } from '../../src/nodes/reduction.js';
+import { Node, SourceNode } from '../../src/nodes/node.js';
 import { source } from '../../src/api/source.js';
 import { grad } from '../../src/grad/grad.js';
 import { variables, type VarNode } from '../../src/graph/formula.js';

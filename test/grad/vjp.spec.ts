@@ -1,12 +1,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { vjpFormula, vjpSeeds } from '../../src/grad/formula.js';
+import { vjpFormula, vjpSeeds } from '../../src/ops/vjp.js';
 import { mkConst, mkVar, type Cat, type Formula, type VarNode } from '../../src/graph/formula.js';
-import { op } from '../../src/nodes/build.js';
-import { compv } from '../../src/nodes/op.js';
-import { encodeKronParams, encodeTensorDotParams as td } from '../../src/nodes/ops/linalg.js';
-import { OPS } from '../../src/nodes/ops/index.js';
-import { evaluateReference } from '../../src/nodes/reference.js';
+import { op } from '../../src/ops/build.js';
+import { compv } from '../../src/ops/op.js';
+import { encodeKronParams, encodeTensorDotParams as td } from '../../src/ops/linalg.js';
+import { OPS } from '../../src/ops/table.js';
+import { evaluateReference } from '../../src/ops/reference.js';
 import { parseAliases, parseFormula } from '../../src/api/parse.js';
 import { evalGenerated } from '../helpers/generated.js';
 import { rng, uniform } from '../helpers/random.js';

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Pm, Vi, Vj } from '../../src/api/lazy.js';
-import { ComputedNode, disposeAll, graphState } from '../../src/api/node.js';
+import { ComputedNode, disposeAll, graphState } from '../../src/nodes/node.js';
 import { fromJSON, printGraph, toJSON, type PipelineJSON } from '../../src/api/pipeline.js';
 import { source } from '../../src/api/source.js';
 import { KernelflowError } from '../../src/errors.js';

@@ -1,4 +1,4 @@
-import { init, type BackendName } from '../../src/api/backend.js';
+import { init, type BackendName } from '../../src/scheduler/backends.js';
 import { adapterAvailableSync } from './adapter.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { Formula, VarNode } from '../../src/graph/formula.js';
-import { evaluateReference } from '../../src/nodes/reference.js';
-import { reductionDef } from '../../src/nodes/reductions.js';
+import { evaluateReference } from '../../src/ops/reference.js';
+import { reductionDef } from '../../src/ops/reductions.js';
 
 export interface Cloud {
   readonly rows: number;

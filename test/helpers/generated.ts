@@ -1,6 +1,6 @@
 import { linearize } from '../../src/graph/lower.js';
 import type { Formula, VarNode } from '../../src/graph/formula.js';
-import { renderTemps } from '../../src/nodes/render.js';
+import { renderTemps } from '../../src/kernel/render.js';
 import { jsDialect, JS_PRELUDE } from '../../src/cpu/dialect.js';
 
 /** Evaluates a formula once through generated JavaScript; `value` gives each variable's components. */

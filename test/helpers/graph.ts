@@ -1,5 +1,5 @@
-import { ComputedNode, whenIdle, type Node } from '../../src/api/node.js';
-import type { Tensor } from '../../src/api/tensor.js';
+import { ComputedNode, whenIdle, type Node } from '../../src/nodes/node.js';
+import type { Tensor } from '../../src/tensor.js';
 
 /** Lets timers, microtasks and every scheduled recompute run. */
 export async function settle(ms = 0): Promise<void> {

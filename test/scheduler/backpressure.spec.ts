@@ -2,9 +2,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Subject } from 'rxjs';
 import { Vi, Vj } from '../../src/api/lazy.js';
-import { ComputedNode, disposeAll } from '../../src/api/node.js';
+import { ComputedNode, disposeAll } from '../../src/nodes/node.js';
 import { source } from '../../src/api/source.js';
-import type { TensorLike } from '../../src/api/tensor.js';
+import type { TensorLike } from '../../src/tensor.js';
 import { resetStats, stats } from '../../src/stats.js';
 import { collect, scalar, settle, sleep } from '../helpers/graph.js';
 

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Vi, Vj } from '../../src/api/lazy.js';
-import { batch, disposeAll } from '../../src/api/node.js';
+import { batch, disposeAll } from '../../src/nodes/node.js';
 import { source } from '../../src/api/source.js';
 import { resetStats, stats } from '../../src/stats.js';
 import { collect, mapNode, settle } from '../helpers/graph.js';

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkVar } from '../../src/graph/formula.js';
-import { op } from '../../src/nodes/build.js';
+import { op } from '../../src/ops/build.js';
 import { SolveError } from '../../src/solve/cg.js';
 import { solveKernel } from '../../src/solve/kernel-solve.js';
 import { choleskySolve, gaussianMatrix, relErr } from '../helpers/dense.js';

@@ -1,7 +1,8 @@
+import { Cat } from '../graph/formula.js';
 import { DimensionError, KernelflowError } from '../errors.js';
 import type { Formula, OpNode, VarNode } from '../graph/formula.js';
-import { add } from '../nodes/ops/diff.js';
-import { opDef } from '../nodes/ops/index.js';
+import { add } from './diff.js';
+import { opDef } from './table.js';
 
 /** A formula and the cotangent it is paired with: the scalar <f, g> is what gets differentiated. */
 export interface Seed {
@@ -60,7 +61,7 @@ export function vjpSeeds(seeds: readonly Seed[], wrt: VarNode): Formula | null {
  * d<f, g>/d wrt as a formula of wrt's dimension; null when it is identically zero.
  * @example
  * ```ts
- * const x = mkVar(0, 3, 0);
+ * const x = mkVar(0, 3, Cat.i);
  * const f = op('SqNorm2', [x]);
  * vjpFormula(f, x, mkConst(1))!.key; // '(IntCst(2) * Var(0,3,0))'
  * ```

@@ -1,8 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { JS_PRELUDE, jsDialect } from '../../src/cpu/dialect.js';
-import type { Dialect } from '../../src/nodes/op.js';
-import { REDUCTIONS, stateWidth, type ReduceCtx, type ReductionDef } from '../../src/nodes/reductions.js';
+import type { Dialect } from '../../src/ops/op.js';
+import { REDUCTIONS, stateWidth, type ReduceCtx, type ReductionDef } from '../../src/ops/reductions.js';
 import { rng } from '../helpers/random.js';
 
 // The split of the reduced axis (pass 1: a partial state per block, pass 2: merge in block order,

@@ -1,10 +1,22 @@
 import { ReductionError } from '../errors.js';
+import type { Formula } from '../graph/formula.js';
 import type { Dialect } from './op.js';
 
 /** KeOps reduction names (API.md). */
 export type ReductionName =
   | 'Sum' | 'LogSumExp' | 'Min' | 'Max' | 'ArgMin' | 'ArgMax' | 'Min_ArgMin' | 'Max_ArgMax'
   | 'KMin' | 'ArgKMin' | 'KMin_ArgKMin' | 'SumSoftMaxWeight';
+
+/**
+ * How a formula is reduced: the one description of a reduction that plans, nodes, gradient
+ * rules and saved pipelines share (`weight`: KeOps's formula2; `K`: the KMin family's K).
+ */
+export interface ReductionSpec {
+  readonly reduction: string;
+  readonly axis: 0 | 1;
+  readonly K?: number;
+  readonly weight?: Formula | null;
+}
 
 /** One output of a reduction: `width` values per kept row, float values or int32 indices. */
 export interface ReductionOutput {

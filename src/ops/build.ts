@@ -1,6 +1,6 @@
 import { DimensionError, KernelflowError } from '../errors.js';
 import { mkOpUnchecked, type Formula, type OpNode } from '../graph/formula.js';
-import { opDef } from './ops/index.js';
+import { opDef } from './table.js';
 
 /** Builds a checked op node: arity, parameters and the op's dimension rule are enforced here. */
 export function op(name: string, args: readonly Formula[], params: readonly number[] = []): OpNode {

@@ -1,9 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { executeReduction } from '../../src/api/execute.js';
+import { executeReduction } from '../../src/scheduler/execute.js';
 import { mkConst, mkVar, type Formula } from '../../src/graph/formula.js';
-import { op } from '../../src/nodes/build.js';
-import { REDUCTIONS } from '../../src/nodes/reductions.js';
+import { op } from '../../src/ops/build.js';
+import { REDUCTIONS } from '../../src/ops/reductions.js';
 import { bruteReduce, type Cloud } from '../helpers/brute.js';
 import { rng, uniform } from '../helpers/random.js';
 import { webgpuTestable } from '../helpers/adapter.js';

@@ -2,8 +2,9 @@ import { Observable, type Subscription } from 'rxjs';
 import { DataError, DimensionError, KernelflowError } from '../errors.js';
 import type { Formula } from '../graph/formula.js';
 import type { GraphState, NodeKind, NodeRecord } from '../graph/state.js';
+import type { ReductionSpec } from '../ops/reductions.js';
 import { Engine } from '../scheduler/engine.js';
-import { checkTensor, type Tensor, type TensorLike } from './tensor.js';
+import { checkTensor, type Tensor, type TensorLike } from '../tensor.js';
 
 /** The one scheduler all nodes live in. */
 const engine = new Engine<Tensor>({
@@ -35,15 +36,20 @@ export function disposeAll(): void {
 /** How a reduction node describes itself to the graph state (see `Node.wire`). */
 export interface ReductionWiring {
   readonly formula: Formula;
-  readonly spec: {
-    readonly reduction: string;
-    readonly axis: 0 | 1;
-    readonly K?: number;
-    readonly weight?: Formula | null;
-    readonly backend?: string;
-  };
+  readonly spec: ReductionSpec;
+  readonly backend?: string;
   readonly output: number;
-  readonly dim: number;
+}
+
+/** A contribution to a node's cotangent: a node of rows of width `dim`, or the default ones (grad's seed). */
+export type Cotangent = { readonly node: Node; readonly dim: number } | { readonly ones: true; readonly dim: number };
+
+/** What a node's `backward` may ask of the reverse walk (see src/grad). */
+export interface BackwardContext {
+  /** Whether cotangents pushed to `n` can reach a target (pruning). */
+  reaches(n: Node): boolean;
+  /** Adds a contribution to the cotangent of `n`. */
+  push(n: Node, t: Cotangent): void;
 }
 
 /**
@@ -94,6 +100,24 @@ export abstract class Node {
   /** @internal Called when the scheduler disposes this node. */
   onDispose(): void {}
 
+  /** The width of this node's rows: the dimension it has when lifted with Vi/Vj (1 where unknown). */
+  get dim(): number {
+    return 1;
+  }
+
+  /** @internal The inputs a cotangent of this node flows into (none: the node is a constant for `grad`). */
+  gradInputs(): readonly Node[] {
+    return [];
+  }
+
+  /** @internal Pushes the cotangent contributions of this node (the sum of `terms`) onto its inputs. */
+  backward(_terms: readonly Cotangent[], _ctx: BackwardContext): void {}
+
+  /** @internal The shape of a gradient with respect to this node, given the computed gradient's value. */
+  gradShape(t: Tensor): number[] {
+    return [...t.shape];
+  }
+
   /** The version of this node's value: it changes whenever an input changes. */
   protected get version(): number {
     return engine.version(this.id);
@@ -119,9 +143,9 @@ export abstract class Node {
         axis: r.spec.axis,
         ...(r.spec.K === undefined ? {} : { K: r.spec.K }),
         weight: r.spec.weight?.key ?? null,
-        ...(r.spec.backend === undefined ? {} : { backend: r.spec.backend }),
+        ...(r.backend === undefined ? {} : { backend: r.backend }),
         output: r.output,
-        dim: r.dim,
+        dim: this.dim,
       };
     }
     engine.describe(this.id, rec);
@@ -170,10 +194,6 @@ export abstract class Node {
     return this.constructor.name;
   }
 
-  /** Marks this node as changed (for subclasses whose value depends on something outside the graph). */
-  protected invalidate(): void {
-    engine.invalidate(this.id);
-  }
 
   /**
    * Releases this node and every node that reads it: their observers complete, their cached values
@@ -352,6 +372,16 @@ export class SourceNode extends Node {
     return s;
   }
 
+  override get dim(): number {
+    const s = this.shape;
+    return s.length <= 1 ? 1 : s[s.length - 1]!;
+  }
+
+  override gradShape(t: Tensor): number[] {
+    const s = this.shape;
+    return s.reduce((a, b) => a * b, 1) === t.data.length ? [...s] : [...t.shape];
+  }
+
   protected compute(): Promise<Tensor> {
     const v = engine.sourceValue(this.id);
     return v === undefined ? Promise.reject(new DataError(`${this.describe()} has no value`)) : Promise.resolve(v);
@@ -396,10 +426,6 @@ function copyTensor(t: TensorLike): Tensor {
   return { data, shape: [...t.shape] };
 }
 
-/** An empty placeholder value (kept for compatibility; stream sources now wait for their first frame). */
-export function emptyTensor(): TensorLike {
-  return { data: new Float32Array(0), shape: [0, 1] };
-}
 
 /** Rejects non-TensorLike frames early with the source's name. */
 export function checkFrame(t: unknown, label: string): TensorLike {

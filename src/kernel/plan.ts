@@ -1,6 +1,6 @@
 import { DimensionError, ReductionError } from '../errors.js';
 import { transpose, variables, type Formula, type VarNode } from '../graph/formula.js';
-import { reductionDef, type ReductionDef, type ReductionOutput } from './reductions.js';
+import { reductionDef, type ReductionDef, type ReductionOutput, type ReductionSpec } from '../ops/reductions.js';
 
 /**
  * A fused kernel: formula F (and weight G) reduced over j. A reduction over i (axis 0) is planned
@@ -18,15 +18,8 @@ export interface KernelPlan {
   readonly outputs: readonly ReductionOutput[];
 }
 
-export interface PlanOptions {
-  readonly reduction: string;
-  readonly axis: 0 | 1;
-  readonly K?: number;
-  readonly weight?: Formula | null;
-}
-
 /** Plans a reduction; checks the reduction's constraints and that variables agree on their dims. */
-export function makePlan(formula: Formula, opts: PlanOptions): KernelPlan {
+export function makePlan(formula: Formula, opts: ReductionSpec): KernelPlan {
   const red = reductionDef(opts.reduction);
   if (opts.axis !== 0 && opts.axis !== 1) throw new ReductionError(`axis must be 0 or 1, got ${String(opts.axis)}`);
   const weight = opts.weight ?? null;

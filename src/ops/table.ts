@@ -1,5 +1,5 @@
-import { KernelflowError } from '../../errors.js';
-import type { OpDef } from '../op.js';
+import { KernelflowError } from '../errors.js';
+import type { OpDef } from './op.js';
 import { elementwiseOps } from './elementwise.js';
 import { linalgOps } from './linalg.js';
 import { specialOps } from './special.js';

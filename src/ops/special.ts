@@ -1,7 +1,7 @@
-import { DimensionError } from '../../errors.js';
-import type { Formula } from '../../graph/formula.js';
-import { op } from '../build.js';
-import type { EmitCtx, OpDef } from '../op.js';
+import { DimensionError } from '../errors.js';
+import type { Formula } from '../graph/formula.js';
+import { op } from './build.js';
+import type { EmitCtx, OpDef } from './op.js';
 import { add, call, cst, div, mul, sub } from './diff.js';
 
 /*

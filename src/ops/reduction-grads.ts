@@ -1,8 +1,8 @@
-import { mkVar, variables, type Cat, type Formula, type VarNode } from '../graph/formula.js';
-import { op } from '../nodes/build.js';
-import { add, call, cst, mul, sub } from '../nodes/ops/diff.js';
-import type { ReductionName } from '../nodes/reductions.js';
-import { vjpSeeds, type Seed } from './formula.js';
+import { mkVar, variables, Cat, type Formula, type VarNode } from '../graph/formula.js';
+import { op } from './build.js';
+import { add, call, cst, mul, sub } from './diff.js';
+import type { ReductionName } from './reductions.js';
+import { vjpSeeds, type Seed } from './vjp.js';
 
 /*
  * Gradient rules of the reductions (KeOps: a reduction's gradient is a reduction over the other
@@ -127,7 +127,7 @@ export function hasGradient(reduction: string): boolean {
 function anchor(h: Formula, roots: readonly Formula[], forward: readonly Formula[]): Formula {
   const has = new Set(roots.flatMap((f) => variables(f).map((v) => v.cat)));
   for (const v of forward.flatMap((f) => variables(f))) {
-    if (v.cat === 2 || has.has(v.cat)) continue;
+    if (v.cat === Cat.param || has.has(v.cat)) continue;
     has.add(v.cat);
     const a = v.dim === 1 ? v : op('Elem', [v], [0]);
     h = op('IfElse', [a, h, h]);
@@ -136,7 +136,7 @@ function anchor(h: Formula, roots: readonly Formula[], forward: readonly Formula
 }
 
 /** The kept index's category of a reduction over `axis`. */
-export const keptCat = (axis: 0 | 1): Cat => (axis === 1 ? 0 : 1);
+export const keptCat = (axis: 0 | 1): Cat => (axis === 1 ? Cat.i : Cat.j);
 
 /**
  * The gradient reduction of d<R, G>/dv for a variable v of R's formula or weight, or null when
@@ -144,7 +144,7 @@ export const keptCat = (axis: 0 | 1): Cat => (axis === 1 ? 0 : 1);
  * @example
  * ```ts
  * // R_i = sum_j exp(-|x_i - y_j|^2): the gradient in x is a Sum over j of a formula in x_i, y_j, G_i.
- * const x = mkVar(0, 2, 0), y = mkVar(1, 2, 1), G = mkVar(2, 1, 0);
+ * const x = mkVar(0, 2, Cat.i), y = mkVar(1, 2, Cat.j), G = mkVar(2, 1, Cat.i);
  * const F = op('Exp', [op('Minus', [op('SqDist', [x, y])])]);
  * reductionGrad({ formula: F, weight: null, reduction: 'Sum', axis: 1, K: 0 }, x, { g: G, out: () => G, lse: () => G });
  * // { formula: ..., weight: null, reduction: 'Sum', axis: 1, sumRows: false }
@@ -154,7 +154,7 @@ export function reductionGrad(r: ReductionInfo, v: VarNode, inp: GradInputs): Gr
   const rule = REDUCTION_RULES[r.reduction];
   if (rule === null) return null;
   const kept = keptCat(r.axis);
-  const overKept = v.cat === (kept === 0 ? 1 : 0);
+  const overKept = v.cat === (kept === Cat.i ? Cat.j : Cat.i);
   const { seeds, softmax } = rule(r, inp, overKept);
   const h = vjpSeeds(seeds, v);
   if (h === null) return null;
@@ -166,7 +166,7 @@ export function reductionGrad(r: ReductionInfo, v: VarNode, inp: GradInputs): Gr
     weight: softmax ? body : null,
     reduction: softmax ? 'SumSoftMaxWeight' : 'Sum',
     axis: r.axis,
-    sumRows: v.cat === 2,
+    sumRows: v.cat === Cat.param,
   };
 }
 

@@ -1,7 +1,7 @@
 import type { VarNode } from '../graph/formula.js';
 import type { Level, Linearized } from '../graph/lower.js';
-import type { Dialect, EmitCtx } from './op.js';
-import { opDef } from './ops/index.js';
+import type { Dialect, EmitCtx } from '../ops/op.js';
+import { opDef } from '../ops/table.js';
 
 /** Scalar code for a linearised formula: statements per loop level and the names of every temp's components. */
 export interface RenderedTemps {

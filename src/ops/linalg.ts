@@ -1,7 +1,7 @@
-import { DimensionError } from '../../errors.js';
-import type { Formula } from '../../graph/formula.js';
-import { op } from '../build.js';
-import type { OpDef } from '../op.js';
+import { DimensionError } from '../errors.js';
+import type { Formula } from '../graph/formula.js';
+import { op } from './build.js';
+import type { OpDef } from './op.js';
 
 /*
  * Small linear algebra on the vector dimension (KeOps keopscore/formulas/maths: MatVecMult.py,

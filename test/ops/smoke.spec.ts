@@ -1,8 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkVar } from '../../src/graph/formula.js';
-import { op } from '../../src/nodes/build.js';
-import { evaluateReference } from '../../src/nodes/reference.js';
+import { op } from '../../src/ops/build.js';
+import { evaluateReference } from '../../src/ops/reference.js';
 import { evalGenerated } from '../helpers/generated.js';
 
 test('Exp(x - y) generated equals the float64 reference', () => {

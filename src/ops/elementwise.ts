@@ -1,7 +1,7 @@
-import { KernelflowError } from '../../errors.js';
-import type { Formula, OpNode } from '../../graph/formula.js';
+import { KernelflowError } from '../errors.js';
+import type { Formula, OpNode } from '../graph/formula.js';
 import { binary, ternary, unary, type Vjp } from './common.js';
-import type { EmitCtx, OpDef } from '../op.js';
+import type { EmitCtx, OpDef } from './op.js';
 import { add, call, cst, div, mul, neg, powOf, sub, sumTo, through } from './diff.js';
 
 /** Throws unless every static parameter of `name` is an integer (KeOps takes C ints there). */

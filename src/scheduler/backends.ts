@@ -2,7 +2,7 @@ import { CpuBackend } from '../cpu/backend.js';
 import { BackendError } from '../errors.js';
 import { GpuBackend } from '../gpu/backend.js';
 import { adapterInfo, hasAdapter, releaseDevice } from '../gpu/device.js';
-import type { KernelPlan } from '../nodes/plan.js';
+import type { KernelPlan } from '../kernel/plan.js';
 
 /**
  * A backend: `'webgpu'` (one WGSL compute shader per fused reduction, through Dawn in Node or the

@@ -2,11 +2,11 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DimensionError, KernelflowError } from '../../src/errors.js';
 import { mkConst, mkOpUnchecked, mkVar, type Cat, type Formula, type VarNode } from '../../src/graph/formula.js';
-import { op } from '../../src/nodes/build.js';
-import { opDef } from '../../src/nodes/ops/index.js';
-import { encodeKronParams, encodeTensorDotParams, linalgOps } from '../../src/nodes/ops/linalg.js';
-import { specialOps } from '../../src/nodes/ops/special.js';
-import { evaluateReference } from '../../src/nodes/reference.js';
+import { op } from '../../src/ops/build.js';
+import { opDef } from '../../src/ops/table.js';
+import { encodeKronParams, encodeTensorDotParams, linalgOps } from '../../src/ops/linalg.js';
+import { specialOps } from '../../src/ops/special.js';
+import { evaluateReference } from '../../src/ops/reference.js';
 import { evalGenerated } from '../helpers/generated.js';
 import { rng, uniform } from '../helpers/random.js';
 

@@ -1,13 +1,15 @@
+import { Cat } from '../graph/formula.js';
 import { DimensionError, ReductionError } from '../errors.js';
 import type { Formula, VarNode } from '../graph/formula.js';
-import { makePlan, type PlanOptions } from '../nodes/plan.js';
-import { getBackend, type BackendChoice } from './backend.js';
-import { asFloat32, checkTensor, type Tensor, type TensorLike } from './tensor.js';
+import { makePlan } from '../kernel/plan.js';
+import type { ReductionSpec } from '../ops/reductions.js';
+import { getBackend, type BackendChoice } from './backends.js';
+import { asFloat32, checkTensor, type Tensor, type TensorLike } from '../tensor.js';
 
 /** Rows of a variable's data, after checking its trailing dimension; `name` is the culprit. */
 function rowsOf(v: VarNode, t: TensorLike, name: string): number {
   const s = t.shape;
-  if (v.cat === 2) {
+  if (v.cat === Cat.param) {
     const ok = (s.length === 1 && s[0] === v.dim) || (s.length === 2 && s[0] === 1 && s[1] === v.dim) || (s.length === 0 && v.dim === 1);
     if (!ok) throw new DimensionError(`${name}: a parameter of dimension ${v.dim} needs shape [${v.dim}], got [${s.join(', ')}]`);
     return 1;
@@ -25,7 +27,7 @@ function rowsOf(v: VarNode, t: TensorLike, name: string): number {
  */
 export async function executeReduction(
   formula: Formula,
-  opts: PlanOptions & { backend?: BackendChoice },
+  opts: ReductionSpec & { backend?: BackendChoice },
   args: readonly (TensorLike | undefined)[],
   names: readonly string[] = [],
 ): Promise<Tensor[]> {
@@ -40,10 +42,10 @@ export async function executeReduction(
     if (t === undefined) throw new DimensionError(`${nameOf(i)} (${v.key}) is used by the formula but was not given`);
     const checked = checkTensor(t, nameOf(i));
     const rows = rowsOf(v, checked, nameOf(i));
-    if (v.cat !== 2) {
+    if (v.cat !== Cat.param) {
       const seen = extent[v.cat];
       if (seen !== undefined && seen !== rows) {
-        throw new DimensionError(`${nameOf(i)} has ${rows} rows but ${who[v.cat]} has ${seen} (both are indexed by ${v.cat === 0 ? 'the kept' : 'the reduced'} axis)`);
+        throw new DimensionError(`${nameOf(i)} has ${rows} rows but ${who[v.cat]} has ${seen} (both are indexed by ${v.cat === Cat.i ? 'the kept' : 'the reduced'} axis)`);
       }
       extent[v.cat] = rows;
       who[v.cat] = nameOf(i);

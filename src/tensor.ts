@@ -1,4 +1,4 @@
-import { DataError } from '../errors.js';
+import { DataError } from './errors.js';
 
 /**
  * Dense data: row-major, the last axis is the vector dimension. A cloud of M points in dimension

@@ -1,5 +1,5 @@
-import { mkConst, type Formula, type OpNode } from '../../graph/formula.js';
-import { op } from '../build.js';
+import { mkConst, type Formula, type OpNode } from '../graph/formula.js';
+import { op } from './build.js';
 
 /*
  * Small formula builders for the vector-Jacobian products of the op table. They fold the
@@ -9,9 +9,6 @@ import { op } from '../build.js';
  */
 
 export type Cot = Formula | null;
-
-/** The node an op's vjp receives. */
-export type OpF = OpNode;
 
 export const cst = (v: number): Formula => mkConst(v);
 

@@ -1,5 +1,5 @@
-import { DimensionError } from '../../errors.js';
-import { comp, compv, type EmitCtx, type OpDef } from '../op.js';
+import { DimensionError } from '../errors.js';
+import { comp, compv, type EmitCtx, type OpDef } from './op.js';
 
 /** The vector-Jacobian product slot of an op (see OpDef.vjp). */
 export type Vjp = NonNullable<OpDef['vjp']>;
@@ -11,17 +11,6 @@ export function broadcastDim(name: string) {
     if (a === b || b === 1) return a;
     if (a === 1) return b;
     throw new DimensionError(`${name}: operand dimensions ${a} and ${b} differ (only a dimension-1 operand broadcasts)`);
-  };
-}
-
-/** Dimension rule that requires every argument to have dimension `d` (or the same dim if d is undefined). */
-export function sameDim(name: string) {
-  return (dims: readonly number[]): number => {
-    const d = dims[0]!;
-    for (const [i, x] of dims.entries()) {
-      if (x !== d) throw new DimensionError(`${name}: argument ${i + 1} has dimension ${x}, expected ${d}`);
-    }
-    return d;
   };
 }
 

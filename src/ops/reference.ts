@@ -1,5 +1,5 @@
 import type { Formula, VarNode } from '../graph/formula.js';
-import { opDef } from './ops/index.js';
+import { opDef } from './table.js';
 
 /**
  * Float64 reference evaluation of a formula at one (i, j): `value(v)` gives a variable's components.

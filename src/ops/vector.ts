@@ -1,7 +1,7 @@
-import { DimensionError } from '../../errors.js';
-import type { Formula } from '../../graph/formula.js';
-import { op } from '../build.js';
-import { comp, compv, type EmitCtx, type Emitted, type OpDef } from '../op.js';
+import { DimensionError } from '../errors.js';
+import type { Formula } from '../graph/formula.js';
+import { op } from './build.js';
+import { comp, compv, type EmitCtx, type Emitted, type OpDef } from './op.js';
 import { add, call, cst, fitTo, mul, neg, sub, sumTo, widen } from './diff.js';
 
 /*

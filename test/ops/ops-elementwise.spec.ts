@@ -3,11 +3,11 @@ import * as assert from 'uvu/assert';
 import { DimensionError, KernelflowError } from '../../src/errors.js';
 import { mkVar, type Formula, type VarNode } from '../../src/graph/formula.js';
 import { linearize } from '../../src/graph/lower.js';
-import { op } from '../../src/nodes/build.js';
-import type { Dialect } from '../../src/nodes/op.js';
-import { elementwiseOps } from '../../src/nodes/ops/elementwise.js';
-import { evaluateReference } from '../../src/nodes/reference.js';
-import { renderTemps } from '../../src/nodes/render.js';
+import { op } from '../../src/ops/build.js';
+import type { Dialect } from '../../src/ops/op.js';
+import { elementwiseOps } from '../../src/ops/elementwise.js';
+import { evaluateReference } from '../../src/ops/reference.js';
+import { renderTemps } from '../../src/kernel/render.js';
 import { evalGenerated } from '../helpers/generated.js';
 import { rng, uniform } from '../helpers/random.js';
 

@@ -1,0 +1,66 @@
+import { KernelflowError } from '../errors.js';
+import { variables } from '../graph/formula.js';
+import { solveKernel, solveLinear, type SolveOptions } from '../solve/kernel-solve.js';
+import { asFloat32, checkTensor, type Tensor, type TensorLike } from '../tensor.js';
+import { parseAliases, parseFormula } from './parse.js';
+
+/**
+ * KeOps's `KernelSolve`: solves (alpha Id + K) c = b for the alias `varName`, where the formula
+ * is a symmetric positive definite reduction linear in `varName`, by conjugate gradient. Returns a
+ * function of the aliases' data (in alias order, `varName`'s being b) and optionally, last, per-call
+ * {@link SolveOptions} that override `defaults`. `axis` defaults to 0 as in pykeops; `varName`
+ * must be indexed by the reduced axis (a `Vj` alias for axis 1).
+ * @example
+ * ```ts
+ * import { kernelSolve } from 'kernelflow';
+ * const n = 1000;
+ * const x = { data: Float32Array.from({ length: n * 2 }, Math.random), shape: [n, 2] };
+ * const b = { data: Float32Array.from({ length: n * 2 }, Math.random), shape: [n, 2] };
+ * const g = { data: Float32Array.of(50), shape: [1] };
+ * const Kinv = kernelSolve('Exp(-g*SqDist(x,y))*b', ['x = Vi(2)', 'y = Vj(2)', 'b = Vj(2)', 'g = Pm(1)'], 'b', { axis: 1 });
+ * const c = await Kinv(x, x, b, g, { alpha: 0.01 });
+ * console.log(c.shape); // [1000, 2]
+ * ```
+ */
+export function kernelSolve(
+  formula: string,
+  aliases: readonly string[],
+  varName: string,
+  defaults: { axis?: 0 | 1 } & SolveOptions = {},
+): (...args: (TensorLike | SolveOptions)[]) => Promise<Tensor> {
+  const parsed = parseAliases(aliases);
+  const f = parseFormula(formula, parsed);
+  const target = parsed.find((a) => a.name === varName);
+  if (target === undefined) throw new KernelflowError('ARGUMENT', `kernelSolve: '${varName}' is not one of the aliases (${parsed.map((a) => a.name).join(', ')})`);
+  const axis = defaults.axis ?? 0;
+  const wantCat = axis === 1 ? 1 : 0;
+  if (target.cat !== wantCat) {
+    throw new KernelflowError('ARGUMENT', `kernelSolve: '${varName}' must be indexed by the reduced axis (${axis === 1 ? 'Vj' : 'Vi'}) for axis ${axis}`);
+  }
+  if (f.dim !== target.dim) throw new KernelflowError('ARGUMENT', `kernelSolve: the formula has dimension ${f.dim} but '${varName}' has ${target.dim}`);
+  // A formula K * b with K scalar and free of b exposes K, which enables the Nyström preconditioner.
+  const kernel =
+    axis === 1 && f.kind === 'op' && f.op === 'Mult' && f.args.some((a) => a.kind === 'var' && a.index === target.index)
+      ? (f.args.find((a) => !(a.kind === 'var' && a.index === target.index)) ?? null)
+      : null;
+  const scalarKernel = kernel !== null && kernel.dim === 1 && !variables(kernel).some((v) => v.index === target.index) ? kernel : null;
+  const arity = parsed.reduce((n, a) => Math.max(n, a.index + 1), 0);
+  return async (...args) => {
+    const last = args[args.length - 1];
+    const hasOpts = args.length === arity + 1 && last !== undefined && !('data' in last);
+    const callOpts = (hasOpts ? last : {}) as SolveOptions;
+    const data = (hasOpts ? args.slice(0, -1) : args) as TensorLike[];
+    if (data.length !== arity) throw new KernelflowError('ARGUMENT', `expected ${arity} arguments (${parsed.map((a) => a.name).join(', ')}), got ${data.length}`);
+    const vals = data.map((t, i) => {
+      const c = checkTensor(t, `'${parsed.find((a) => a.index === i)?.name ?? i}'`);
+      return { data: asFloat32(c), shape: [...c.shape] };
+    });
+    const b = vals[target.index]!;
+    const opts = { ...defaults, ...callOpts };
+    const res =
+      scalarKernel !== null
+        ? await solveKernel(scalarKernel, vals, b, opts)
+        : await solveLinear({ apply: f, p: target.index, axis, kernel: null }, vals, b, opts);
+    return { data: res.c.data, shape: [...b.shape] };
+  };
+}

@@ -1,2 +1,0 @@
-export * from './formula.js';
-export * from './lower.js';

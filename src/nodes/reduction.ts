@@ -1,0 +1,124 @@
+import type { Formula, VarNode } from '../graph/formula.js';
+import { variables } from '../graph/formula.js';
+import { makePlan } from '../kernel/plan.js';
+import { hasGradient, keptVar, reductionGrad } from '../ops/reduction-grads.js';
+import type { ReductionName, ReductionSpec } from '../ops/reductions.js';
+import type { BackendChoice } from '../scheduler/backends.js';
+import { executeReduction } from '../scheduler/execute.js';
+import type { Tensor } from '../tensor.js';
+import { buildGradReduction, cotangentFormula } from './cotangent.js';
+import { Node, type BackwardContext, type Cotangent } from './node.js';
+import { rowView } from './reshape.js';
+
+/**
+ * Builds the node(s) of one fused reduction of `formula`, whose variable v reads `inputs[v]`.
+ * Pair reductions give two nodes sharing one kernel run. Planning here reports dimension and
+ * reduction errors where the user built the node.
+ */
+export function reductionNodes(formula: Formula, inputs: readonly Node[], spec: ReductionSpec, backend?: BackendChoice): ReductionNode[] {
+  const plan = makePlan(formula, spec);
+  let last: { stamp: string; value: Promise<Tensor[]> } | undefined;
+  const run = (stamp: string, vals: readonly Tensor[]): Promise<Tensor[]> => {
+    if (last?.stamp !== stamp) last = { stamp, value: executeReduction(formula, { ...spec, backend }, vals) };
+    return last.value;
+  };
+  return plan.outputs.map((out, o) => new ReductionNode(inputs, run, o, out.width, formula, spec, backend));
+}
+
+/** The result of one reduction output; pair reductions share one kernel run through `run`. */
+export class ReductionNode extends Node {
+  private views: Node | undefined;
+
+  constructor(
+    inputs: readonly Node[],
+    private readonly run: (stamp: string, vals: readonly Tensor[]) => Promise<Tensor[]>,
+    /** Which output of the reduction this node is (1 = the indices of a pair reduction). */
+    readonly output: number,
+    private readonly width: number,
+    readonly formula: Formula,
+    readonly spec: ReductionSpec,
+    /** The backend this reduction runs on (undefined: the one `init` chose). */
+    readonly backend?: BackendChoice,
+  ) {
+    super(inputs);
+    this.wire({ reduction: { formula, spec, output, ...(backend === undefined ? {} : { backend }) } });
+  }
+
+  override get dim(): number {
+    return this.width;
+  }
+
+  /** The nodes variable v of `formula` reads. */
+  get sources(): readonly Node[] {
+    return this.inputs;
+  }
+
+  protected async compute(vals: readonly Tensor[]): Promise<Tensor> {
+    const stamp = vals.map((v) => inputStamp(v)).join(',');
+    return (await this.run(stamp, vals))[this.output]!;
+  }
+
+  override describe(): string {
+    return `${this.spec.reduction}(${this.formula.key}, axis ${this.spec.axis})`;
+  }
+
+  override gradInputs(): readonly Node[] {
+    return this.output === 0 && hasGradient(this.spec.reduction) ? this.inputs : [];
+  }
+
+  override gradShape(t: Tensor): number[] {
+    const rowShape = makePlan(this.formula, this.spec).outputs[this.output]!.rowShape;
+    return [t.data.length / rowShape.reduce((a, b) => a * b, 1), ...rowShape];
+  }
+
+  /**
+   * A reduction's gradient is a reduction over the other index (KeOps `DiffT`): for each variable
+   * whose input leads to a target, one fused reduction (ops/reduction-grads.ts gives its formula)
+   * reading R's inputs, the cotangent terms and, where the rule needs it, R's own output.
+   */
+  override backward(terms: readonly Cotangent[], ctx: BackwardContext): void {
+    const { spec, backend } = this;
+    const axis = spec.axis;
+    const inputs: Node[] = [...this.inputs];
+    const memo = new Map<Node, number>();
+    // Extra nodes are bound after R's own inputs; each once, even if several gradients read it.
+    const bind = (n: Node): number => {
+      let i = memo.get(n);
+      if (i === undefined) memo.set(n, (i = inputs.push(n) - 1));
+      return i;
+    };
+    let lse: Node | undefined;
+    const inp = {
+      g: cotangentFormula(terms, this.dim, axis, bind),
+      // A vector KMin's value is [rows, K, D]: read as rows of width K*D.
+      out: () => keptVar(bind(this.formula.dim > 1 && spec.reduction.startsWith('KMin') ? this.rowView() : this), this.dim, axis),
+      lse: () => {
+        lse ??= reductionNodes(this.formula, this.inputs, { reduction: 'LogSumExp', axis }, backend)[0]!;
+        return keptVar(bind(lse), 1, axis);
+      },
+    };
+    const info = { formula: this.formula, weight: spec.weight ?? null, reduction: spec.reduction as ReductionName, axis, K: spec.K ?? 0 };
+    const vars = new Map<string, VarNode>();
+    for (const f of info.weight === null ? [info.formula] : [info.formula, info.weight]) for (const v of variables(f)) vars.set(v.key, v);
+    for (const v of vars.values()) {
+      const src = this.inputs[v.index]!;
+      if (!ctx.reaches(src)) continue;
+      const gr = reductionGrad(info, v, inp);
+      if (gr !== null) ctx.push(src, { node: buildGradReduction(gr, inputs, backend), dim: v.dim });
+    }
+  }
+
+  /** One [rows, dim] view of this node, shared by the gradients that read it. */
+  private rowView(): Node {
+    return (this.views ??= rowView(this, this.dim));
+  }
+}
+
+const tensorIds = new WeakMap<object, number>();
+let nextTensorId = 0;
+/** Identity of an input value: a node's value object changes exactly when the node recomputes. */
+function inputStamp(t: Tensor): number {
+  let id = tensorIds.get(t);
+  if (id === undefined) tensorIds.set(t, (id = nextTensorId++));
+  return id;
+}

@@ -1,0 +1,51 @@
+import type { Tensor } from '../tensor.js';
+import { Node, type BackwardContext, type Cotangent } from './node.js';
+
+/**
+ * A node whose value is another node's data with another shape (`view`), or a constant of
+ * another node's size (`zeros`, `ones`). `grad` uses them: views pass cotangents through,
+ * constants stop them.
+ */
+export class ReshapeNode extends Node {
+  constructor(
+    readonly source: Node,
+    readonly role: 'view' | 'zeros' | 'ones',
+    /** Width of a row: the dimension this node has when lifted with Vi/Vj. */
+    private readonly width: number,
+    private readonly shapeOf: (t: Tensor) => number[],
+  ) {
+    super([source]);
+    this.wire({ kind: 'computed', label: `gradient ${role}` });
+  }
+
+  override get dim(): number {
+    return this.width;
+  }
+
+  protected compute([t]: readonly Tensor[]): Promise<Tensor> {
+    const shape = this.shapeOf(t!);
+    const n = t!.data.length;
+    const data = this.role === 'view' ? Float32Array.from(t!.data) : new Float32Array(n).fill(this.role === 'ones' ? 1 : 0);
+    return Promise.resolve({ data, shape });
+  }
+
+  override gradInputs(): readonly Node[] {
+    return this.role === 'view' ? [this.source] : [];
+  }
+
+  override backward(terms: readonly Cotangent[], ctx: BackwardContext): void {
+    if (this.role === 'view') for (const t of terms) ctx.push(this.source, t);
+  }
+
+  override describe(): string {
+    return `gradient ${this.role} of ${this.source.describe()}`;
+  }
+}
+
+/** Rows of width `dim`: the shape function of a [rows, dim] view. */
+export const rowsOf = (dim: number) => (t: Tensor): number[] => [t.data.length / dim, dim];
+
+/** A [rows, dim] view of `n`. */
+export function rowView(n: Node, dim: number): ReshapeNode {
+  return new ReshapeNode(n, 'view', dim, rowsOf(dim));
+}
