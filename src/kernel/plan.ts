@@ -1,5 +1,6 @@
 import { DimensionError, ReductionError } from '../errors.js';
 import { transpose, variables, type Formula, type VarNode } from '../graph/formula.js';
+import { expandComposites } from '../ops/composite.js';
 import { reductionDef, type ReductionDef, type ReductionOutput, type ReductionSpec } from '../ops/reductions.js';
 
 /**
@@ -27,8 +28,9 @@ export function makePlan(formula: Formula, opts: ReductionSpec): KernelPlan {
   if (red.weight === 'none' && weight !== null) throw new ReductionError(`${red.name} takes no weight formula`);
   const K = red.usesK ? (opts.K ?? NaN) : 0;
   red.check(formula.dim, weight?.dim ?? 0, K);
-  const f = opts.axis === 1 ? formula : transpose(formula);
-  const g = weight === null ? null : opts.axis === 1 ? weight : transpose(weight);
+  // Composites (SqDist, Norm2, ...) reach codegen as the ops they are made of.
+  const f = expandComposites(opts.axis === 1 ? formula : transpose(formula));
+  const g = weight === null ? null : expandComposites(opts.axis === 1 ? weight : transpose(weight));
   const vars: (VarNode | undefined)[] = [];
   for (const v of [...variables(f), ...(g === null ? [] : variables(g))]) {
     const seen = vars[v.index];

@@ -53,7 +53,9 @@ export function renderTemps(
         fresh: (hint) => `${hint}_${t.id}_${fresh++}${suffix}`,
       };
       const def = opDef(node.op);
-      const emitted = (d.name === 'wgsl' && def.wgsl !== undefined ? def.wgsl : def.emit)(ctx);
+      const emit = d.name === 'wgsl' && def.wgsl !== undefined ? def.wgsl : def.emit;
+      if (emit === undefined) throw new Error(`internal: composite ${node.op} reached codegen unexpanded (plans expand composites)`);
+      const emitted = emit(ctx);
       if ('stmts' in emitted) {
         out.push(...emitted.stmts);
         exprs = emitted.out;

@@ -59,8 +59,10 @@ export interface OpDef {
   readonly nParams: number;
   /** Output dimension from argument dimensions; throws DimensionError naming the op when they do not fit. */
   dim(argDims: readonly number[], params: readonly number[]): number;
-  /** Emits code for both backends (the WGSL backend may override with `wgsl`). */
-  readonly emit: Emitter;
+  /** Emits code for both backends (the WGSL backend may override with `wgsl`); absent for a composite. */
+  readonly emit?: Emitter;
+  /** A composite's definition by other ops: plans expand it before codegen (ops/composite.ts). */
+  readonly expand?: (args: readonly Formula[], params: readonly number[]) => Formula;
   /** Optional WGSL-specific emitter (e.g. a polyfill); defaults to `emit`. */
   readonly wgsl?: Emitter;
   /** Independent float64 reference: component values of the output. */

@@ -1,6 +1,7 @@
 import { DimensionError } from '../errors.js';
 import type { Formula } from '../graph/formula.js';
 import { op } from './build.js';
+import { composite } from './composite.js';
 import { comp, compv, type EmitCtx, type Emitted, type OpDef } from './op.js';
 import { add, call, cst, fitTo, mul, neg, sub, sumTo, widen } from './diff.js';
 
@@ -75,26 +76,6 @@ function emitSym(a: readonly string[], x: readonly string[]): string {
   return sumOf(range(d).map((k) => `(${x[k]} * ${sumOf(range(d).map((l) => `(${a[k * d + l]} * ${x[l]})`))})`));
 }
 
-function emitWeighted(s: readonly string[], x: readonly string[]): string {
-  switch (weightKind('WeightedSqNorm', s.length, x.length)) {
-    case 'iso':
-      return `(${s[0]} * ${emitSqNorm(x)})`;
-    case 'diag':
-      return emitDiag(s, x, x.length);
-    case 'sym':
-      return emitSym(s, x);
-  }
-}
-
-/** Declares the components of `a - b` (broadcasting) as locals, so that each is computed once. */
-function declDiff(c: EmitCtx, a: readonly string[], b: readonly string[], d: number, stmts: string[]): string[] {
-  return range(d).map((k) => {
-    const n = c.fresh('diff');
-    stmts.push(c.d.decl(n, `(${comp(a, k)} - ${comp(b, k)})`));
-    return n;
-  });
-}
-
 /** Running extremum scan: `better` is the strict comparison `>` (max) or `<` (min). */
 function emitScan(c: EmitCtx, better: '>' | '<', wantIndex: boolean): Emitted {
   const x = c.args[0]!;
@@ -152,19 +133,13 @@ function refDiff(a: readonly number[], b: readonly number[]): number[] {
 
 // ---- vector-Jacobian products ----
 
-/** [d/ds, d/dx] of g * WeightedSqNorm(s, x), by the kind the weight's dimension selects. */
-function weightedVjp(s: Formula, x: Formula, g: Formula): [Formula, Formula] {
-  const two = cst(2);
-  switch (weightKind('WeightedSqNorm', s.dim, x.dim)) {
-    case 'iso':
-      return [mul(g, call('SqNorm2', x)), mul(mul(two, mul(g, s)), x)];
-    case 'diag':
-      return [mul(g, call('Square', x)), mul(mul(two, g), mul(s, x))];
-    case 'sym':
-      // x^T A x: d/dA = x x^T, d/dx = (A + A^T) x.
-      return [mul(g, call('TensorProd', x, x)), mul(g, add(call('MatVecMult', s, x), call('VecMatMult', x, s))!)];
-  }
+/** [d/dA, d/dx] of g * x^T A x: x x^T and (A + A^T) x. */
+function symVjp(a: Formula, x: Formula, g: Formula): [Formula, Formula] {
+  return [mul(g, call('TensorProd', x, x)), mul(g, add(call('MatVecMult', a, x), call('VecMatMult', x, a))!)];
 }
+
+/** The op each weight kind of WeightedSqNorm is (KeOps picks by the weight's dimension). */
+const WEIGHTED_OP = { iso: 'SqNormIso', diag: 'SqNormDiag', sym: 'SymSqNorm' } as const;
 
 /** Dimension rule of the inner reductions: any argument dimension, scalar output. */
 const anyDim = (): number => 1;
@@ -244,41 +219,32 @@ export const vectorOps: readonly OpDef[] = [
     ref: (args) => [refSqNorm(args[0]!)],
     vjp: (n, g) => [mul(mul(cst(2), g), n.args[0]!)],
   },
-  {
+  composite({
     name: 'Norm2',
     arity: 1,
     nParams: 0,
     dim: anyDim,
-    emit: (c) => [c.d.call('sqrt', emitSqNorm(c.args[0]!))],
+    // Sqrt' = Rsqrt / 2 with KeOps's Rsqrt(0) = 0: the gradient is zero at the origin.
+    expand: ([x]) => call('Sqrt', call('SqNorm2', x!)),
     ref: (args) => [Math.sqrt(refSqNorm(args[0]!))],
-    // g x / |x|, with KeOps's Rsqrt(0) = 0: zero at the origin.
-    vjp: (n, g) => [mul(g, call('Normalize', n.args[0]!))],
-  },
-  {
+  }),
+
+  composite({
     name: 'Normalize',
     arity: 1,
     nParams: 0,
     dim: (dims) => dims[0]!,
-    emit: (c) => {
-      const x = c.args[0]!;
-      const s = c.fresh('sqn');
-      const r = c.fresh('rsq');
-      const stmts = [
-        c.d.decl(s, emitSqNorm(x)),
-        c.d.decl(r, c.d.select(`${s} == ${c.d.num(0)}`, c.d.num(0), c.d.call('rsqrt', s))),
-      ];
-      return { stmts, out: x.map((v) => `(${r} * ${v})`) };
-    },
+    // KeOps's Rsqrt(0) = 0 makes the zero vector's normalisation the zero vector.
+    expand: ([x]) => mul(call('Rsqrt', call('SqNorm2', x!)), x!),
     ref: (args) => {
       const x = args[0]!;
       const s = refSqNorm(x);
       const r = s === 0 ? 0 : 1 / Math.sqrt(s);
       return x.map((v) => r * v);
     },
-    // u = x / |x|: (g - u <u, g>) / |x|.
-    vjp: (n, g) => [mul(call('Rsqrt', call('SqNorm2', n.args[0]!)), sub(g, mul(n, call('Scalprod', n, g))))],
-  },
-  {
+  }),
+
+  composite({
     name: 'SqDist',
     arity: 2,
     nParams: 0,
@@ -286,17 +252,10 @@ export const vectorOps: readonly OpDef[] = [
       pairDim('SqDist', dims[0]!, dims[1]!);
       return 1;
     },
-    emit: (c) => {
-      const [a, b] = c.args as [readonly string[], readonly string[]];
-      const d = Math.max(a.length, b.length);
-      return [sumOf(range(d).map((k) => `((${comp(a, k)} - ${comp(b, k)}) * (${comp(a, k)} - ${comp(b, k)}))`))];
-    },
+    expand: ([a, b]) => call('SqNorm2', sub(a!, b!)),
     ref: (args) => [refSqNorm(refDiff(args[0]!, args[1]!))],
-    vjp: ({ args: [a, b] }, g) => {
-      const t = mul(mul(cst(2), g), sub(a!, b!));
-      return [sumTo(t, a!.dim), sumTo(neg(t), b!.dim)];
-    },
-  },
+  }),
+
   {
     name: 'SqNormIso',
     arity: 2,
@@ -352,9 +311,9 @@ export const vectorOps: readonly OpDef[] = [
       for (let k = 0; k < d; k++) for (let l = 0; l < d; l++) acc += a[k * d + l]! * x[k]! * x[l]!;
       return [acc];
     },
-    vjp: ({ args: [a, x] }, g) => weightedVjp(a!, x!, g),
+    vjp: ({ args: [a, x] }, g) => symVjp(a!, x!, g),
   },
-  {
+  composite({
     name: 'WeightedSqNorm',
     arity: 2,
     nParams: 0,
@@ -362,11 +321,11 @@ export const vectorOps: readonly OpDef[] = [
       weightKind('WeightedSqNorm', dims[0]!, dims[1]!);
       return 1;
     },
-    emit: (c) => [emitWeighted(c.args[0]!, c.args[1]!)],
+    expand: ([s, x]) => op(WEIGHTED_OP[weightKind('WeightedSqNorm', s!.dim, x!.dim)], [s!, x!]),
     ref: (args) => [refWeighted(args[0]!, args[1]!)],
-    vjp: (n, g) => weightedVjp(n.args[0]!, n.args[1]!, g),
-  },
-  {
+  }),
+
+  composite({
     name: 'WeightedSqDist',
     arity: 3,
     nParams: 0,
@@ -375,18 +334,10 @@ export const vectorOps: readonly OpDef[] = [
       weightKind('WeightedSqDist', dims[0]!, d);
       return 1;
     },
-    emit: (c) => {
-      const [s, a, b] = c.args as [readonly string[], readonly string[], readonly string[]];
-      const stmts: string[] = [];
-      const diff = declDiff(c, a, b, Math.max(a.length, b.length), stmts);
-      return { stmts, out: [emitWeighted(s, diff)] };
-    },
+    expand: ([s, a, b]) => call('WeightedSqNorm', s!, sub(a!, b!)),
     ref: (args) => [refWeighted(args[0]!, refDiff(args[1]!, args[2]!))],
-    vjp: ({ args: [s, a, b] }, g) => {
-      const [ds, dd] = weightedVjp(s!, sub(a!, b!), g);
-      return [ds, sumTo(dd, a!.dim), sumTo(neg(dd), b!.dim)];
-    },
-  },
+  }),
+
   {
     name: 'Concat',
     arity: 2,

@@ -1,11 +1,12 @@
 import { linearize } from '../../src/graph/lower.js';
 import type { Formula, VarNode } from '../../src/graph/formula.js';
+import { expandComposites } from '../../src/ops/composite.js';
 import { renderTemps } from '../../src/kernel/render.js';
 import { jsDialect, JS_PRELUDE } from '../../src/cpu/dialect.js';
 
 /** Evaluates a formula once through generated JavaScript; `value` gives each variable's components. */
 export function evalGenerated(f: Formula, value: (v: VarNode) => readonly number[]): number[] {
-  const lin = linearize([f]);
+  const lin = linearize([expandComposites(f)]);
   const vars: VarNode[] = [];
   const r = renderTemps(lin, jsDialect, (v, k) => {
     let at = vars.indexOf(v);

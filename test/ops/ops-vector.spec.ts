@@ -7,6 +7,7 @@ import { op } from '../../src/ops/build.js';
 import type { Dialect } from '../../src/ops/op.js';
 import { vectorOps } from '../../src/ops/vector.js';
 import { evaluateReference } from '../../src/ops/reference.js';
+import { expandComposites } from '../../src/ops/composite.js';
 import { renderTemps } from '../../src/kernel/render.js';
 import { evalGenerated } from '../helpers/generated.js';
 import { rng, uniform } from '../helpers/random.js';
@@ -229,7 +230,7 @@ test('emitters print only through the dialect (no JS-only syntax)', () => {
   for (const def of vectorOps) {
     for (const s of CASES[def.name]!) {
       const f = op(def.name, vars(s.dims), s.params ?? []);
-      const r = renderTemps(linearize([f]), probe, (v, k) => `v${v.index}[${k}]`);
+      const r = renderTemps(linearize([expandComposites(f)]), probe, (v, k) => `v${v.index}[${k}]`);
       const code = r.stmts.flat().join('\n') + '\n' + r.names.flat().join('\n');
       for (const bad of [/Math\./, /\?/, /===/, /!==/, /\blet\b/, /\bconst\b/, /\bfexp\b/, /\bInfinity\b/, /\+\+/]) {
         assert.not.ok(bad.test(code), `${f.key}: generated code matches ${bad}:\n${code}`);
@@ -251,7 +252,7 @@ test('nested vector ops stay linear in code size and agree with the reference', 
     }
     return op('Sum', [op('Concat', [g, op('OneHot', [op('ArgMax', [g])], [3])])]);
   };
-  const size = (f: Formula) => renderTemps(linearize([f]), probe, (v, k) => `v${v.index}[${k}]`).stmts.flat().join('\n').length;
+  const size = (f: Formula) => renderTemps(linearize([expandComposites(f)]), probe, (v, k) => `v${v.index}[${k}]`).stmts.flat().join('\n').length;
   const s5 = size(nested(5));
   const s10 = size(nested(10));
   assert.ok(s10 < 2.5 * s5, `code size ${s5} at depth 5 but ${s10} at depth 10`);
