@@ -148,7 +148,7 @@ export abstract class Node {
         dim: this.dim,
       };
     }
-    engine.describe(this.id, rec);
+    engine.annotate(this.id, rec);
   }
 
   /**
@@ -285,7 +285,7 @@ export class SourceNode extends Node {
     super([]);
     const t = value === undefined ? undefined : copyTensor(checkTensor(value, label));
     this.declaredShape = opts.shape === undefined ? undefined : [...opts.shape];
-    engine.describe(this.id, {
+    engine.annotate(this.id, {
       label,
       ...(t === undefined ? {} : { shape: [...t.shape], dtype: dtypeOf(t) }),
       ...(opts.lifted === true ? { lifted: true } : {}),
@@ -313,13 +313,13 @@ export class SourceNode extends Node {
         ? { data, shape: shape ?? engine.sourceValue(this.id)?.shape ?? this.declaredShape ?? [data.length, 1] }
         : data;
     const value = copyTensor(checkTensor(t, this.label));
-    engine.describe(this.id, { dtype: dtypeOf(value) });
+    engine.annotate(this.id, { dtype: dtypeOf(value) });
     engine.setSource(this.id, value, value.shape);
   }
 
   /** @internal Follows an Observable (sampled: the latest frame wins) or AsyncIterable (pulled as consumed). */
   follow(input: Observable<TensorLike> | AsyncIterable<TensorLike>): void {
-    engine.describe(this.id, { stream: true });
+    engine.annotate(this.id, { stream: true });
     if (input instanceof Observable) {
       this.subscription = input.subscribe({
         next: (t) => this.take(t),

@@ -18,11 +18,11 @@ import { rowView } from './reshape.js';
 export function reductionNodes(formula: Formula, inputs: readonly Node[], spec: ReductionSpec, backend?: BackendChoice): ReductionNode[] {
   const plan = makePlan(formula, spec);
   let last: { stamp: string; value: Promise<Tensor[]> } | undefined;
-  const run = (stamp: string, vals: readonly Tensor[]): Promise<Tensor[]> => {
+  const outputsFor = (stamp: string, vals: readonly Tensor[]): Promise<Tensor[]> => {
     if (last?.stamp !== stamp) last = { stamp, value: executeReduction(formula, { ...spec, backend }, vals) };
     return last.value;
   };
-  return plan.outputs.map((out, o) => new ReductionNode(inputs, run, o, out.width, formula, spec, backend));
+  return plan.outputs.map((out, o) => new ReductionNode(inputs, outputsFor, o, out.width, formula, spec, backend));
 }
 
 /** The result of one reduction output; pair reductions share one kernel run through `run`. */
@@ -31,7 +31,7 @@ export class ReductionNode extends Node {
 
   constructor(
     inputs: readonly Node[],
-    private readonly run: (stamp: string, vals: readonly Tensor[]) => Promise<Tensor[]>,
+    private readonly outputsFor: (stamp: string, vals: readonly Tensor[]) => Promise<Tensor[]>,
     /** Which output of the reduction this node is (1 = the indices of a pair reduction). */
     readonly output: number,
     private readonly width: number,
@@ -55,7 +55,7 @@ export class ReductionNode extends Node {
 
   protected async compute(vals: readonly Tensor[]): Promise<Tensor> {
     const stamp = vals.map((v) => inputStamp(v)).join(',');
-    return (await this.run(stamp, vals))[this.output]!;
+    return (await this.outputsFor(stamp, vals))[this.output]!;
   }
 
   override describe(): string {

@@ -151,7 +151,7 @@ export class Engine<T> {
   }
 
   /** Updates a node's descriptive record (label, kind, reduction...). */
-  describe(id: number, patch: Partial<Omit<NodeRecord, 'id' | 'inputs' | 'version'>>): void {
+  annotate(id: number, patch: Partial<Omit<NodeRecord, 'id' | 'inputs' | 'version'>>): void {
     this.graph = describeNode(this.graph, id, patch);
   }
 
@@ -328,11 +328,11 @@ export class Engine<T> {
       if (cl.some((id) => !this.stale(id) && this.slots.get(id)?.result === undefined)) continue;
       for (const id of cl) closure.add(id);
     }
-    if (closure.size > 0) void this.run(g, closure);
+    if (closure.size > 0) void this.recompute(g, closure);
     this.checkIdle();
   }
 
-  private async run(g: GraphState, closure: ReadonlySet<number>): Promise<void> {
+  private async recompute(g: GraphState, closure: ReadonlySet<number>): Promise<void> {
     const order = topoOrder(g, [...closure].filter((id) => this.stale(id)));
     const inFlush = new Set(order);
     const versions = new Map(order.map((id) => [id, g.nodes[id]!.version]));
