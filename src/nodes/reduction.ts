@@ -2,7 +2,7 @@ import type { Formula, VarNode } from '../graph/formula.js';
 import { variables } from '../graph/formula.js';
 import { makePlan } from '../kernel/plan.js';
 import { hasGradient, keptVar, reductionGrad } from '../ops/reduction-grads.js';
-import type { ReductionName, ReductionSpec } from '../ops/reductions.js';
+import type { ReductionSpec } from '../ops/reductions.js';
 import type { BackendChoice } from '../scheduler/backends.js';
 import { executeReduction } from '../scheduler/execute.js';
 import type { Tensor } from '../tensor.js';
@@ -97,7 +97,7 @@ export class ReductionNode extends Node {
         return keptVar(bind(lse), 1, axis);
       },
     };
-    const info = { formula: this.formula, weight: spec.weight ?? null, reduction: spec.reduction as ReductionName, axis, K: spec.K ?? 0 };
+    const info = { ...spec, formula: this.formula, weight: spec.weight ?? null, K: spec.K ?? 0 };
     const vars = new Map<string, VarNode>();
     for (const f of info.weight === null ? [info.formula] : [info.formula, info.weight]) for (const v of variables(f)) vars.set(v.key, v);
     for (const v of vars.values()) {
