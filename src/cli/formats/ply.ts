@@ -98,8 +98,8 @@ function parseHeader(file: string, header: string): { format: PlyFormat; element
  * wrong: not a PLY file, a bad header line, no vertex element, a truncated body, a bad value.
  */
 export function readPLY(file: string, bytes: Uint8Array): PointTable {
-  const magic = new TextDecoder('latin1').decode(bytes.subarray(0, 4));
-  if (!/^ply\r?\n/.test(magic) && magic !== 'ply') throw new DataFileError(file, "not a PLY file: it does not start with the line 'ply'");
+  const magic = new TextDecoder('latin1').decode(bytes.subarray(0, 5));
+  if (!/^ply\r?\n/.test(magic)) throw new DataFileError(file, "not a PLY file: it does not start with the line 'ply'");
   const end = headerEnd(bytes);
   if (end < 0) throw new DataFileError(file, "PLY header has no 'end_header' line (not a PLY file, or the header is cut)");
   const { format, elements } = parseHeader(file, new TextDecoder('latin1').decode(bytes.subarray(0, end)));
