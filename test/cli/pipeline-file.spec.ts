@@ -54,7 +54,7 @@ test('a valid hand-written pipeline builds, with pair results and outputs readin
   const spec = parsePipeline('r.json', readFileSync('examples/cli/registration.json', 'utf8'));
   assert.is(spec.kind, 'spec');
   const g = buildGraph(spec, new Map([['scan', 3], ['ref', 3]]), 'cpu');
-  assert.equal(g.results.map((r) => r.name), ['d2', 'nn', 'target', 'shift']);
+  assert.equal(g.results.map((r) => r.name), ['d2', 'nn', 'target', 'shift', 'moved']);
   assert.equal([...g.sources.keys()], ['scan', 'ref', 'g']);
   g.dispose();
   assert.ok(g.results.every((r) => r.node.disposed));
@@ -168,7 +168,7 @@ test('exit codes: 0 ok, 2 usage, 3 pipeline file, 4 data file; each error one li
   assert.match(missing.err, /none\.json: \$: no such file/);
   const npy = await runMain(['run', 'examples/cli/registration.json', '--backend', 'cpu', '--output', join(dir, 'all.npy')]);
   assert.is(npy.code, EXIT.usage);
-  assert.match(npy.err, /a \.npy file holds one result, and the pipeline has 4 \(d2, nn, target, shift\): write NAME=/);
+  assert.match(npy.err, /a \.npy file holds one result, and the pipeline has 5 \(d2, nn, target, shift, moved\): write NAME=/);
   const rows = await runMain(['run', 'examples/cli/registration.json', '--backend', 'cpu', '--output', join(dir, 'all.csv')]);
   assert.is(rows.code, EXIT.usage);
   assert.match(rows.err, /results d2 \[800, 1\] and shift \[1, 3\] have different row counts/);

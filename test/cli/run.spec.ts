@@ -32,10 +32,10 @@ test('registration example (scan.ply binary LE, ref.pcd binary): PLY, CSV and .n
   const out = join(dir, 'matches.ply');
   const r = await kernelflow([
     'run', 'examples/cli/registration.json', '--backend', 'cpu',
-    '--output', `d2,nn,target=${out}`, '--output', `shift=${join(dir, 'shift.csv')}`, '--output', `nn=${join(dir, 'nn.npy')}`,
+    '--output', `d2,nn,target=${out}`, '--output', `shift=${join(dir, 'shift.csv')}`, '--output', `nn=${join(dir, 'nn.npy')}`, '--output', `moved=${join(dir, 'moved.npy')}`,
   ]);
   ok(r, 'run');
-  assert.match(r.stdout, /computed 4 results in [\d.]+ ms \(3 dispatches\)/);
+  assert.match(r.stdout, /computed 5 results in [\d.]+ ms \(4 dispatches\)/);
   const refNN = nearest(scanPos, refPos, 3);
   // .npy: the indices, int32 [800, 1]
   const npy = parseNpy(readFileSync(join(dir, 'nn.npy')));
@@ -49,7 +49,7 @@ test('registration example (scan.ply binary LE, ref.pcd binary): PLY, CSV and .n
   assert.equal(Array.from(colOf('x')), Array.from({ length: 800 }, (_, i) => scanPos[3 * i]));
   assertClose(colOf('d2'), refNN.d2, 1e-5, 1e-9, 'd2');
   assertNearest(colOf('nn'), scanPos, refPos, 3, refNN, 'nn (PLY)');
-  const target = softTarget(scanPos, refPos, 3, 400);
+  const target = softTarget(scanPos, refPos, 3, 50);
   for (let k = 0; k < 3; k++) {
     assertClose(colOf(`target_${k}`), Float64Array.from({ length: 800 }, (_, i) => target[3 * i + k]!), 0, 1e-5, `target_${k}`);
   }
@@ -62,6 +62,10 @@ test('registration example (scan.ply binary LE, ref.pcd binary): PLY, CSV and .n
     return s / 800;
   });
   assertClose(csv.rows[0]!, shift, 0, 1e-5, 'shift');
+  // .npy: the moved scan, scan + shift
+  const moved = parseNpy(readFileSync(join(dir, 'moved.npy')));
+  assert.equal(moved.shape, [800, 3]);
+  assertClose(moved.data, Float64Array.from(scanPos, (x, i) => x + shift[i % 3]!), 0, 1e-5, 'moved');
 });
 
 test('every other reader (PLY ascii and big-endian, PCD ascii and compressed, LAS, .npy, CSV) with attributes, one .npy per result', async () => {
@@ -127,10 +131,10 @@ test('inspect prints the graph (printGraph) and the kernels; bench times the run
     kernelflow(['bench', 'examples/cli/density.json', '--backend', 'cpu', '--repeat', '2']),
   ]);
   ok(ins, 'inspect');
-  assert.match(ins.stdout, /^kernelflow graph: 7 nodes$/m);
+  assert.match(ins.stdout, /^kernelflow graph: 8 nodes$/m);
   assert.match(ins.stdout, /#\d+ source 'scan' \[800, 3\] float32/);
   assert.match(ins.stdout, /reduction = Min_ArgMin_Reduction\(SqDist\(Var\(0,3,0\),Var\(1,3,1\)\),axis=1\)/);
-  assert.match(ins.stdout, /^kernels: 3 to compile on the cpu backend \(generated JavaScript\), 3 dispatches per run$/m);
+  assert.match(ins.stdout, /^kernels: 4 to compile on the cpu backend \(generated JavaScript\), 4 dispatches per run$/m);
   assert.match(ins.stdout, /-> d2, nn {2}reading scan \(i\), ref \(j\)/);
   ok(ben, 'bench');
   assert.match(ben.stdout, /^first run: [\d.]+ ms \(1 kernels compiled, 1 dispatches\)$/m);
