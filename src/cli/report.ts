@@ -21,7 +21,7 @@ interface Kernel {
 /** The kernels of the graph, from what toJSON saves of it (formula strings, reductions, inputs). */
 function kernelsOf(s: Session): Kernel[] {
   const nodes = s.built.results.map((r) => r.node);
-  const json = toJSON(nodes, { data: 'array' });
+  const json = toJSON(nodes);
   const nameOf = new Map<number, string>();
   json.nodes.forEach((n) => {
     if (n.kind === 'source') nameOf.set(n.id, (n as SourceJSON).label ?? `#${n.id}`);

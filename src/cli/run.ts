@@ -7,7 +7,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { stats, type Tensor } from '../index.js';
 import type { Args } from './args.js';
-import { EXIT } from './errors.js';
+import { EXIT, UsageError } from './errors.js';
 import { loadInput, type Loaded } from './inputs.js';
 import { planOutputs, writeOutput, type OutputPlan } from './outputs.js';
 import { computeAll, feed, inputTensors, prepare, Progress, type IO, type Session } from './session.js';
@@ -34,6 +34,15 @@ export async function run(args: Args, io: IO): Promise<number> {
   const s = await prepare(args, progress, 'all', (built) => {
     plans = planOutputs(args.outputs, built.results.map((r) => r.name));
   });
+  if (args.watch) {
+    for (const p of plans) {
+      const same = s.planned.find((q) => q.origin.kind === 'file' && resolve(q.origin.file) === resolve(p.file));
+      if (same !== undefined) {
+        s.built.dispose();
+        throw new UsageError(`--watch: output ${p.file} is also the file of input '${same.info.name}': each write would trigger another recompute`);
+      }
+    }
+  }
   try {
     const before = stats().dispatches;
     const t0 = performance.now();

@@ -172,6 +172,9 @@ test('exit codes: 0 ok, 2 usage, 3 pipeline file, 4 data file; each error one li
   const rows = await runMain(['run', 'examples/cli/registration.json', '--backend', 'cpu', '--output', join(dir, 'all.csv')]);
   assert.is(rows.code, EXIT.usage);
   assert.match(rows.err, /results d2 \[800, 1\] and shift \[1, 3\] have different row counts/);
+  const loop = await runMain(['run', 'examples/cli/density.json', '--backend', 'cpu', '--input', `x=${join(DATA, 'scan.ply')}`, '--output', join(DATA, 'scan.ply'), '--watch']);
+  assert.is(loop.code, EXIT.usage);
+  assert.match(loop.err, /--watch: output .*scan\.ply is also the file of input 'x'/);
   const data = await runMain(['run', 'examples/cli/density.json', '--backend', 'cpu', '--input', `x=${join(DATA, 'scan.ply')}:color`]);
   assert.is(data.code, EXIT.data);
   const noData = await runMain(['run', writePipeline('nodata.json', base())]);

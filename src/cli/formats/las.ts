@@ -63,7 +63,7 @@ export async function readLAS(file: string, bytes: Uint8Array): Promise<PointTab
     const mesh = await parse(buffer, LASLoader, { worker: false, las: { fp64: true } });
     attributes = mesh.attributes as unknown as Record<string, Attribute>;
   } catch (e) {
-    throw new DataFileError(file, `${h.compressed ? 'LAZ' : 'LAS'} ${h.version} decoding failed (@loaders.gl/las): ${e instanceof Error ? e.message : String(e)}`);
+    throw new DataFileError(file, `${h.compressed ? 'LAZ' : 'LAS'} ${h.version} decoding failed (@loaders.gl/las: ${e instanceof Error ? e.message : String(e)}): the file is truncated or corrupt`);
   }
   const pos = attributes.POSITION;
   if (pos === undefined || pos.value.length !== h.count * 3) {
