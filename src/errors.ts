@@ -19,8 +19,8 @@
 export class KernelflowError extends Error {
   /** Stable machine-readable code, e.g. `'PARSE'`, `'DIMENSION'`. */
   readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.code = code;
     this.name = new.target.name;
   }
@@ -82,8 +82,8 @@ export class DimensionError extends KernelflowError {
  * ```
  */
 export class DataError extends KernelflowError {
-  constructor(message: string) {
-    super('DATA', message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DATA', message, options);
   }
 }
 
@@ -121,7 +121,19 @@ export class ReductionError extends KernelflowError {
  * ```
  */
 export class BackendError extends KernelflowError {
-  constructor(message: string) {
-    super('BACKEND', message);
+  /**
+   * A fault of the machine rather than of the input (a lost device, a worker thread that died, a
+   * shutdown during the call): the same call may succeed now, and a node that failed with it
+   * computes again on its next read instead of repeating the error.
+   */
+  readonly transient: boolean;
+  constructor(message: string, options?: { transient?: boolean; cause?: unknown }) {
+    super('BACKEND', message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.transient = options?.transient === true;
   }
+}
+
+/** Whether an error is a transient backend fault (see {@link BackendError.transient}). */
+export function isTransient(e: unknown): boolean {
+  return e instanceof BackendError && e.transient;
 }

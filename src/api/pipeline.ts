@@ -169,7 +169,7 @@ export function toJSON(nodes: readonly Node[], opts: { data?: 'base64' | 'array'
   const order = topoOrder(g, upstream(g, nodes.map((n) => n.id)));
   const local = new Map(order.map((id, k) => [id, k]));
   const out = order.map((id): SourceJSON | ReductionJSON => {
-    const rec = g.nodes[id]!;
+    const rec = g.nodes.get(id)!;
     const k = local.get(id)!;
     if (rec.kind === 'source') {
       const node = nodeById(id);
