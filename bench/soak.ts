@@ -150,7 +150,7 @@ const row = {
 console.table([row]);
 const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, backend: backendName() };
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-writeFileSync(new URL('./results/soak.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), machine, frames: FRAMES, nodesPerFrame: PER_FRAME, row }, null, 2));
+writeFileSync(new URL('./results/soak.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), machine, frames: FRAMES, nodesPerFrame: PER_FRAME, rows: [row] }, null, 2));
 console.log('wrote bench/results/soak.json');
 sub.unsubscribe();
 scan.dispose();

@@ -137,3 +137,49 @@ export class BackendError extends KernelflowError {
 export function isTransient(e: unknown): boolean {
   return e instanceof BackendError && e.transient;
 }
+
+/**
+ * An option that is not one of the entry's (`{ alhpa: 0.1 }`), or whose value is out of range
+ * (`{ maxIter: -5 }`). `option` names it; the message says where and what is accepted.
+ * @example
+ * ```ts
+ * import { genred, KernelflowError } from 'kernelflow';
+ * try {
+ *   genred('SqNorm2(x)', ['x = Vi(2)'], { reduction: 'Sum', axsi: 1 } as never);
+ * } catch (e) {
+ *   if (e instanceof KernelflowError) console.log(e.code, e.message); // 'OPTION' "genred: unknown option 'axsi' (did you mean 'axis'?) ..."
+ * }
+ * ```
+ */
+export class OptionError extends KernelflowError {
+  constructor(
+    message: string,
+    /** The option's key (`'alpha'`, `'x0'`). */
+    readonly option: string,
+  ) {
+    super('OPTION', message);
+  }
+}
+
+/**
+ * A saved pipeline (`fromJSON`'s input) that does not follow the format; `path` is the JSON path
+ * of the culprit (`$.nodes[2].shape[1]`).
+ * @example
+ * ```ts
+ * import { fromJSON, KernelflowError } from 'kernelflow';
+ * try {
+ *   fromJSON({ format: 'kernelflow-pipeline', version: 99, nodes: [], outputs: [] } as never);
+ * } catch (e) {
+ *   if (e instanceof KernelflowError) console.log(e.code, e.message); // 'JSON' "$.version: unknown pipeline version 99 ..."
+ * }
+ * ```
+ */
+export class PipelineError extends KernelflowError {
+  constructor(
+    message: string,
+    /** JSON path of the culprit, `$` for the whole document. */
+    readonly path: string,
+  ) {
+    super('JSON', `${path}: ${message}`);
+  }
+}
