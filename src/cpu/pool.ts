@@ -136,7 +136,7 @@ export class WorkerPool {
     worker.on('message', (msg: { ok: boolean; message?: string }) => {
       const task = slot.task;
       slot.task = undefined;
-      task?.done(msg.ok ? undefined : new Error(`CPU kernel failed in a worker: ${msg.message ?? ''}`));
+      task?.done(msg.ok ? undefined : new BackendError(`CPU backend: the kernel failed in a worker: ${msg.message ?? ''}`));
       if (this.slots.includes(slot)) this.feed(slot);
     });
     // Without a listener an uncaught error in the worker would be thrown on the main thread; 'exit' follows it.

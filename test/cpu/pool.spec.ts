@@ -75,6 +75,32 @@ test('a worker killed mid-computation fails its call within 1 s; its slot gets a
   }
 });
 
+test('a worker that exits or crashes inside a kernel: a transient BackendError saying how; the pool keeps working', async () => {
+  const pool = await WorkerPool.create(1);
+  try {
+    const run = (source: string) => {
+      const { base } = job(0, 1);
+      return pool.run({ ...base, key: source, source }, 1, 1);
+    };
+    const exited = await failsWithin1s(run('return () => process.exit(7);'), () => undefined);
+    assert.match(exited.message, /a worker thread died during the computation \(exit code 7\)/);
+    // An error the worker's own handler cannot report (its stack getter throws) escapes and kills it.
+    const crashed = await failsWithin1s(run("return () => { throw { get stack() { throw new Error('boom'); } }; };"), () => undefined);
+    assert.match(crashed.message, /a worker thread died during the computation \(boom\)/);
+    // A kernel that throws is reported by the worker, which lives on: a BackendError, not transient.
+    const r = await within(run("return () => { throw new Error('bad kernel'); };"), 1000);
+    assert.ok(r !== 'pending' && !r.ok);
+    assert.instance(r.error, BackendError);
+    assert.not.ok((r.error as BackendError).transient);
+    assert.match((r.error as Error).message, /^CPU backend: the kernel failed in a worker: Error: bad kernel/);
+    const next = job(0, 3);
+    await pool.run(next.base, 3, 1);
+    assert.equal([...next.out], [0, 1, 2]);
+  } finally {
+    await pool.close();
+  }
+});
+
 test('the chunks of a failed call still queued are dropped, not computed', async () => {
   const pool = await WorkerPool.create(1);
   try {
