@@ -19,8 +19,8 @@
 export class KernelflowError extends Error {
   /** Stable machine-readable code, e.g. `'PARSE'`, `'DIMENSION'`. */
   readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.code = code;
     this.name = new.target.name;
   }
@@ -82,8 +82,8 @@ export class DimensionError extends KernelflowError {
  * ```
  */
 export class DataError extends KernelflowError {
-  constructor(message: string) {
-    super('DATA', message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('DATA', message, options);
   }
 }
 
@@ -121,7 +121,65 @@ export class ReductionError extends KernelflowError {
  * ```
  */
 export class BackendError extends KernelflowError {
-  constructor(message: string) {
-    super('BACKEND', message);
+  /**
+   * A fault of the machine rather than of the input (a lost device, a worker thread that died, a
+   * shutdown during the call): the same call may succeed now, and a node that failed with it
+   * computes again on its next read instead of repeating the error.
+   */
+  readonly transient: boolean;
+  constructor(message: string, options?: { transient?: boolean; cause?: unknown }) {
+    super('BACKEND', message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.transient = options?.transient === true;
+  }
+}
+
+/** Whether an error is a transient backend fault (see {@link BackendError.transient}). */
+export function isTransient(e: unknown): boolean {
+  return e instanceof BackendError && e.transient;
+}
+
+/**
+ * An option that is not one of the entry's (`{ alhpa: 0.1 }`), or whose value is out of range
+ * (`{ maxIter: -5 }`). `option` names it; the message says where and what is accepted.
+ * @example
+ * ```ts
+ * import { genred, KernelflowError } from 'kernelflow';
+ * try {
+ *   genred('SqNorm2(x)', ['x = Vi(2)'], { reduction: 'Sum', axsi: 1 } as never);
+ * } catch (e) {
+ *   if (e instanceof KernelflowError) console.log(e.code, e.message); // 'OPTION' "genred: unknown option 'axsi' (did you mean 'axis'?) ..."
+ * }
+ * ```
+ */
+export class OptionError extends KernelflowError {
+  constructor(
+    message: string,
+    /** The option's key (`'alpha'`, `'x0'`). */
+    readonly option: string,
+  ) {
+    super('OPTION', message);
+  }
+}
+
+/**
+ * A saved pipeline (`fromJSON`'s input) that does not follow the format; `path` is the JSON path
+ * of the culprit (`$.nodes[2].shape[1]`).
+ * @example
+ * ```ts
+ * import { fromJSON, KernelflowError } from 'kernelflow';
+ * try {
+ *   fromJSON({ format: 'kernelflow-pipeline', version: 99, nodes: [], outputs: [] } as never);
+ * } catch (e) {
+ *   if (e instanceof KernelflowError) console.log(e.code, e.message); // 'JSON' "$.version: unknown pipeline version 99 ..."
+ * }
+ * ```
+ */
+export class PipelineError extends KernelflowError {
+  constructor(
+    message: string,
+    /** JSON path of the culprit, `$` for the whole document. */
+    readonly path: string,
+  ) {
+    super('JSON', `${path}: ${message}`);
   }
 }

@@ -4,6 +4,7 @@ import { makePlan } from '../kernel/plan.js';
 import type { BackendChoice } from '../scheduler/backends.js';
 import { executeReduction } from '../scheduler/execute.js';
 import { parseAliases, parseFormula } from './parse.js';
+import { genredAxis } from './options.js';
 import type { Tensor, TensorLike } from '../tensor.js';
 
 /**
@@ -49,6 +50,8 @@ export interface GenredOptions<R extends ReductionName> {
   readonly reduction: R;
   /** 1 reduces over j (M rows out), 0 over i (N rows out); pykeops's default is 0. */
   readonly axis?: 0 | 1;
+  /** pykeops's name of `axis` (give one or the other). */
+  readonly dim?: 0 | 1;
   /** K of the KMin family. */
   readonly K?: number;
   /** Weight formula of SumSoftMaxWeight and of weighted LogSumExp. */
@@ -82,10 +85,10 @@ export function genred<R extends ReductionName>(
   aliases: readonly string[],
   opts: GenredOptions<R>,
 ): (...args: TensorLike[]) => Promise<GenredResult<R>> {
+  const axis = genredAxis(opts);
   const parsed = parseAliases(aliases);
   const f = parseFormula(formula, parsed);
   const g = opts.formula2 === undefined ? null : parseFormula(opts.formula2, parsed);
-  const axis = opts.axis ?? 0;
   makePlan(f, { reduction: opts.reduction, axis, K: opts.K, weight: g });
   const names: string[] = [];
   for (const a of parsed) names[a.index] = `'${a.name}' (argument ${a.index})`;

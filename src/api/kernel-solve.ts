@@ -1,6 +1,8 @@
 import { KernelflowError } from '../errors.js';
 import { variables } from '../graph/formula.js';
 import { solveKernel, solveLinear, type SolveOptions } from '../solve/kernel-solve.js';
+import { checkSolveOptions, SOLVE_OPTIONS } from '../solve/options.js';
+import { axisOf, checkOptions, isAxis } from '../options.js';
 import { asFloat32, checkTensor, type Tensor, type TensorLike } from '../tensor.js';
 import { parseAliases, parseFormula } from './parse.js';
 
@@ -26,13 +28,15 @@ export function kernelSolve(
   formula: string,
   aliases: readonly string[],
   varName: string,
-  defaults: { axis?: 0 | 1 } & SolveOptions = {},
+  defaults: { axis?: 0 | 1; dim?: 0 | 1 } & SolveOptions = {},
 ): (...args: (TensorLike | SolveOptions)[]) => Promise<Tensor> {
+  checkOptions('kernelSolve', defaults, { axis: isAxis, dim: isAxis, ...SOLVE_OPTIONS });
+  const { axis: _axis, dim: _dim, ...solveDefaults } = defaults;
   const parsed = parseAliases(aliases);
   const f = parseFormula(formula, parsed);
   const target = parsed.find((a) => a.name === varName);
   if (target === undefined) throw new KernelflowError('ARGUMENT', `kernelSolve: '${varName}' is not one of the aliases (${parsed.map((a) => a.name).join(', ')})`);
-  const axis = defaults.axis ?? 0;
+  const axis = axisOf('kernelSolve', defaults, 0);
   const wantCat = axis === 1 ? 1 : 0;
   if (target.cat !== wantCat) {
     throw new KernelflowError('ARGUMENT', `kernelSolve: '${varName}' must be indexed by the reduced axis (${axis === 1 ? 'Vj' : 'Vi'}) for axis ${axis}`);
@@ -49,6 +53,7 @@ export function kernelSolve(
     const last = args[args.length - 1];
     const hasOpts = args.length === arity + 1 && last !== undefined && !('data' in last);
     const callOpts = (hasOpts ? last : {}) as SolveOptions;
+    checkSolveOptions('kernelSolve (per-call options)', callOpts);
     const data = (hasOpts ? args.slice(0, -1) : args) as TensorLike[];
     if (data.length !== arity) throw new KernelflowError('ARGUMENT', `expected ${arity} arguments (${parsed.map((a) => a.name).join(', ')}), got ${data.length}`);
     const vals = data.map((t, i) => {
@@ -56,7 +61,10 @@ export function kernelSolve(
       return { data: asFloat32(c), shape: [...c.shape] };
     });
     const b = vals[target.index]!;
-    const opts = { ...defaults, ...callOpts };
+    const names: string[] = [];
+    for (const a of parsed) names[a.index] = `'${a.name}'`;
+    names[arity] = `'${varName}'`; // solveKernel binds the CG direction after the aliases
+    const opts = { ...solveDefaults, ...callOpts, names };
     const res =
       scalarKernel !== null
         ? await solveKernel(scalarKernel, vals, b, opts)

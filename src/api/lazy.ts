@@ -9,6 +9,7 @@ import type { BackendChoice } from '../scheduler/backends.js';
 import { executeReduction } from '../scheduler/execute.js';
 import { Node, SourceNode } from '../nodes/node.js';
 import type { Tensor, TensorLike } from '../tensor.js';
+import { checkReduceOptions } from './options.js';
 
 /** Data a LazyTensor variable reads: a graph node, or dense data lifted as a constant source. */
 type Bound = Node;
@@ -293,6 +294,7 @@ export class LazyTensor {
 
   private reduceAll(name: string, axis: 0 | 1, opts: ReduceOptions, weight?: Operand, K?: number): Node[] {
     if (axis !== 0 && axis !== 1) throw new ReductionError(`${name}: axis must be 0 or 1, got ${String(axis)}`);
+    checkReduceOptions(name, opts);
     const w = weight === undefined ? undefined : this.lift(weight);
     const { formula, inputs, weightFormula } = canonical(this, w === undefined ? [] : [w]);
     return reductionNodes(formula, inputs, { reduction: name, axis, K, weight: weightFormula ?? null }, opts.backend);

@@ -19,7 +19,7 @@ import {
 import { acquireDevice, isDeviceLost, type GpuContext } from './device.js';
 import { wgslDialect } from './dialect.js';
 import { schedule, type Dispatch, type Schedule } from './schedule.js';
-import { delay, isNode, observePace, paceFor, type PaceState } from './pace.js';
+import { delayUnless, isNode, observePace, paceFor, type PaceState } from './pace.js';
 
 /** Output arrays of one reduction, one per reduction output (values float32, indices int32). */
 export type KernelOutputs = (Float32Array | Int32Array)[];
@@ -284,7 +284,7 @@ export class GpuBackend {
       const pace = pipes[0]!.pace;
       const pairs = M * Math.max(1, N);
       const sleep = (this.opts.pace ?? isNode) ? paceFor(pace, pairs) : 0;
-      if (sleep > 0) await delay(sleep);
+      if (sleep > 0) await delayUnless(sleep, ctx.lost); // a loss ends the nap: the call fails at once
       await settle(ctx, Promise.all([validation, oom, staging.mapAsync(USAGE.MAP_READ)]).then(([v, o]) => {
         const err = v ?? o;
         if (err !== null) throw new BackendError(`WebGPU: ${plan.reduction.name} kernel failed: ${err.message}`);

@@ -28,6 +28,20 @@ let live: GpuContext | undefined;
 let generation = 0;
 const lostErrors = new WeakSet<BackendError>();
 
+/** How to destroy each context's device, reporting its loss at once (see `open`). */
+const destroyers = new WeakMap<GpuContext, () => void>();
+
+function lostError(reason: string, message: string): BackendError {
+  const e = new BackendError(`WebGPU device lost (${reason}): ${message}; the next call acquires a new device`, { transient: true });
+  lostErrors.add(e);
+  return e;
+}
+
+/** Destroys a context's device; its `lost` promise resolves at once. */
+function destroy(ctx: GpuContext): void {
+  (destroyers.get(ctx) ?? (() => ctx.device.destroy()))();
+}
+
 /** Whether an error is the one a lost (or destroyed) device reported. */
 export function isDeviceLost(e: unknown): boolean {
   return e instanceof BackendError && lostErrors.has(e);
@@ -90,22 +104,29 @@ async function open(): Promise<GpuContext> {
   } catch (e) {
     throw new BackendError(`WebGPU: requestDevice failed: ${String(e)}`);
   }
+  // A device destroyed here (releaseDevice, a test) is lost at once: Dawn reports the loss only
+  // after the work already submitted has run, which on a CPU driver can take seconds.
+  let lostNow: (e: BackendError) => void = () => undefined;
+  const destroyed = new Promise<BackendError>((res) => (lostNow = res));
   const ctx: GpuContext = {
     device,
     adapter,
     software: isSoftware(adapter),
     cores: await hostCores(),
     generation: ++generation,
-    lost: device.lost.then((info) => {
+    lost: Promise.race([device.lost.then((info) => lostError(info.reason ?? 'unknown', info.message || 'no message')), destroyed]).then((e) => {
       if (live?.device === device) {
         live = undefined;
         current = undefined;
       }
-      const e = new BackendError(`WebGPU device lost (${info.reason ?? 'unknown'}): ${info.message || 'no message'}; the next call acquires a new device`);
-      lostErrors.add(e);
       return e;
     }),
   };
+  destroyers.set(ctx, () => {
+    lostNow(lostError('destroyed', 'the device was destroyed'));
+    // Blocks until the submitted work has run (lavapipe cannot preempt it); the pending calls settle right after.
+    device.destroy();
+  });
   live = ctx;
   return ctx;
 }
@@ -143,7 +164,7 @@ export async function releaseDevice(): Promise<void> {
   if (pending !== undefined) {
     try {
       const ctx = await pending;
-      ctx.device.destroy();
+      destroy(ctx);
       await settledWithin(ctx.lost, 2000);
     } catch {
       // acquisition failed: nothing to destroy
@@ -156,7 +177,7 @@ export async function releaseDevice(): Promise<void> {
 export async function loseDeviceForTesting(): Promise<void> {
   const ctx = live;
   if (ctx === undefined) return;
-  ctx.device.destroy();
+  destroy(ctx);
   await settledWithin(ctx.lost, 2000);
 }
 

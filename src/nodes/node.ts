@@ -5,6 +5,7 @@ import type { GraphState, NodeKind, NodeRecord } from '../graph/state.js';
 import type { ReductionSpec } from '../ops/reductions.js';
 import { Engine } from '../scheduler/engine.js';
 import { checkTensor, type Tensor, type TensorLike } from '../tensor.js';
+import { streamEndedError, streamError } from './stream-errors.js';
 
 /** The one scheduler all nodes live in. */
 const engine = new Engine<Tensor>({
@@ -270,6 +271,8 @@ export class SourceNode extends Node {
   private subscription: Subscription | undefined;
   private iterator: AsyncIterator<unknown> | undefined;
   private declaredShape: readonly number[] | undefined;
+  /** A stream source has had a frame (good or malformed). */
+  private framed = false;
 
   protected override kind(): NodeKind {
     return 'source';
@@ -323,7 +326,8 @@ export class SourceNode extends Node {
     if (input instanceof Observable) {
       this.subscription = input.subscribe({
         next: (t) => this.take(t),
-        error: (e: unknown) => engine.failSource(this.id, e),
+        error: (e: unknown) => this.streamFailed(e),
+        complete: () => this.streamEnded(),
       });
       return;
     }
@@ -333,20 +337,32 @@ export class SourceNode extends Node {
       try {
         for (;;) {
           const r = await it.next();
-          if (r.done === true || this.disposed) return;
+          if (r.done === true) return this.streamEnded();
+          if (this.disposed) return;
           this.take(r.value);
           // Pull-based back-pressure: the next frame is asked for once a recompute took this one.
           await engine.whenConsumed(this.id);
           if (this.disposed) return;
         }
       } catch (e) {
-        if (!this.disposed) engine.failSource(this.id, e);
+        this.streamFailed(e);
       }
     })();
   }
 
+  /** A stream that ends before its first frame fails what reads it (a read would otherwise wait forever). */
+  private streamEnded(): void {
+    if (!this.disposed && !this.framed && engine.sourceValue(this.id) === undefined) engine.failSource(this.id, streamEndedError(this.describe()));
+  }
+
+  /** A stream error is a DataError naming this source (the stream's own error is its cause). */
+  private streamFailed(e: unknown): void {
+    if (!this.disposed) engine.failSource(this.id, streamError(this.describe(), e));
+  }
+
   private take(frame: unknown): void {
     if (this.disposed) return;
+    this.framed = true;
     try {
       this.set(checkFrame(frame, this.label));
     } catch (e) {

@@ -19,7 +19,14 @@ export function reductionNodes(formula: Formula, inputs: readonly Node[], spec: 
   const plan = makePlan(formula, spec);
   let last: { stamp: string; value: Promise<Tensor[]> } | undefined;
   const outputsFor = (stamp: string, vals: readonly Tensor[]): Promise<Tensor[]> => {
-    if (last?.stamp !== stamp) last = { stamp, value: executeReduction(formula, { ...spec, backend }, vals) };
+    if (last?.stamp !== stamp) {
+      const value = executeReduction(formula, { ...spec, backend }, vals);
+      last = { stamp, value };
+      // A failed run is not kept: a retry after a transient fault (a lost device) runs again.
+      value.catch(() => {
+        if (last?.value === value) last = undefined;
+      });
+    }
     return last.value;
   };
   return plan.outputs.map((out, o) => new ReductionNode(inputs, outputsFor, o, out.width, formula, spec, backend));

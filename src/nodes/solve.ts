@@ -3,6 +3,7 @@ import { KernelflowError } from '../errors.js';
 import { Cat, mkVar, type Formula } from '../graph/formula.js';
 import { op } from '../ops/build.js';
 import { solveKernel, type KernelSolveOptions, type SolveOptions, type SolveProgress } from '../solve/kernel-solve.js';
+import { checkSolveOptions } from '../solve/options.js';
 import type { Tensor } from '../tensor.js';
 import { sumCotangents } from './cotangent.js';
 import { Node, type BackwardContext, type Cotangent } from './node.js';
@@ -46,6 +47,7 @@ export class SolveNode extends Node {
     /** Width of b's rows (Dv). */
     private readonly width: number,
   ) {
+    checkSolveOptions('solve', options);
     super([...kernelInputs, rhs]);
     this.wire({ kind: 'computed', label: `solve (alpha ${options.alpha ?? 0})` });
   }
@@ -76,6 +78,7 @@ export class SolveNode extends Node {
       x0: warm,
       cancelled: () => signal?.aborted === true,
       onProgress: (p) => this.progress$.next(p),
+      names: [...this.kernelInputs, this.rhs].map((n) => n.describe()),
     };
     const res = await solveKernel(this.kernel, kernelVals, b, opts);
     // The last iterate, even of a cancelled solve, is the warm start of the next one.

@@ -3,6 +3,7 @@ import { BackendError } from '../errors.js';
 import { GpuBackend } from '../gpu/backend.js';
 import { adapterInfo, hasAdapter, releaseDevice } from '../gpu/device.js';
 import type { KernelPlan } from '../kernel/plan.js';
+import { checkOptions, show, type OptionCheck } from '../options.js';
 
 /**
  * A backend: `'webgpu'` (one WGSL compute shader per fused reduction, through Dawn in Node or the
@@ -28,6 +29,24 @@ export type BackendName = 'webgpu' | 'cpu';
  * ```
  */
 export type BackendChoice = BackendName | 'auto';
+
+/** Every name `init` and the `backend` options accept. */
+const CHOICES: readonly BackendChoice[] = ['auto', 'webgpu', 'cpu'];
+
+/** A backend name checked: anything else is a BackendError naming it (`where` is the entry). */
+export function checkBackend(name: unknown, where: string): BackendChoice {
+  if (!CHOICES.includes(name as BackendChoice)) {
+    const what = typeof name === 'string' ? `'${name}'` : show(name);
+    throw new BackendError(`${where}: unknown backend ${what} (use ${CHOICES.map((c) => `'${c}'`).join(', ')})`);
+  }
+  return name as BackendChoice;
+}
+
+/** The `backend` option of every entry, as an option check (an unknown name is a BackendError). */
+export const backendOption: OptionCheck = (v, where) => {
+  checkBackend(v, where);
+  return undefined;
+};
 
 /**
  * The small interface both backends implement: run one fused reduction plan over typed arrays.
@@ -65,10 +84,8 @@ let software = false;
  * ```
  */
 export async function init(opts: { backend?: BackendChoice } = {}): Promise<BackendName> {
+  checkOptions('init', opts, { backend: backendOption });
   const want = opts.backend ?? 'auto';
-  if (want !== 'cpu' && want !== 'auto' && want !== 'webgpu') {
-    throw new BackendError(`unknown backend '${String(want)}' (use 'auto', 'webgpu' or 'cpu')`);
-  }
   if (want === 'cpu') {
     current = 'cpu';
     return current;
@@ -123,7 +140,7 @@ export function softwareAdapter(): boolean {
 
 /** The backend object for a name (default: the current one). */
 export function getBackend(name?: BackendChoice): Backend {
-  const n = name === undefined || name === 'auto' ? backendName() : name;
+  const n = name === undefined || name === 'auto' ? backendName() : checkBackend(name, 'backend');
   if (n === 'webgpu') return (gpu ??= new GpuBackend());
   return (cpu ??= new CpuBackend());
 }

@@ -6,11 +6,11 @@ import * as assert from 'uvu/assert';
 
 /*
  * The layering of src/ (README "Layout"): each folder may import only folders below it, and
- * src/index.ts is the only importer of src/api. Root files (errors, stats, tensor) are shared
+ * src/index.ts is the only importer of src/api. Root files (errors, options, stats, tensor) are shared
  * utilities that import nothing of ours but each other.
  */
 const LAYERS = ['graph', 'ops', 'kernel', 'cpu|gpu', 'scheduler', 'solve', 'nodes', 'grad', 'api', 'cli'] as const;
-const SHARED = new Set(['errors.ts', 'stats.ts', 'tensor.ts']);
+const SHARED = new Set(['errors.ts', 'options.ts', 'stats.ts', 'tensor.ts']);
 
 const SRC = normalize(join(dirname(fileURLToPath(import.meta.url)), '../../src'));
 
