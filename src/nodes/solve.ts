@@ -1,6 +1,7 @@
 import { Observable, Subject } from 'rxjs';
 import { KernelflowError } from '../errors.js';
 import { Cat, mkVar, type Formula } from '../graph/formula.js';
+import { printFormula } from '../graph/print.js';
 import { op } from '../ops/build.js';
 import { solveKernel, type KernelSolveOptions, type SolveOptions, type SolveProgress } from '../solve/kernel-solve.js';
 import type { Tensor } from '../tensor.js';
@@ -86,7 +87,7 @@ export class SolveNode extends Node {
   }
 
   override describe(): string {
-    return `solve(${this.kernel.key})`;
+    return `solve(${printFormula(this.kernel, 500)})`;
   }
 
   override get dim(): number {
