@@ -84,6 +84,12 @@ test('CPU: literals keep float64 precision', async () => {
   assert.ok(Math.abs(d - (3 * 0.1 - 0.3)) < 1e-20, `${d}`);
   // 1e-40 is a float32 denormal and 1e40 overflows float32: float64 keeps both.
   assert.is((await Vi(x).mul(1e-40).mul(1e40).sum(1).read()).data[0], Math.fround(3 * 1e-40 * 1e40));
+  // The same through the worker pool (M * N above its threshold): the literals travel as float64.
+  const n = 600;
+  const xs = source(new Float32Array(n).fill(3), [n, 1]);
+  const zs = source(new Float32Array(n), [n, 1]);
+  const big = (await Vi(xs).mul(0.1).sub(0.3).add(Vj(zs)).sum(1).read()).data;
+  assert.ok(big.every((v) => Math.abs(v - n * (3 * 0.1 - 0.3)) < 1e-12), `${big[0]}`);
 });
 
 /** NaN and infinite literals, as data. */
