@@ -2,7 +2,7 @@
  * Typed errors. Every failure a user can cause is a `KernelflowError` subclass whose
  * message names the culprit (an alias, an argument position, a column of a formula string).
  * Subclasses: {@link ParseError}, {@link DimensionError}, {@link DataError},
- * {@link ReductionError}, {@link BackendError}, {@link SolveError}; errors without a subclass
+ * {@link ReductionError}, {@link BackendError}, {@link LimitError}, {@link SolveError}; errors without a subclass
  * (a wrong argument count, a disposed node, a cancelled solve) are a `KernelflowError` with their
  * own `code` (`'ARGUMENT'`, `'DISPOSED'`, `'CANCELLED'`, ...).
  *
@@ -27,6 +27,19 @@ export class KernelflowError extends Error {
 }
 
 /**
+ * The part of a (possibly huge) formula string a message shows: all of it up to 160 characters,
+ * else 60 characters either side of `column` with `...` for the rest; `caret` is the column's
+ * 1-based position in `text`.
+ */
+export function excerpt(source: string, column: number): { text: string; caret: number } {
+  if (source.length <= 160) return { text: source, caret: column };
+  const from = Math.max(0, column - 1 - 60);
+  const to = Math.min(source.length, column - 1 + 60);
+  const head = from > 0 ? '...' : '';
+  return { text: `${head}${source.slice(from, to)}${to < source.length ? '...' : ''}`, caret: column - from + head.length };
+}
+
+/**
  * A formula string (or alias declaration) that does not parse; `column` is 1-based within it, and
  * the message shows the formula with a caret under the culprit.
  * @example
@@ -45,7 +58,8 @@ export class ParseError extends KernelflowError {
   /** The formula (or alias declaration) that failed to parse. */
   readonly source: string;
   constructor(message: string, source: string, column: number) {
-    super('PARSE', `${message} at column ${column}\n  ${source}\n  ${' '.repeat(Math.max(0, column - 1))}^`);
+    const shown = excerpt(source, column);
+    super('PARSE', `${message} at column ${column}\n  ${shown.text}\n  ${' '.repeat(Math.max(0, shown.caret - 1))}^`);
     this.column = column;
     this.source = source;
   }
@@ -181,5 +195,28 @@ export class PipelineError extends KernelflowError {
     readonly path: string,
   ) {
     super('JSON', `${path}: ${message}`);
+  }
+}
+
+/**
+ * A hard limit of kernelflow was hit: a vector dimension above 2^16, a variable index of 2^16 or
+ * more, a static parameter beyond 2^31, K above 2^16, a formula too large to print exactly.
+ * `limit` names which one (`'dim'`, `'varIndex'`, `'param'`, `'K'`, `'printLength'`, ...).
+ * @example
+ * ```ts
+ * import { genred, LimitError } from 'kernelflow';
+ * try {
+ *   genred('Sum(Zero(100000000))', [], { reduction: 'Sum', axis: 1 });
+ * } catch (e) {
+ *   if (e instanceof LimitError) console.log(e.limit, e.message); // 'dim' "... exceeds the limit of 65536 ..."
+ * }
+ * ```
+ */
+export class LimitError extends KernelflowError {
+  /** Which limit was hit. */
+  readonly limit: string;
+  constructor(limit: string, message: string) {
+    super('LIMIT', message);
+    this.limit = limit;
   }
 }

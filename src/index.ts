@@ -10,7 +10,7 @@
  * @document ../docs/formula-reference.md
  * @document ../docs/benchmarks.md
  */
-export { KernelflowError, ParseError, DimensionError, DataError, ReductionError, BackendError, OptionError, PipelineError } from './errors.js';
+export { KernelflowError, ParseError, DimensionError, DataError, ReductionError, BackendError, OptionError, PipelineError, LimitError } from './errors.js';
 export type { TensorLike, Tensor } from './tensor.js';
 export { init, backendName, shutdown, softwareAdapter, type Backend, type BackendName, type BackendChoice } from './scheduler/backends.js';
 export { stats, resetStats, type Stats } from './stats.js';

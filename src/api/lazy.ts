@@ -1,5 +1,6 @@
 import { DimensionError, KernelflowError, ReductionError } from '../errors.js';
 import { mapVars, mkConst, mkVar, variables, Cat, type Formula } from '../graph/formula.js';
+import { printFormula } from '../graph/print.js';
 import { op } from '../ops/build.js';
 import { makePlan } from '../kernel/plan.js';
 import { SolveNode } from '../nodes/solve.js';
@@ -270,7 +271,8 @@ export class LazyTensor {
   }
 
   /**
-   * The formula as KeOps prints it, with variables numbered by first appearance.
+   * The formula as KeOps prints it, with variables numbered by first appearance (elided with
+   * `...` past 10 000 characters: a DAG with shared subexpressions prints as a tree).
    * @example
    * ```ts
    * import { Vi, Vj } from 'kernelflow';
@@ -280,7 +282,7 @@ export class LazyTensor {
    * ```
    */
   toString(): string {
-    return canonical(this, []).formula.key;
+    return printFormula(canonical(this, []).formula);
   }
 
   private reduce(name: string, axis: 0 | 1, opts: ReduceOptions, weight?: Operand, K?: number): Node {

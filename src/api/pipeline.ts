@@ -5,10 +5,10 @@
 import { DataError, KernelflowError, PipelineError } from '../errors.js';
 import { formatGraph, topoOrder, upstream } from '../graph/state.js';
 import type { BackendChoice } from '../scheduler/backends.js';
-import { reductionNodes } from '../nodes/reduction.js';
+import { ReductionNode, reductionNodes } from '../nodes/reduction.js';
 import type { ReductionSpec } from '../ops/reductions.js';
 import { graphState, Node, nodeById, SourceNode } from '../nodes/node.js';
-import { parseAliases, parseFormula, type Alias } from './parse.js';
+import { formulaToString, parseAliases, parseFormula, type Alias } from './parse.js';
 import { checkTensor, type TensorLike } from '../tensor.js';
 import { checkFromJSONOptions, checkToJSONOptions } from './options.js';
 import { validatePipeline } from './pipeline-schema.js';
@@ -189,18 +189,21 @@ export function toJSON(nodes: readonly Node[], opts: { data?: 'base64' | 'array'
       };
     }
     const r = rec.reduction;
-    if (rec.kind !== 'reduction' || r === undefined) {
+    const live = nodeById(id);
+    if (rec.kind !== 'reduction' || r === undefined || !(live instanceof ReductionNode)) {
       throw jsonError(`#${id} (${rec.label || rec.kind}) is computed by a JavaScript function and cannot be saved`);
     }
+    // The graph state holds a text for people (elided when long): print the live formula in full.
+    const w = live.spec.weight ?? null;
     return {
       id: k,
       kind: 'reduction',
       ...(rec.label === '' ? {} : { label: rec.label }),
-      formula: r.formula,
+      formula: formulaToString(live.formula),
       reduction: r.reduction,
       axis: r.axis,
       ...(r.K === undefined ? {} : { K: r.K }),
-      weight: r.weight,
+      weight: w === null ? null : formulaToString(w),
       ...(r.backend === undefined ? {} : { backend: r.backend as BackendChoice }),
       inputs: rec.inputs.map((i) => local.get(i)!),
       ...(r.output === 0 ? {} : { output: r.output }),

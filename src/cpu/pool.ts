@@ -9,11 +9,15 @@ async function builtin<T>(name: string): Promise<T> {
   return (await import(name)) as T;
 }
 
-/** A worker compiles each kernel source once (by key) and runs row ranges over shared memory. */
+/** A worker compiles each kernel source once (by key), runs row ranges over shared memory, and drops a kernel on `forget` (no reply). */
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const kernels = new Map();
 parentPort.on('message', (m) => {
+  if (m.forget !== undefined) {
+    kernels.delete(m.forget);
+    return;
+  }
   try {
     if (m.source !== undefined) kernels.set(m.key, new Function(m.source)());
     kernels.get(m.key)(m.N, m.i0, m.i1, m.ins, m.outs);
@@ -30,7 +34,7 @@ interface Job {
   readonly N: number;
   readonly i0: number;
   readonly i1: number;
-  readonly ins: readonly (Float32Array | undefined)[];
+  readonly ins: readonly (Float32Array | Float64Array | undefined)[];
   readonly outs: readonly (Float32Array | Int32Array)[];
 }
 
@@ -158,6 +162,16 @@ export class WorkerPool {
     this.slots[at] = replacement;
     task?.done(new BackendError(`CPU backend: a worker thread died during the computation (${why}); it was replaced, so the call can be retried`, { transient: true }));
     this.feed(replacement);
+  }
+
+  /**
+   * Drops a kernel the backend evicted from its cache. Messages to a worker are ordered, so a job
+   * already sent still finds it; the next job of that key sends the source again.
+   */
+  forget(key: string): void {
+    for (const slot of this.slots) {
+      if (slot.known.delete(key)) slot.worker.postMessage({ forget: key });
+    }
   }
 
   /** Terminates all workers; every call still pending fails with a transient BackendError. */

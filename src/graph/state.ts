@@ -20,12 +20,15 @@ export type NodeKind = 'source' | 'reduction' | 'computed';
 
 /** How a reduction node reduces (mirrors the API's ReductionSpec with formulas as their keys). */
 export interface ReductionRecord {
-  /** The formula's KeOps string (its structural key): `parseFormula(formula, [])` rebuilds it. */
+  /**
+   * The formula's KeOps text for people (`printFormula`: elided with `...` past 10 000 characters);
+   * `toJSON` prints the live formula in full instead, so that `parseFormula` rebuilds it.
+   */
   readonly formula: string;
   readonly reduction: string;
   readonly axis: 0 | 1;
   readonly K?: number;
-  /** The weight formula's key (SumSoftMaxWeight, weighted LogSumExp), or null. */
+  /** The weight formula's KeOps text (SumSoftMaxWeight, weighted LogSumExp), or null. */
   readonly weight: string | null;
   readonly backend?: string;
   /** Which output of the reduction (1 = the indices of a pair reduction). */

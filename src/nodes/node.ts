@@ -1,6 +1,7 @@
 import { Observable, type Subscription } from 'rxjs';
 import { DataError, DimensionError, KernelflowError } from '../errors.js';
 import type { Formula } from '../graph/formula.js';
+import { printFormula } from '../graph/print.js';
 import type { GraphState, NodeKind, NodeRecord } from '../graph/state.js';
 import type { ReductionSpec } from '../ops/reductions.js';
 import { Engine } from '../scheduler/engine.js';
@@ -139,11 +140,11 @@ export abstract class Node {
       rec.kind = 'reduction';
       rec.label ??= '';
       rec.reduction = {
-        formula: r.formula.key,
+        formula: printFormula(r.formula),
         reduction: r.spec.reduction,
         axis: r.spec.axis,
         ...(r.spec.K === undefined ? {} : { K: r.spec.K }),
-        weight: r.spec.weight?.key ?? null,
+        weight: r.spec.weight == null ? null : printFormula(r.spec.weight),
         ...(r.backend === undefined ? {} : { backend: r.backend }),
         output: r.output,
         dim: this.dim,

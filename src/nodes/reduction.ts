@@ -1,5 +1,6 @@
 import type { Formula, VarNode } from '../graph/formula.js';
 import { variables } from '../graph/formula.js';
+import { printFormula } from '../graph/print.js';
 import { makePlan } from '../kernel/plan.js';
 import { hasGradient, keptVar, reductionGrad } from '../ops/reduction-grads.js';
 import type { ReductionSpec } from '../ops/reductions.js';
@@ -66,7 +67,7 @@ export class ReductionNode extends Node {
   }
 
   override describe(): string {
-    return `${this.spec.reduction}(${this.formula.key}, axis ${this.spec.axis})`;
+    return `${this.spec.reduction}(${printFormula(this.formula, 500)}, axis ${this.spec.axis})`;
   }
 
   override gradInputs(): readonly Node[] {

@@ -1,6 +1,7 @@
 import { Observable, Subject } from 'rxjs';
 import { KernelflowError } from '../errors.js';
 import { Cat, mkVar, type Formula } from '../graph/formula.js';
+import { printFormula } from '../graph/print.js';
 import { op } from '../ops/build.js';
 import { solveKernel, type KernelSolveOptions, type SolveOptions, type SolveProgress } from '../solve/kernel-solve.js';
 import { checkSolveOptions } from '../solve/options.js';
@@ -89,7 +90,7 @@ export class SolveNode extends Node {
   }
 
   override describe(): string {
-    return `solve(${this.kernel.key})`;
+    return `solve(${printFormula(this.kernel, 500)})`;
   }
 
   override get dim(): number {

@@ -2,8 +2,9 @@ import { CpuBackend } from '../cpu/backend.js';
 import { BackendError } from '../errors.js';
 import { GpuBackend } from '../gpu/backend.js';
 import { adapterInfo, hasAdapter, releaseDevice } from '../gpu/device.js';
+import { setKernelCacheSize } from '../kernel/cache.js';
 import type { KernelPlan } from '../kernel/plan.js';
-import { checkOptions, show, type OptionCheck } from '../options.js';
+import { checkOptions, integerAtLeast, show, type OptionCheck } from '../options.js';
 
 /**
  * A backend: `'webgpu'` (one WGSL compute shader per fused reduction, through Dawn in Node or the
@@ -60,8 +61,8 @@ export const backendOption: OptionCheck = (v, where) => {
 export interface Backend {
   /** Which backend this is. */
   readonly name: BackendName;
-  /** Runs one kernel plan on inputs of M and N rows; resolves to the plan's outputs. */
-  run(plan: KernelPlan, ins: readonly (Float32Array | undefined)[], M: number, N: number): Promise<(Float32Array | Int32Array)[]>;
+  /** Runs one kernel plan on inputs of M and N rows (float64 data: the literal parameters); resolves to the plan's outputs. */
+  run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number): Promise<(Float32Array | Int32Array)[]>;
 }
 
 let cpu: CpuBackend | undefined;
@@ -73,19 +74,21 @@ let software = false;
  * Chooses the backend. `'auto'` (default) takes WebGPU when an adapter exists, else the CPU
  * backend, and says once on stderr which one it took. `'webgpu'` without an adapter is a
  * BackendError. Without a call to `init` everything runs on the CPU backend. Call `shutdown()`
- * when done so that the process can exit.
+ * when done so that the process can exit. `kernelCacheSize` bounds the compiled kernels each
+ * backend keeps (default 256); the least recently used are evicted (`stats().kernelsEvicted`).
  * @returns the backend now in use.
  * @example
  * ```ts
  * import { init, backendName, shutdown } from 'kernelflow';
- * await init({ backend: 'cpu' });
+ * await init({ backend: 'cpu', kernelCacheSize: 64 }); // keep at most 64 compiled kernels
  * console.log(backendName()); // 'cpu'
  * await shutdown();
  * ```
  */
-export async function init(opts: { backend?: BackendChoice } = {}): Promise<BackendName> {
-  checkOptions('init', opts, { backend: backendOption });
+export async function init(opts: { backend?: BackendChoice; kernelCacheSize?: number } = {}): Promise<BackendName> {
+  checkOptions('init', opts, { backend: backendOption, kernelCacheSize: integerAtLeast(1) });
   const want = opts.backend ?? 'auto';
+  if (opts.kernelCacheSize !== undefined) setKernelCacheSize(opts.kernelCacheSize);
   if (want === 'cpu') {
     current = 'cpu';
     return current;
