@@ -1,7 +1,7 @@
 import { KernelflowError } from '../errors.js';
 import { sumCotangents } from '../nodes/cotangent.js';
 import { Node, SourceNode, type Cotangent } from '../nodes/node.js';
-import { ReductionNode } from '../nodes/reduction.js';
+import type { BackendChoice } from '../scheduler/backends.js';
 import { ReshapeNode, rowsOf } from '../nodes/reshape.js';
 import type { TensorLike } from '../tensor.js';
 
@@ -62,7 +62,7 @@ export function grad(output: Node, wrt: readonly Node[], gradOutput?: Node | Ten
   return wrt.map((w) => {
     const terms = cot.get(w) ?? [];
     if (terms.length === 0) return new ReshapeNode(w, 'zeros', w.dim, (t) => [...t.shape]);
-    const backend = terms.map((t) => ('node' in t && t.node instanceof ReductionNode ? t.node.backend : undefined)).find(Boolean);
+    const backend = terms.map((t) => ('node' in t ? t.node.gradBackend() : undefined)).find((b) => b !== undefined) as BackendChoice | undefined;
     return new ReshapeNode(sumCotangents(terms, w, backend), 'view', terms[0]!.dim, (t) => w.gradShape(t));
   });
 }

@@ -120,6 +120,11 @@ export abstract class Node {
     return [...t.shape];
   }
 
+  /** @internal The backend a gradient reading this node should run on (undefined: the one `init` chose). */
+  gradBackend(): string | undefined {
+    return undefined;
+  }
+
   /** The version of this node's value: it changes whenever an input changes. */
   protected get version(): number {
     return engine.version(this.id);

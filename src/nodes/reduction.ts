@@ -70,6 +70,10 @@ export class ReductionNode extends Node {
     return `${this.spec.reduction}(${printFormula(this.formula, 500)}, axis ${this.spec.axis})`;
   }
 
+  override gradBackend(): BackendChoice | undefined {
+    return this.backend;
+  }
+
   override gradInputs(): readonly Node[] {
     return this.output === 0 && hasGradient(this.spec.reduction) ? this.inputs : [];
   }

@@ -5,6 +5,7 @@ import { printFormula } from '../graph/print.js';
 import { op } from '../ops/build.js';
 import { solveKernel, type KernelSolveOptions, type SolveOptions, type SolveProgress } from '../solve/kernel-solve.js';
 import { checkSolveOptions } from '../solve/options.js';
+import type { BackendChoice } from '../scheduler/backends.js';
 import type { Tensor } from '../tensor.js';
 import { sumCotangents } from './cotangent.js';
 import { Node, type BackwardContext, type Cotangent } from './node.js';
@@ -95,6 +96,10 @@ export class SolveNode extends Node {
 
   override get dim(): number {
     return this.width;
+  }
+
+  override gradBackend(): BackendChoice | undefined {
+    return this.options.backend;
   }
 
   override gradInputs(): readonly Node[] {
