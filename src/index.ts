@@ -12,7 +12,7 @@
  */
 export { KernelflowError, ParseError, DimensionError, DataError, ReductionError, BackendError } from './errors.js';
 export type { TensorLike, Tensor } from './tensor.js';
-export { init, backendName, shutdown, softwareAdapter, type Backend, type BackendName, type BackendChoice } from './scheduler/backends.js';
+export { init, backendName, shutdown, softwareAdapter, type Backend, type BackendName, type BackendChoice, type InitOptions } from './scheduler/backends.js';
 export { stats, resetStats, type Stats } from './stats.js';
 export { genred, type GenredOptions, type GenredResult, type PairReduction } from './api/genred.js';
 export { Vi, Vj, Pm, LazyTensor, type Operand, type ReduceOptions } from './api/lazy.js';

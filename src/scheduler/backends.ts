@@ -1,7 +1,7 @@
 import { CpuBackend } from '../cpu/backend.js';
 import { BackendError } from '../errors.js';
 import { GpuBackend } from '../gpu/backend.js';
-import { adapterInfo, hasAdapter, releaseDevice } from '../gpu/device.js';
+import { adapterInfo, hasAdapter, releaseDevice, whyNoAdapter } from '../gpu/device.js';
 import type { KernelPlan } from '../kernel/plan.js';
 
 /**
@@ -51,10 +51,34 @@ let current: BackendName | undefined;
 let software = false;
 
 /**
+ * Options of {@link init}.
+ * @example
+ * ```ts
+ * import { init, type InitOptions } from 'kernelflow';
+ * const opts: InitOptions = { backend: 'auto', quiet: true }; // no line on stderr
+ * console.log(await init(opts));
+ * ```
+ */
+export interface InitOptions {
+  /** `'auto'` (default: WebGPU when an adapter exists, else CPU; `KERNELFLOW_BACKEND` may say which), `'webgpu'` or `'cpu'`. */
+  readonly backend?: BackendChoice;
+  /** Says nothing on stderr about the backend chosen (also `KERNELFLOW_QUIET=1`). */
+  readonly quiet?: boolean;
+}
+
+/** An environment variable in Node ('' elsewhere). */
+function env(name: string): string {
+  return (typeof process !== 'undefined' ? process.env?.[name] : undefined) ?? '';
+}
+
+/**
  * Chooses the backend. `'auto'` (default) takes WebGPU when an adapter exists, else the CPU
- * backend, and says once on stderr which one it took. `'webgpu'` without an adapter is a
- * BackendError. Without a call to `init` everything runs on the CPU backend. Call `shutdown()`
- * when done so that the process can exit.
+ * backend, and says once on stderr which one it took (and why, when WebGPU is unavailable);
+ * `quiet: true` or `KERNELFLOW_QUIET=1` silences that line, and `KERNELFLOW_BACKEND=cpu|webgpu`
+ * decides what `'auto'` means. `'webgpu'` without an adapter (or, in Node, without the optional
+ * `webgpu` package) is a BackendError. Calling `init` is optional: the first computation without
+ * a chosen backend runs `init()` itself. Call `shutdown()` when done so that the process can exit
+ * promptly.
  * @returns the backend now in use.
  * @example
  * ```ts
@@ -64,10 +88,24 @@ let software = false;
  * await shutdown();
  * ```
  */
-export async function init(opts: { backend?: BackendChoice } = {}): Promise<BackendName> {
-  const want = opts.backend ?? 'auto';
+export async function init(opts: InitOptions = {}): Promise<BackendName> {
+  if (typeof opts !== 'object' || opts === null) throw new BackendError('init: options must be an object { backend?, quiet? }');
+  const unknown = Object.keys(opts).filter((k) => k !== 'backend' && k !== 'quiet');
+  if (unknown.length > 0) throw new BackendError(`init: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} (use backend, quiet)`);
+  let want = opts.backend ?? 'auto';
   if (want !== 'cpu' && want !== 'auto' && want !== 'webgpu') {
     throw new BackendError(`unknown backend '${String(want)}' (use 'auto', 'webgpu' or 'cpu')`);
+  }
+  const quiet = opts.quiet === true || /^(1|true|yes)$/i.test(env('KERNELFLOW_QUIET'));
+  const first = current === undefined;
+  const say = (line: string): void => {
+    if (first && !quiet) notice(line);
+  };
+  if (want === 'auto') {
+    const forced = env('KERNELFLOW_BACKEND');
+    if (forced === 'cpu' || forced === 'webgpu') want = forced;
+    else if (forced !== '' && forced !== 'auto') throw new BackendError(`KERNELFLOW_BACKEND='${forced}': use auto, webgpu or cpu`);
+    if (want === 'cpu') say('kernelflow: using the CPU backend (KERNELFLOW_BACKEND=cpu)');
   }
   if (want === 'cpu') {
     current = 'cpu';
@@ -75,13 +113,14 @@ export async function init(opts: { backend?: BackendChoice } = {}): Promise<Back
   }
   const info = (await hasAdapter()) ? await adapterInfo() : null;
   if (info === null) {
-    if (want === 'webgpu') throw new BackendError('no WebGPU adapter: no GPU, or no Vulkan driver (install lavapipe: .ci/install-lavapipe.sh)');
-    if (current === undefined) notice('kernelflow: no WebGPU adapter, using the CPU backend');
+    const why = whyNoAdapter();
+    if (want === 'webgpu') throw new BackendError(`init({ backend: 'webgpu' }): ${why}`);
+    say(`kernelflow: using the CPU backend (WebGPU unavailable: ${why})`);
     current = 'cpu';
     return current;
   }
   software = info.software;
-  if (want === 'auto' && current === undefined) notice(`kernelflow: using WebGPU (${info.description || 'unknown adapter'})`);
+  say(`kernelflow: using WebGPU (${info.description || 'unknown adapter'})`);
   current = 'webgpu';
   return current;
 }
@@ -92,8 +131,19 @@ function notice(line: string): void {
   else console.warn(line);
 }
 
+let choosing: Promise<BackendName> | undefined;
+/** The backend in use, chosen by `init()` ('auto') on first use when nobody chose one. */
+function chosen(): Promise<BackendName> {
+  if (current !== undefined) return Promise.resolve(current);
+  choosing ??= init().finally(() => {
+    choosing = undefined;
+  });
+  return choosing;
+}
+
 /**
- * The backend in use ('cpu' until `init` picks another).
+ * The backend in use: the one `init` chose (explicitly, or on the first computation); `'cpu'`
+ * before any was chosen.
  * @example
  * ```ts
  * import { init, backendName, shutdown } from 'kernelflow';
@@ -121,9 +171,13 @@ export function softwareAdapter(): boolean {
   return current === 'webgpu' && software;
 }
 
-/** The backend object for a name (default: the current one). */
+/**
+ * The backend object for a name (default: the current one). Before any backend was chosen, the
+ * default is a stand-in whose first `run` chooses one with `init()` ('auto') and then delegates.
+ */
 export function getBackend(name?: BackendChoice): Backend {
-  const n = name === undefined || name === 'auto' ? backendName() : name;
+  const n = name === undefined || name === 'auto' ? current : name;
+  if (n === undefined) return { name: backendName(), run: async (...args) => getBackend(await chosen()).run(...args) };
   if (n === 'webgpu') return (gpu ??= new GpuBackend());
   return (cpu ??= new CpuBackend());
 }
