@@ -178,9 +178,9 @@ export class LazyTensor {
    * console.log((await d2.sum(0).read()).shape);      // [3, 1]
    * ```
    */
-  sum(axis: -1): LazyTensor;
-  sum(axis: 0 | 1, opts?: ReduceOptions): Node;
-  sum(axis: -1 | 0 | 1 = -1, opts: ReduceOptions = {}): LazyTensor | Node {
+  sum(axis?: -1): LazyTensor;
+  sum(axis: 0 | 1, opts?: ReduceOptions): Node<Tensor<Float32Array>>;
+  sum(axis: -1 | 0 | 1 = -1, opts: ReduceOptions = {}): LazyTensor | Node<Tensor<Float32Array>> {
     if (axis === -1) return this.apply('Sum');
     return this.reduce('Sum', axis, opts);
   }
@@ -188,25 +188,25 @@ export class LazyTensor {
    * log(sum exp(F)) over an axis (running max: no overflow), optionally weighted:
    * log(sum exp(F) * weight), F then scalar (KeOps `LogSumExp`, `formula2`).
    */
-  logsumexp(axis: 0 | 1, opts: ReduceOptions & { weight?: Operand } = {}): Node {
+  logsumexp(axis: 0 | 1, opts: ReduceOptions & { weight?: Operand } = {}): Node<Tensor<Float32Array>> {
     return this.reduce('LogSumExp', axis, opts, opts.weight);
   }
   /** Min reduction over an axis, per coordinate (KeOps `Min`): shape `[M, D]` for axis 1. */
-  min(axis: 0 | 1, opts: ReduceOptions = {}): Node { return this.reduce('Min', axis, opts); }
+  min(axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Float32Array>> { return this.reduce('Min', axis, opts); }
   /** Max reduction over an axis, per coordinate (KeOps `Max`). */
-  max(axis: 0 | 1, opts: ReduceOptions = {}): Node { return this.reduce('Max', axis, opts); }
+  max(axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Float32Array>> { return this.reduce('Max', axis, opts); }
   /** Index of the min over an axis, per coordinate, int32; ties: lowest index (KeOps `ArgMin`). */
-  argmin(axis: 0 | 1, opts: ReduceOptions = {}): Node { return this.reduce('ArgMin', axis, opts); }
+  argmin(axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Int32Array>> { return this.reduce('ArgMin', axis, opts); }
   /** Index of the max over an axis, per coordinate, int32; ties: lowest index (KeOps `ArgMax`). */
-  argmax(axis: 0 | 1, opts: ReduceOptions = {}): Node { return this.reduce('ArgMax', axis, opts); }
+  argmax(axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Int32Array>> { return this.reduce('ArgMax', axis, opts); }
   /** `[min, argmin]` in one kernel run (KeOps `Min_ArgMin`). */
-  minArgmin(axis: 0 | 1, opts: ReduceOptions = {}): [Node, Node] { return this.reducePair('Min_ArgMin', axis, opts); }
+  minArgmin(axis: 0 | 1, opts: ReduceOptions = {}): [Node<Tensor<Float32Array>>, Node<Tensor<Int32Array>>] { return this.reducePair('Min_ArgMin', axis, opts); }
   /** `[max, argmax]` in one kernel run (KeOps `Max_ArgMax`). */
-  maxArgmax(axis: 0 | 1, opts: ReduceOptions = {}): [Node, Node] { return this.reducePair('Max_ArgMax', axis, opts); }
+  maxArgmax(axis: 0 | 1, opts: ReduceOptions = {}): [Node<Tensor<Float32Array>>, Node<Tensor<Int32Array>>] { return this.reducePair('Max_ArgMax', axis, opts); }
   /** The K smallest values over an axis, ascending: `[M, K]` for a scalar formula, `[M, K, D]` otherwise (KeOps `KMin`). */
-  kmin(K: number, axis: 0 | 1, opts: ReduceOptions = {}): Node { return this.reduce('KMin', axis, opts, undefined, K); }
+  kmin(K: number, axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Float32Array>> { return this.reduce('KMin', axis, opts, undefined, K); }
   /** Indices of the K smallest values, int32, lowest index first on ties (KeOps `ArgKMin`). */
-  argKmin(K: number, axis: 0 | 1, opts: ReduceOptions = {}): Node { return this.reduce('ArgKMin', axis, opts, undefined, K); }
+  argKmin(K: number, axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Int32Array>> { return this.reduce('ArgKMin', axis, opts, undefined, K); }
   /**
    * `[values, indices]` of the K smallest, in one kernel run (KeOps `KMin_ArgKMin`).
    * @example
@@ -218,11 +218,11 @@ export class LazyTensor {
    * console.log((await j.read()).data);                     // Int32Array [1, 3, 0, 2]
    * ```
    */
-  kminArgKmin(K: number, axis: 0 | 1, opts: ReduceOptions = {}): [Node, Node] {
+  kminArgKmin(K: number, axis: 0 | 1, opts: ReduceOptions = {}): [Node<Tensor<Float32Array>>, Node<Tensor<Int32Array>>] {
     return this.reducePair('KMin_ArgKMin', axis, opts, K);
   }
   /** sum_j exp(F) * weight / sum_j exp(F) (F scalar; KeOps `SumSoftMaxWeight`). */
-  sumSoftmaxWeight(weight: Operand, axis: 0 | 1, opts: ReduceOptions = {}): Node {
+  sumSoftmaxWeight(weight: Operand, axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Float32Array>> {
     return this.reduce('SumSoftMaxWeight', axis, opts, weight);
   }
   /**
@@ -236,7 +236,7 @@ export class LazyTensor {
    * console.log((await K.matmul(b).read()).shape); // [3, 2]
    * ```
    */
-  matmul(b: LazyTensor | Node | TensorLike, opts: ReduceOptions = {}): Node {
+  matmul(b: LazyTensor | Node | TensorLike, opts: ReduceOptions = {}): Node<Tensor<Float32Array>> {
     return this.mul(b instanceof LazyTensor ? b : Vj(b)).sum(1, opts);
   }
 
@@ -282,13 +282,14 @@ export class LazyTensor {
     return canonical(this, []).formula.key;
   }
 
-  private reduce(name: string, axis: 0 | 1, opts: ReduceOptions, weight?: Operand, K?: number): Node {
-    return this.reduceAll(name, axis, opts, weight, K)[0]!;
+  /** One reduction node, typed by the caller (values or indices: the reduction decides). */
+  private reduce<T extends Tensor>(name: string, axis: 0 | 1, opts: ReduceOptions, weight?: Operand, K?: number): Node<T> {
+    return this.reduceAll(name, axis, opts, weight, K)[0]! as Node as Node<T>;
   }
 
-  private reducePair(name: string, axis: 0 | 1, opts: ReduceOptions, K?: number): [Node, Node] {
+  private reducePair(name: string, axis: 0 | 1, opts: ReduceOptions, K?: number): [Node<Tensor<Float32Array>>, Node<Tensor<Int32Array>>] {
     const [a, b] = this.reduceAll(name, axis, opts, undefined, K);
-    return [a!, b!];
+    return [a! as Node as Node<Tensor<Float32Array>>, b! as Node as Node<Tensor<Int32Array>>];
   }
 
   private reduceAll(name: string, axis: 0 | 1, opts: ReduceOptions, weight?: Operand, K?: number): Node[] {

@@ -1,4 +1,4 @@
-import { Observable, type Subscription } from 'rxjs';
+import { Observable, type Subscriber, type Subscription } from 'rxjs';
 import { DataError, DimensionError, KernelflowError } from '../errors.js';
 import type { Formula } from '../graph/formula.js';
 import type { GraphState, NodeKind, NodeRecord } from '../graph/state.js';
@@ -69,7 +69,7 @@ export interface BackwardContext {
  * total.dispose();
  * ```
  */
-export abstract class Node {
+export abstract class Node<T extends Tensor = Tensor> {
   /** This node's id in the graph state (`printGraph` shows it as `#id`). */
   readonly id: number;
   /** How many times this node actually computed (for tests and stats). */
@@ -89,10 +89,10 @@ export abstract class Node {
    * Computes this node's value from its inputs' values. `signal` aborts when an input changes
    * while this runs: a long computation may stop early (reject), and its work is then dropped.
    */
-  protected abstract compute(inputs: readonly Tensor[], signal?: AbortSignal): Promise<Tensor>;
+  protected abstract compute(inputs: readonly Tensor[], signal?: AbortSignal): Promise<T>;
 
   /** @internal The scheduler's entry point. */
-  evaluate(inputs: readonly Tensor[], signal?: AbortSignal): Promise<Tensor> {
+  evaluate(inputs: readonly Tensor[], signal?: AbortSignal): Promise<T> {
     this.computeCount++;
     return this.compute(inputs, signal);
   }
@@ -162,8 +162,8 @@ export abstract class Node {
    * console.log(t.data);                          // Float32Array [2, 4, 6]
    * ```
    */
-  read(): Promise<Tensor> {
-    return engine.read(this.id).catch((e: unknown) => {
+  read(): Promise<T> {
+    return (engine.read(this.id) as Promise<T>).catch((e: unknown) => {
       throw e instanceof KernelflowError && e.code === 'DISPOSED' ? new KernelflowError('DISPOSED', `${this.describe()} was disposed`) : e;
     });
   }
@@ -185,8 +185,8 @@ export abstract class Node {
    * setTimeout(() => sub.unsubscribe(), 100);
    * ```
    */
-  observe(): Observable<Tensor> {
-    return new Observable<Tensor>((sub) => engine.subscribe(this.id, sub));
+  observe(): Observable<T> {
+    return new Observable<T>((sub) => engine.subscribe(this.id, sub as Subscriber<Tensor>));
   }
 
   /** A short description for messages (`source 'x'`, `Sum(..., axis 1)`). */

@@ -6,7 +6,7 @@ import { Node, type BackwardContext, type Cotangent } from './node.js';
  * another node's size (`zeros`, `ones`). `grad` uses them: views pass cotangents through,
  * constants stop them.
  */
-export class ReshapeNode extends Node {
+export class ReshapeNode extends Node<Tensor<Float32Array>> {
   constructor(
     readonly source: Node,
     readonly role: 'view' | 'zeros' | 'ones',
@@ -22,7 +22,7 @@ export class ReshapeNode extends Node {
     return this.width;
   }
 
-  protected compute([t]: readonly Tensor[]): Promise<Tensor> {
+  protected compute([t]: readonly Tensor[]): Promise<Tensor<Float32Array>> {
     const shape = this.shapeOf(t!);
     const n = t!.data.length;
     const data = this.role === 'view' ? Float32Array.from(t!.data) : new Float32Array(n).fill(this.role === 'ones' ? 1 : 0);

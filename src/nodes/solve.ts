@@ -3,7 +3,7 @@ import { KernelflowError } from '../errors.js';
 import { Cat, mkVar, type Formula } from '../graph/formula.js';
 import { op } from '../ops/build.js';
 import { solveKernel, type KernelSolveOptions, type SolveOptions, type SolveProgress } from '../solve/kernel-solve.js';
-import type { Tensor } from '../tensor.js';
+import { asFloat32, type Tensor } from '../tensor.js';
 import { sumCotangents } from './cotangent.js';
 import { Node, type BackwardContext, type Cotangent } from './node.js';
 import { reductionNodes } from './reduction.js';
@@ -27,7 +27,7 @@ import { reductionNodes } from './reduction.js';
  * await c.read();
  * ```
  */
-export class SolveNode extends Node {
+export class SolveNode extends Node<Tensor<Float32Array>> {
   private readonly progress$ = new Subject<SolveProgress>();
   private warm: Tensor | undefined;
   /** Iterations of the last completed solve. */
@@ -67,7 +67,7 @@ export class SolveNode extends Node {
     return this.progress$.asObservable();
   }
 
-  protected async compute(vals: readonly Tensor[], signal?: AbortSignal): Promise<Tensor> {
+  protected async compute(vals: readonly Tensor[], signal?: AbortSignal): Promise<Tensor<Float32Array>> {
     const b = vals[vals.length - 1]!;
     const kernelVals = vals.slice(0, -1);
     const warm = this.options.x0 ?? (this.warm !== undefined && this.warm.data.length === b.data.length ? this.warm : undefined);
@@ -82,7 +82,7 @@ export class SolveNode extends Node {
     this.warm = res.c;
     if (res.cancelled) throw new KernelflowError('CANCELLED', 'solve cancelled: an input changed');
     this.lastIterations = res.iterations;
-    return { data: res.c.data, shape: [...b.shape] };
+    return { data: asFloat32(res.c), shape: [...b.shape] };
   }
 
   override describe(): string {
