@@ -21,6 +21,7 @@ export { source } from './api/source.js';
 export { printGraph, toJSON, fromJSON, type PipelineJSON, type Pipeline, type SourceJSON, type ReductionJSON } from './api/pipeline.js';
 export type { SourceOptions } from './nodes/node.js';
 export { grad } from './grad/grad.js';
+export { toArray, type NestedArray } from './api/dense.js';
 /**
  * The KeOps reduction names: `'Sum' | 'LogSumExp' | 'Min' | 'Max' | 'ArgMin' | 'ArgMax' |
  * 'Min_ArgMin' | 'Max_ArgMax' | 'KMin' | 'ArgKMin' | 'KMin_ArgKMin' | 'SumSoftMaxWeight'`

@@ -22,7 +22,7 @@ type Bound = Node;
  * const y = Vj({ data: new Float32Array([3, 4, 5]), shape: [3, 1] });
  * const scale: Operand = 0.5;
  * const shifted: Operand = y;
- * console.log(String(x.mul(scale).add(shifted))); // ((Var(0,1,0) * Cst(0.5)) + Var(1,1,1))
+ * console.log(x.mul(scale).add(shifted).formulaString); // ((Var(0,1,0) * Cst(0.5)) + Var(1,1,1))
  * ```
  */
 export type Operand = LazyTensor | number;
@@ -74,7 +74,7 @@ export interface ReduceOptions {
 export class LazyTensor {
   /** @internal */
   constructor(
-    /** @internal The formula IR (variables numbered by uid; `toString()` prints the canonical form). */
+    /** @internal The formula IR (variables numbered by uid; `formulaString` prints the canonical form). */
     readonly formula: Formula,
     /** @internal variable uid -> bound node */
     readonly bindings: ReadonlyMap<number, Bound>,
@@ -275,11 +275,48 @@ export class LazyTensor {
    * import { Vi, Vj } from 'kernelflow';
    * const x = Vi({ data: new Float32Array(6), shape: [2, 3] });
    * const y = Vj({ data: new Float32Array(9), shape: [3, 3] });
-   * console.log(x.sub(y).square().sum(-1).toString()); // Sum(Square((Var(0,3,0) - Var(1,3,1))))
+   * console.log(x.sub(y).square().sum(-1).formulaString); // Sum(Square((Var(0,3,0) - Var(1,3,1))))
    * ```
    */
-  toString(): string {
+  get formulaString(): string {
     return canonical(this, []).formula.key;
+  }
+
+  /**
+   * The symbolic shape, as pykeops's `LazyTensor.shape`: `[M, N]` for a scalar formula, `[M, N, D]`
+   * for a vector one. M is the rows of the data bound to i-variables, N of the j-variables' (1 when
+   * the formula has none, as in pykeops; -1 where the data's rows are known only once computed).
+   * @example
+   * ```ts
+   * import { source, Vi, Vj } from 'kernelflow';
+   * const x = source(new Float32Array(300), [100, 3]);
+   * const y = source(new Float32Array(600), [200, 3]);
+   * console.log(Vi(x).sqdist(Vj(y)).shape, Vi(x).sub(Vj(y)).shape); // [100, 200] [100, 200, 3]
+   * ```
+   */
+  get shape(): number[] {
+    const rows = (cat: Cat): number => {
+      for (const v of variables(this.formula)) {
+        if (v.cat === cat) return this.bindings.get(v.index)?.staticShape()?.[0] ?? -1;
+      }
+      return 1;
+    };
+    const ij = [rows(Cat.i), rows(Cat.j)];
+    return this.dim === 1 ? ij : [...ij, this.dim];
+  }
+
+  /**
+   * For people (and `console.log` in Node), as pykeops prints a LazyTensor: the formula in KeOps
+   * syntax and the shape, e.g. `LazyTensor Sum(Square((Var(0,3,0) - Var(1,3,1)))) shape [100, 200]`.
+   * The formula alone is {@link LazyTensor.formulaString}.
+   */
+  toString(): string {
+    return `LazyTensor ${this.formulaString} shape [${this.shape.map((d) => (d < 0 ? '?' : d)).join(', ')}]`;
+  }
+
+  /** @internal console.log / util.inspect in Node. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
   }
 
   /** One reduction node, typed by the caller (values or indices: the reduction decides). */

@@ -66,9 +66,10 @@ export function grad<const W extends readonly Node[]>(
   }
   const grads = wrt.map((w): Node<Tensor<Float32Array>> => {
     const terms = cot.get(w) ?? [];
-    if (terms.length === 0) return new ReshapeNode(w, 'zeros', w.dim, (t) => [...t.shape]);
+    const hint = (): readonly number[] | undefined => w.staticShape();
+    if (terms.length === 0) return new ReshapeNode(w, 'zeros', w.dim, (t) => [...t.shape], hint);
     const backend = terms.map((t) => ('node' in t && t.node instanceof ReductionNode ? t.node.backend : undefined)).find(Boolean);
-    return new ReshapeNode(sumCotangents(terms, w, backend), 'view', terms[0]!.dim, (t) => w.gradShape(t));
+    return new ReshapeNode(sumCotangents(terms, w, backend), 'view', terms[0]!.dim, (t) => w.gradShape(t), hint);
   });
   return grads as { -readonly [K in keyof W]: Node<Tensor<Float32Array>> };
 }

@@ -194,6 +194,32 @@ export abstract class Node<T extends Tensor = Tensor> {
     return this.constructor.name;
   }
 
+  /** @internal The shape of this node's value where known without computing it (-1: an unknown extent). */
+  staticShape(): readonly number[] | undefined {
+    return undefined;
+  }
+
+  /** @internal What `toString` adds after the shape (dtype, backend). */
+  protected details(): string {
+    return '';
+  }
+
+  /**
+   * For people (and `console.log` in Node): kind and id, the reduction in KeOps syntax, the shape
+   * (`?` where known only once computed), dtype and backend, e.g.
+   * `ReductionNode #2 ArgMin(SqDist(Var(0,3,0),Var(1,3,1)), axis 1) [100, 1] int32 on cpu`.
+   */
+  toString(): string {
+    const s = this.disposed ? undefined : this.staticShape();
+    const shape = s === undefined ? '?' : `[${s.map((d) => (d < 0 ? '?' : d)).join(', ')}]`;
+    return `${this.constructor.name} #${this.id} ${this.describe()} ${shape}${this.details()}${this.disposed ? ' (disposed)' : ''}`;
+  }
+
+  /** @internal console.log / util.inspect in Node. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+
 
   /**
    * Releases this node and every node that reads it: their observers complete, their cached values
@@ -375,6 +401,15 @@ export class SourceNode extends Node {
   override get dim(): number {
     const s = this.shape;
     return s.length <= 1 ? 1 : s[s.length - 1]!;
+  }
+
+  override staticShape(): readonly number[] | undefined {
+    return this.disposed ? undefined : (engine.sourceValue(this.id)?.shape ?? this.declaredShape);
+  }
+
+  protected override details(): string {
+    const v = this.disposed ? undefined : engine.sourceValue(this.id);
+    return v === undefined ? '' : v.data instanceof Int32Array ? ' int32' : ' float32';
   }
 
   override gradShape(t: Tensor): number[] {

@@ -13,6 +13,8 @@ export class ReshapeNode extends Node<Tensor<Float32Array>> {
     /** Width of a row: the dimension this node has when lifted with Vi/Vj. */
     private readonly width: number,
     private readonly shapeOf: (t: Tensor) => number[],
+    /** The shape of the value where known before computing it (a gradient has its target's shape). */
+    private readonly hint?: () => readonly number[] | undefined,
   ) {
     super([source]);
     this.wire({ kind: 'computed', label: `gradient ${role}` });
@@ -39,6 +41,10 @@ export class ReshapeNode extends Node<Tensor<Float32Array>> {
 
   override describe(): string {
     return `gradient ${this.role} of ${this.source.describe()}`;
+  }
+
+  override staticShape(): readonly number[] | undefined {
+    return this.hint?.() ?? (this.role === 'view' ? undefined : this.source.staticShape());
   }
 }
 

@@ -7,6 +7,7 @@ import { asFloat32, type Tensor } from '../tensor.js';
 import { sumCotangents } from './cotangent.js';
 import { Node, type BackwardContext, type Cotangent } from './node.js';
 import { reductionNodes } from './reduction.js';
+import { chosenBackend } from '../scheduler/backends.js';
 
 /**
  * c = (alpha Id + K)^-1 b as a node: K is a scalar kernel formula over the same n points (its
@@ -87,6 +88,14 @@ export class SolveNode extends Node<Tensor<Float32Array>> {
 
   override describe(): string {
     return `solve(${this.kernel.key})`;
+  }
+
+  override staticShape(): readonly number[] | undefined {
+    return this.rhs.staticShape();
+  }
+
+  protected override details(): string {
+    return ` float32 on ${this.options.backend ?? chosenBackend() ?? 'auto'}`;
   }
 
   override get dim(): number {

@@ -171,6 +171,11 @@ export function softwareAdapter(): boolean {
   return current === 'webgpu' && software;
 }
 
+/** @internal The backend chosen so far (by `init`, or by the first computation), if any. */
+export function chosenBackend(): BackendName | undefined {
+  return current;
+}
+
 /**
  * The backend object for a name (default: the current one). Before any backend was chosen, the
  * default is a stand-in whose first `run` chooses one with `init()` ('auto') and then delegates.
