@@ -22,6 +22,7 @@ export { printGraph, toJSON, fromJSON, type PipelineJSON, type Pipeline, type So
 export type { SourceOptions } from './nodes/node.js';
 export { grad } from './grad/grad.js';
 export { toArray, type NestedArray } from './api/dense.js';
+export { scope } from './api/scope.js';
 /**
  * The KeOps reduction names: `'Sum' | 'LogSumExp' | 'Min' | 'Max' | 'ArgMin' | 'ArgMax' |
  * 'Min_ArgMin' | 'Max_ArgMax' | 'KMin' | 'ArgKMin' | 'KMin_ArgKMin' | 'SumSoftMaxWeight'`

@@ -4,6 +4,7 @@ import type { Formula } from '../graph/formula.js';
 import type { GraphState, NodeKind, NodeRecord } from '../graph/state.js';
 import type { ReductionSpec } from '../ops/reductions.js';
 import { Engine } from '../scheduler/engine.js';
+import { aliasSymbolObservable, iterate, nodeCreated } from './interop.js';
 import { checkTensor, type Tensor, type TensorLike } from '../tensor.js';
 
 /** The one scheduler all nodes live in. */
@@ -69,7 +70,7 @@ export interface BackwardContext {
  * total.dispose();
  * ```
  */
-export abstract class Node<T extends Tensor = Tensor> {
+export abstract class Node<T extends Tensor = Tensor> implements AsyncIterable<T> {
   /** This node's id in the graph state (`printGraph` shows it as `#id`). */
   readonly id: number;
   /** How many times this node actually computed (for tests and stats). */
@@ -78,6 +79,7 @@ export abstract class Node<T extends Tensor = Tensor> {
   constructor(protected readonly inputs: readonly Node[]) {
     for (const n of inputs) if (n.disposed) throw new KernelflowError('DISPOSED', `${n.describe()} was disposed: it cannot be an input`);
     this.id = engine.add(this, { kind: this.kind(), label: '', inputs: inputs.map((n) => n.id) });
+    nodeCreated.hook?.(this);
   }
 
   /** The kind recorded in the graph state when the node is wired (read before subclass fields exist). */
@@ -189,6 +191,19 @@ export abstract class Node<T extends Tensor = Tensor> {
     return new Observable<T>((sub) => engine.subscribe(this.id, sub as Subscriber<Tensor>));
   }
 
+  /**
+   * `for await (const t of node)`: the current value, then one per recompute (a consumer slower
+   * than the recomputes gets the latest); ends when the node is disposed, throws its errors.
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return iterate(this.observe());
+  }
+
+  /** rxjs interop (`from(node)`, and `Symbol.observable` where defined): {@link Node.observe}. */
+  ['@@observable'](): Observable<T> {
+    return this.observe();
+  }
+
   /** A short description for messages (`source 'x'`, `Sum(..., axis 1)`). */
   describe(): string {
     return this.constructor.name;
@@ -238,6 +253,8 @@ export abstract class Node<T extends Tensor = Tensor> {
     engine.dispose(this.id);
   }
 }
+
+aliasSymbolObservable(Node.prototype);
 
 /**
  * Runs `fn` and recomputes observers once for all the changes it makes. (Changes made in one
