@@ -97,9 +97,10 @@ export async function init(opts: InitOptions = {}): Promise<BackendName> {
     throw new BackendError(`unknown backend '${String(want)}' (use 'auto', 'webgpu' or 'cpu')`);
   }
   const quiet = opts.quiet === true || /^(1|true|yes)$/i.test(env('KERNELFLOW_QUIET'));
-  const first = current === undefined;
+  // Only a choice made for the user ('auto', the first time) is announced.
+  const announce = want === 'auto' && current === undefined && !quiet;
   const say = (line: string): void => {
-    if (first && !quiet) notice(line);
+    if (announce) notice(line);
   };
   if (want === 'auto') {
     const forced = env('KERNELFLOW_BACKEND');

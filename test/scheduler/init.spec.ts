@@ -71,6 +71,9 @@ test('KERNELFLOW_BACKEND decides what auto means; quiet and KERNELFLOW_QUIET sil
   const explicit = await child(`await kf.init({ backend: 'cpu' });\n${compute}`);
   assert.equal(explicit.notices, []);
   assert.match(explicit.stdout, /^cpu /);
+  const explicitGpu = await child(`await kf.init({ backend: 'webgpu' }).catch(() => kf.init({ backend: 'cpu' }));\n${compute}`);
+  assert.is(explicitGpu.code, 0, explicitGpu.stderr);
+  assert.equal(explicitGpu.notices, []);
 });
 
 test('bad settings are BackendErrors that say what is accepted', async () => {

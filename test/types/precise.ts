@@ -3,7 +3,8 @@
  * noUncheckedIndexedAccess on), never run. Each `@ts-expect-error` line must fail to compile: tsc
  * reports an unused one, so a type that became too loose fails the check.
  */
-import { genred, grad, kernelSolve, source, Vi, Vj, type LazyTensor, type Node, type Tensor, type TensorLike } from '../../src/index.js';
+import { from } from 'rxjs';
+import { genred, grad, kernelSolve, scope, source, Vi, Vj, type LazyTensor, type Node, type Tensor, type TensorLike } from '../../src/index.js';
 
 declare const t: TensorLike;
 
@@ -92,4 +93,31 @@ export async function kernelSolveArity(): Promise<void> {
   // @ts-expect-error the options come last
   await Kinv({ alpha: 0.1 }, t, t, t);
   void c;
+}
+
+export async function resultsAndInterop(): Promise<void> {
+  const x = source(new Float32Array(6), [3, 2]);
+  const S = Vi(x).sqdist(Vj(x));
+  // The dense toolkit gives value nodes, whatever it starts from.
+  const m: Node<Tensor<Float32Array>> = S.argmin(1).add(1).mean(0, true);
+  const r: Float32Array = (await S.sum(1).sub(x).norm().read()).data;
+  // @ts-expect-error an operand is a Node, a TensorLike or a number
+  S.sum(1).add('1');
+  const nested = await S.kmin(2, 1).array();
+  // @ts-expect-error nested arrays may be a number (shape []): narrow first
+  nested.length;
+  // for await and from() keep the data type.
+  for await (const t of S.argKmin(2, 1)) {
+    const i: Int32Array = t.data;
+    void i;
+    break;
+  }
+  from(S.sum(1)).subscribe((t) => t.data satisfies Float32Array);
+  // scope returns what fn returns, sync or async.
+  const kept: Node<Tensor<Int32Array>> = scope(() => S.argmin(1));
+  const total: Promise<number> = scope(async () => (await S.sum(1).read()).data[0] ?? 0);
+  // The symbolic shape and the printed forms.
+  const shape: number[] = S.shape;
+  const printed: string = `${S.formulaString} ${String(S)} ${String(kept)}`;
+  void [m, r, kept, total, shape, printed];
 }
