@@ -10,7 +10,8 @@ import { parseAliases, parseFormula } from './parse.js';
  * KeOps's `KernelSolve`: solves (alpha Id + K) c = b for the alias `varName`, where the formula
  * is a symmetric positive definite reduction linear in `varName`, by conjugate gradient. Returns a
  * function of the aliases' data (in alias order, `varName`'s being b) and optionally, last, per-call
- * {@link SolveOptions} that override `defaults`. `axis` defaults to 0 as in pykeops; `varName`
+ * {@link SolveOptions} that override `defaults` (with the aliases written as an array literal, the
+ * function's type has one data parameter per alias). `axis` defaults to 0 as in pykeops; `varName`
  * must be indexed by the reduced axis (a `Vj` alias for axis 1).
  * @example
  * ```ts
@@ -24,12 +25,15 @@ import { parseAliases, parseFormula } from './parse.js';
  * console.log(c.shape); // [1000, 2]
  * ```
  */
-export function kernelSolve(
+export function kernelSolve<const A extends readonly string[]>(
   formula: string,
-  aliases: readonly string[],
+  aliases: A,
   varName: string,
   defaults: { axis?: 0 | 1; dim?: 0 | 1 } & SolveOptions = {},
-): (...args: (TensorLike | SolveOptions)[]) => Promise<Tensor> {
+): {
+  (...args: { -readonly [K in keyof A]: TensorLike }): Promise<Tensor<Float32Array>>;
+  (...args: [...{ -readonly [K in keyof A]: TensorLike }, SolveOptions]): Promise<Tensor<Float32Array>>;
+} {
   checkOptions('kernelSolve', defaults, { axis: isAxis, dim: isAxis, ...SOLVE_OPTIONS });
   const { axis: _axis, dim: _dim, ...solveDefaults } = defaults;
   const parsed = parseAliases(aliases);
@@ -49,7 +53,7 @@ export function kernelSolve(
       : null;
   const scalarKernel = kernel !== null && kernel.dim === 1 && !variables(kernel).some((v) => v.index === target.index) ? kernel : null;
   const arity = parsed.reduce((n, a) => Math.max(n, a.index + 1), 0);
-  return async (...args) => {
+  return async (...args: (TensorLike | SolveOptions)[]): Promise<Tensor<Float32Array>> => {
     const last = args[args.length - 1];
     const hasOpts = args.length === arity + 1 && last !== undefined && !('data' in last);
     const callOpts = (hasOpts ? last : {}) as SolveOptions;
@@ -69,6 +73,6 @@ export function kernelSolve(
       scalarKernel !== null
         ? await solveKernel(scalarKernel, vals, b, opts)
         : await solveLinear({ apply: f, p: target.index, axis, kernel: null }, vals, b, opts);
-    return { data: res.c.data, shape: [...b.shape] };
+    return { data: asFloat32(res.c), shape: [...b.shape] };
   };
 }

@@ -65,7 +65,7 @@ function fields(o: Obj, path: string, required: Readonly<Record<string, Check>>,
     if (k in required) continue;
     const check = optional[k];
     if (check === undefined) fail(`${path}.${k}`, `unknown field '${k}' (known: ${[...Object.keys(required), ...Object.keys(optional)].join(', ')})`);
-    if (v !== undefined) check(v, `${path}.${k}`);
+    else if (v !== undefined) check(v, `${path}.${k}`);
   }
 }
 

@@ -1,10 +1,11 @@
-import { Observable, type Subscription } from 'rxjs';
+import { Observable, type Subscriber, type Subscription } from 'rxjs';
 import { DataError, DimensionError, KernelflowError } from '../errors.js';
 import type { Formula } from '../graph/formula.js';
 import { printFormula } from '../graph/print.js';
 import type { GraphState, NodeKind, NodeRecord } from '../graph/state.js';
 import type { ReductionSpec } from '../ops/reductions.js';
 import { Engine } from '../scheduler/engine.js';
+import { aliasSymbolObservable, iterate, nodeCreated } from './interop.js';
 import { checkTensor, type Tensor, type TensorLike } from '../tensor.js';
 import { streamEndedError, streamError } from './stream-errors.js';
 
@@ -71,7 +72,7 @@ export interface BackwardContext {
  * total.dispose();
  * ```
  */
-export abstract class Node {
+export abstract class Node<T extends Tensor = Tensor> implements AsyncIterable<T> {
   /** This node's id in the graph state (`printGraph` shows it as `#id`). */
   readonly id: number;
   /** How many times this node actually computed (for tests and stats). */
@@ -80,6 +81,7 @@ export abstract class Node {
   constructor(protected readonly inputs: readonly Node[]) {
     for (const n of inputs) if (n.disposed) throw new KernelflowError('DISPOSED', `${n.describe()} was disposed: it cannot be an input`);
     this.id = engine.add(this, { kind: this.kind(), label: '', inputs: inputs.map((n) => n.id) });
+    nodeCreated.hook?.(this);
   }
 
   /** The kind recorded in the graph state when the node is wired (read before subclass fields exist). */
@@ -91,10 +93,10 @@ export abstract class Node {
    * Computes this node's value from its inputs' values. `signal` aborts when an input changes
    * while this runs: a long computation may stop early (reject), and its work is then dropped.
    */
-  protected abstract compute(inputs: readonly Tensor[], signal?: AbortSignal): Promise<Tensor>;
+  protected abstract compute(inputs: readonly Tensor[], signal?: AbortSignal): Promise<T>;
 
   /** @internal The scheduler's entry point. */
-  evaluate(inputs: readonly Tensor[], signal?: AbortSignal): Promise<Tensor> {
+  evaluate(inputs: readonly Tensor[], signal?: AbortSignal): Promise<T> {
     this.computeCount++;
     return this.compute(inputs, signal);
   }
@@ -169,8 +171,8 @@ export abstract class Node {
    * console.log(t.data);                          // Float32Array [2, 4, 6]
    * ```
    */
-  read(): Promise<Tensor> {
-    return engine.read(this.id).catch((e: unknown) => {
+  read(): Promise<T> {
+    return (engine.read(this.id) as Promise<T>).catch((e: unknown) => {
       throw e instanceof KernelflowError && e.code === 'DISPOSED' ? new KernelflowError('DISPOSED', `${this.describe()} was disposed`) : e;
     });
   }
@@ -192,13 +194,52 @@ export abstract class Node {
    * setTimeout(() => sub.unsubscribe(), 100);
    * ```
    */
-  observe(): Observable<Tensor> {
-    return new Observable<Tensor>((sub) => engine.subscribe(this.id, sub));
+  observe(): Observable<T> {
+    return new Observable<T>((sub) => engine.subscribe(this.id, sub as Subscriber<Tensor>));
+  }
+
+  /**
+   * `for await (const t of node)`: the current value, then one per recompute (a consumer slower
+   * than the recomputes gets the latest); ends when the node is disposed, throws its errors.
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return iterate(this.observe());
+  }
+
+  /** rxjs interop (`from(node)`, and `Symbol.observable` where defined): {@link Node.observe}. */
+  ['@@observable'](): Observable<T> {
+    return this.observe();
   }
 
   /** A short description for messages (`source 'x'`, `Sum(..., axis 1)`). */
   describe(): string {
     return this.constructor.name;
+  }
+
+  /** @internal The shape of this node's value where known without computing it (-1: an unknown extent). */
+  staticShape(): readonly number[] | undefined {
+    return undefined;
+  }
+
+  /** @internal What `toString` adds after the shape (dtype, backend). */
+  protected details(): string {
+    return '';
+  }
+
+  /**
+   * For people (and `console.log` in Node): kind and id, the reduction in KeOps syntax, the shape
+   * (`?` where known only once computed), dtype and backend, e.g.
+   * `ReductionNode #2 ArgMin(SqDist(Var(0,3,0),Var(1,3,1)), axis 1) [100, 1] int32 on cpu`.
+   */
+  toString(): string {
+    const s = this.disposed ? undefined : this.staticShape();
+    const shape = s === undefined ? '?' : `[${s.map((d) => (d < 0 ? '?' : d)).join(', ')}]`;
+    return `${this.constructor.name} #${this.id} ${this.describe()} ${shape}${this.details()}${this.disposed ? ' (disposed)' : ''}`;
+  }
+
+  /** @internal console.log / util.inspect in Node. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
   }
 
 
@@ -219,6 +260,8 @@ export abstract class Node {
     engine.dispose(this.id);
   }
 }
+
+aliasSymbolObservable(Node.prototype);
 
 /**
  * Runs `fn` and recomputes observers once for all the changes it makes. (Changes made in one
@@ -397,6 +440,15 @@ export class SourceNode extends Node {
   override get dim(): number {
     const s = this.shape;
     return s.length <= 1 ? 1 : s[s.length - 1]!;
+  }
+
+  override staticShape(): readonly number[] | undefined {
+    return this.disposed ? undefined : (engine.sourceValue(this.id)?.shape ?? this.declaredShape);
+  }
+
+  protected override details(): string {
+    const v = this.disposed ? undefined : engine.sourceValue(this.id);
+    return v === undefined ? '' : v.data instanceof Int32Array ? ' int32' : ' float32';
   }
 
   override gradShape(t: Tensor): number[] {

@@ -1,10 +1,10 @@
 import type { Formula, VarNode } from '../graph/formula.js';
-import { variables } from '../graph/formula.js';
+import { Cat, variables } from '../graph/formula.js';
 import { printFormula } from '../graph/print.js';
 import { makePlan } from '../kernel/plan.js';
 import { hasGradient, keptVar, reductionGrad } from '../ops/reduction-grads.js';
 import type { ReductionSpec } from '../ops/reductions.js';
-import type { BackendChoice } from '../scheduler/backends.js';
+import { chosenBackend, type BackendChoice } from '../scheduler/backends.js';
 import { executeReduction } from '../scheduler/execute.js';
 import type { Tensor } from '../tensor.js';
 import { buildGradReduction, cotangentFormula } from './cotangent.js';
@@ -72,6 +72,21 @@ export class ReductionNode extends Node {
 
   override gradBackend(): BackendChoice | undefined {
     return this.backend;
+  }
+
+  /** [kept rows, ...row shape]: the rows from the inputs bound to the kept index (1 when none is). */
+  override staticShape(): readonly number[] {
+    const out = makePlan(this.formula, this.spec).outputs[this.output]!;
+    const kept = this.spec.axis === 1 ? Cat.i : Cat.j;
+    const roots = this.spec.weight ? [this.formula, this.spec.weight] : [this.formula];
+    const v = roots.flatMap((f) => variables(f)).find((w) => w.cat === kept);
+    const rows = v === undefined ? 1 : (this.inputs[v.index]?.staticShape()?.[0] ?? -1);
+    return [rows, ...out.rowShape];
+  }
+
+  protected override details(): string {
+    const int = makePlan(this.formula, this.spec).outputs[this.output]!.int;
+    return `${int ? ' int32' : ' float32'} on ${this.backend ?? chosenBackend() ?? 'auto'}`;
   }
 
   override gradInputs(): readonly Node[] {

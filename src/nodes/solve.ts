@@ -6,10 +6,11 @@ import { op } from '../ops/build.js';
 import { solveKernel, type KernelSolveOptions, type SolveOptions, type SolveProgress } from '../solve/kernel-solve.js';
 import { checkSolveOptions } from '../solve/options.js';
 import type { BackendChoice } from '../scheduler/backends.js';
-import type { Tensor } from '../tensor.js';
+import { asFloat32, type Tensor } from '../tensor.js';
 import { sumCotangents } from './cotangent.js';
 import { Node, type BackwardContext, type Cotangent } from './node.js';
 import { reductionNodes } from './reduction.js';
+import { chosenBackend } from '../scheduler/backends.js';
 
 /**
  * c = (alpha Id + K)^-1 b as a node: K is a scalar kernel formula over the same n points (its
@@ -30,7 +31,7 @@ import { reductionNodes } from './reduction.js';
  * await c.read();
  * ```
  */
-export class SolveNode extends Node {
+export class SolveNode extends Node<Tensor<Float32Array>> {
   private readonly progress$ = new Subject<SolveProgress>();
   private warm: Tensor | undefined;
   /** Iterations of the last completed solve. */
@@ -71,7 +72,7 @@ export class SolveNode extends Node {
     return this.progress$.asObservable();
   }
 
-  protected async compute(vals: readonly Tensor[], signal?: AbortSignal): Promise<Tensor> {
+  protected async compute(vals: readonly Tensor[], signal?: AbortSignal): Promise<Tensor<Float32Array>> {
     const b = vals[vals.length - 1]!;
     const kernelVals = vals.slice(0, -1);
     const warm = this.options.x0 ?? (this.warm !== undefined && this.warm.data.length === b.data.length ? this.warm : undefined);
@@ -87,11 +88,19 @@ export class SolveNode extends Node {
     this.warm = res.c;
     if (res.cancelled) throw new KernelflowError('CANCELLED', 'solve cancelled: an input changed');
     this.lastIterations = res.iterations;
-    return { data: res.c.data, shape: [...b.shape] };
+    return { data: asFloat32(res.c), shape: [...b.shape] };
   }
 
   override describe(): string {
     return `solve(${printFormula(this.kernel, 500)})`;
+  }
+
+  override staticShape(): readonly number[] | undefined {
+    return this.rhs.staticShape();
+  }
+
+  protected override details(): string {
+    return ` float32 on ${this.options.backend ?? chosenBackend() ?? 'auto'}`;
   }
 
   override get dim(): number {

@@ -1,7 +1,7 @@
 import { CpuBackend } from '../cpu/backend.js';
 import { BackendError } from '../errors.js';
 import { GpuBackend } from '../gpu/backend.js';
-import { adapterInfo, hasAdapter, releaseDevice } from '../gpu/device.js';
+import { adapterInfo, hasAdapter, releaseDevice, whyNoAdapter } from '../gpu/device.js';
 import { setKernelCacheSize } from '../kernel/cache.js';
 import type { KernelPlan } from '../kernel/plan.js';
 import { checkOptions, integerAtLeast, show, type OptionCheck } from '../options.js';
@@ -71,11 +71,40 @@ let current: BackendName | undefined;
 let software = false;
 
 /**
+ * Options of {@link init}.
+ * @example
+ * ```ts
+ * import { init, type InitOptions } from 'kernelflow';
+ * const opts: InitOptions = { backend: 'auto', quiet: true }; // no line on stderr
+ * console.log(await init(opts));
+ * ```
+ */
+export interface InitOptions {
+  /** `'auto'` (default: WebGPU when an adapter exists, else CPU; `KERNELFLOW_BACKEND` may say which), `'webgpu'` or `'cpu'`. */
+  readonly backend?: BackendChoice;
+  /** Says nothing on stderr about the backend chosen (also `KERNELFLOW_QUIET=1`). */
+  readonly quiet?: boolean;
+  /** Compiled kernels each backend keeps, least recently used evicted first (default 256). */
+  readonly kernelCacheSize?: number;
+}
+
+const isBoolean: OptionCheck = (v) => (typeof v === 'boolean' ? undefined : 'must be true or false');
+
+/** An environment variable in Node ('' elsewhere). */
+function env(name: string): string {
+  return (typeof process !== 'undefined' ? process.env?.[name] : undefined) ?? '';
+}
+
+/**
  * Chooses the backend. `'auto'` (default) takes WebGPU when an adapter exists, else the CPU
- * backend, and says once on stderr which one it took. `'webgpu'` without an adapter is a
- * BackendError. Without a call to `init` everything runs on the CPU backend. Call `shutdown()`
- * when done so that the process can exit. `kernelCacheSize` bounds the compiled kernels each
- * backend keeps (default 256); the least recently used are evicted (`stats().kernelsEvicted`).
+ * backend, and says once on stderr which one it took (and why, when WebGPU is unavailable);
+ * `quiet: true` or `KERNELFLOW_QUIET=1` silences that line, and `KERNELFLOW_BACKEND=cpu|webgpu`
+ * decides what `'auto'` means. `'webgpu'` without an adapter (or, in Node, without the optional
+ * `webgpu` package) is a BackendError. Calling `init` is optional: the first computation without
+ * a chosen backend runs `init()` itself. Call `shutdown()` when done so that the process can exit
+ * promptly.
+ * `kernelCacheSize` bounds the compiled kernels each backend keeps (default 256); the least
+ * recently used are evicted (`stats().kernelsEvicted`).
  * @returns the backend now in use.
  * @example
  * ```ts
@@ -85,23 +114,36 @@ let software = false;
  * await shutdown();
  * ```
  */
-export async function init(opts: { backend?: BackendChoice; kernelCacheSize?: number } = {}): Promise<BackendName> {
-  checkOptions('init', opts, { backend: backendOption, kernelCacheSize: integerAtLeast(1) });
-  const want = opts.backend ?? 'auto';
+export async function init(opts: InitOptions = {}): Promise<BackendName> {
+  checkOptions('init', opts, { backend: backendOption, kernelCacheSize: integerAtLeast(1), quiet: isBoolean });
   if (opts.kernelCacheSize !== undefined) setKernelCacheSize(opts.kernelCacheSize);
+  let want = opts.backend ?? 'auto';
+  const quiet = opts.quiet === true || /^(1|true|yes)$/i.test(env('KERNELFLOW_QUIET'));
+  // Only a choice made for the user ('auto', the first time) is announced.
+  const announce = want === 'auto' && current === undefined && !quiet;
+  const say = (line: string): void => {
+    if (announce) notice(line);
+  };
+  if (want === 'auto') {
+    const forced = env('KERNELFLOW_BACKEND');
+    if (forced === 'cpu' || forced === 'webgpu') want = forced;
+    else if (forced !== '' && forced !== 'auto') throw new BackendError(`KERNELFLOW_BACKEND='${forced}': use auto, webgpu or cpu`);
+    if (want === 'cpu') say('kernelflow: using the CPU backend (KERNELFLOW_BACKEND=cpu)');
+  }
   if (want === 'cpu') {
     current = 'cpu';
     return current;
   }
   const info = (await hasAdapter()) ? await adapterInfo() : null;
   if (info === null) {
-    if (want === 'webgpu') throw new BackendError('no WebGPU adapter: no GPU, or no Vulkan driver (install lavapipe: .ci/install-lavapipe.sh)');
-    if (current === undefined) notice('kernelflow: no WebGPU adapter, using the CPU backend');
+    const why = whyNoAdapter();
+    if (want === 'webgpu') throw new BackendError(`init({ backend: 'webgpu' }): ${why}`);
+    say(`kernelflow: using the CPU backend (WebGPU unavailable: ${why})`);
     current = 'cpu';
     return current;
   }
   software = info.software;
-  if (want === 'auto' && current === undefined) notice(`kernelflow: using WebGPU (${info.description || 'unknown adapter'})`);
+  say(`kernelflow: using WebGPU (${info.description || 'unknown adapter'})`);
   current = 'webgpu';
   return current;
 }
@@ -112,8 +154,19 @@ function notice(line: string): void {
   else console.warn(line);
 }
 
+let choosing: Promise<BackendName> | undefined;
+/** The backend in use, chosen by `init()` ('auto') on first use when nobody chose one. */
+function chosen(): Promise<BackendName> {
+  if (current !== undefined) return Promise.resolve(current);
+  choosing ??= init().finally(() => {
+    choosing = undefined;
+  });
+  return choosing;
+}
+
 /**
- * The backend in use ('cpu' until `init` picks another).
+ * The backend in use: the one `init` chose (explicitly, or on the first computation); `'cpu'`
+ * before any was chosen.
  * @example
  * ```ts
  * import { init, backendName, shutdown } from 'kernelflow';
@@ -141,9 +194,18 @@ export function softwareAdapter(): boolean {
   return current === 'webgpu' && software;
 }
 
-/** The backend object for a name (default: the current one). */
+/** @internal The backend chosen so far (by `init`, or by the first computation), if any. */
+export function chosenBackend(): BackendName | undefined {
+  return current;
+}
+
+/**
+ * The backend object for a name (default: the current one). Before any backend was chosen, the
+ * default is a stand-in whose first `run` chooses one with `init()` ('auto') and then delegates.
+ */
 export function getBackend(name?: BackendChoice): Backend {
-  const n = name === undefined || name === 'auto' ? backendName() : checkBackend(name, 'backend');
+  const n = name === undefined || name === 'auto' ? current : (checkBackend(name, 'backend') as BackendName);
+  if (n === undefined) return { name: backendName(), run: async (...args) => getBackend(await chosen()).run(...args) };
   if (n === 'webgpu') return (gpu ??= new GpuBackend());
   return (cpu ??= new CpuBackend());
 }

@@ -56,7 +56,10 @@ interface Attribute {
 /** Reads a LAS or LAZ file's points as columns. */
 export async function readLAS(file: string, bytes: Uint8Array): Promise<PointTable> {
   const h = parseHeader(file, bytes);
-  const [{ parse }, { LASLoader }] = await Promise.all([import('@loaders.gl/core'), import('@loaders.gl/las')]);
+  // loaders.gl is an optional peer dependency: only LAS/LAZ users need it installed.
+  const loaded = await Promise.all([import('@loaders.gl/core'), import('@loaders.gl/las')]).catch(() => undefined);
+  if (loaded === undefined) throw new DataFileError(file, "reading LAS/LAZ needs the optional packages '@loaders.gl/core' and '@loaders.gl/las' (npm install @loaders.gl/core @loaders.gl/las)");
+  const [{ parse }, { LASLoader }] = loaded;
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   let attributes: Record<string, Attribute>;
   try {
