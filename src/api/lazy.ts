@@ -1,5 +1,6 @@
 import { DimensionError, KernelflowError, ReductionError } from '../errors.js';
 import { mapVars, mkConst, mkVar, variables, Cat, type Formula } from '../graph/formula.js';
+import { printFormula } from '../graph/print.js';
 import { op } from '../ops/build.js';
 import { makePlan } from '../kernel/plan.js';
 import { SolveNode } from '../nodes/solve.js';
@@ -9,6 +10,7 @@ import type { BackendChoice } from '../scheduler/backends.js';
 import { executeReduction } from '../scheduler/execute.js';
 import { Node, SourceNode } from '../nodes/node.js';
 import type { Tensor, TensorLike } from '../tensor.js';
+import { checkReduceOptions } from './options.js';
 
 /** Data a LazyTensor variable reads: a graph node, or dense data lifted as a constant source. */
 type Bound = Node;
@@ -22,7 +24,7 @@ type Bound = Node;
  * const y = Vj({ data: new Float32Array([3, 4, 5]), shape: [3, 1] });
  * const scale: Operand = 0.5;
  * const shifted: Operand = y;
- * console.log(String(x.mul(scale).add(shifted))); // ((Var(0,1,0) * Cst(0.5)) + Var(1,1,1))
+ * console.log(x.mul(scale).add(shifted).formulaString); // ((Var(0,1,0) * Cst(0.5)) + Var(1,1,1))
  * ```
  */
 export type Operand = LazyTensor | number;
@@ -74,7 +76,7 @@ export interface ReduceOptions {
 export class LazyTensor {
   /** @internal */
   constructor(
-    /** @internal The formula IR (variables numbered by uid; `toString()` prints the canonical form). */
+    /** @internal The formula IR (variables numbered by uid; `formulaString` prints the canonical form). */
     readonly formula: Formula,
     /** @internal variable uid -> bound node */
     readonly bindings: ReadonlyMap<number, Bound>,
@@ -178,9 +180,9 @@ export class LazyTensor {
    * console.log((await d2.sum(0).read()).shape);      // [3, 1]
    * ```
    */
-  sum(axis: -1): LazyTensor;
-  sum(axis: 0 | 1, opts?: ReduceOptions): Node;
-  sum(axis: -1 | 0 | 1 = -1, opts: ReduceOptions = {}): LazyTensor | Node {
+  sum(axis?: -1): LazyTensor;
+  sum(axis: 0 | 1, opts?: ReduceOptions): Node<Tensor<Float32Array>>;
+  sum(axis: -1 | 0 | 1 = -1, opts: ReduceOptions = {}): LazyTensor | Node<Tensor<Float32Array>> {
     if (axis === -1) return this.apply('Sum');
     return this.reduce('Sum', axis, opts);
   }
@@ -188,25 +190,25 @@ export class LazyTensor {
    * log(sum exp(F)) over an axis (running max: no overflow), optionally weighted:
    * log(sum exp(F) * weight), F then scalar (KeOps `LogSumExp`, `formula2`).
    */
-  logsumexp(axis: 0 | 1, opts: ReduceOptions & { weight?: Operand } = {}): Node {
+  logsumexp(axis: 0 | 1, opts: ReduceOptions & { weight?: Operand } = {}): Node<Tensor<Float32Array>> {
     return this.reduce('LogSumExp', axis, opts, opts.weight);
   }
   /** Min reduction over an axis, per coordinate (KeOps `Min`): shape `[M, D]` for axis 1. */
-  min(axis: 0 | 1, opts: ReduceOptions = {}): Node { return this.reduce('Min', axis, opts); }
+  min(axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Float32Array>> { return this.reduce('Min', axis, opts); }
   /** Max reduction over an axis, per coordinate (KeOps `Max`). */
-  max(axis: 0 | 1, opts: ReduceOptions = {}): Node { return this.reduce('Max', axis, opts); }
+  max(axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Float32Array>> { return this.reduce('Max', axis, opts); }
   /** Index of the min over an axis, per coordinate, int32; ties: lowest index (KeOps `ArgMin`). */
-  argmin(axis: 0 | 1, opts: ReduceOptions = {}): Node { return this.reduce('ArgMin', axis, opts); }
+  argmin(axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Int32Array>> { return this.reduce('ArgMin', axis, opts); }
   /** Index of the max over an axis, per coordinate, int32; ties: lowest index (KeOps `ArgMax`). */
-  argmax(axis: 0 | 1, opts: ReduceOptions = {}): Node { return this.reduce('ArgMax', axis, opts); }
+  argmax(axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Int32Array>> { return this.reduce('ArgMax', axis, opts); }
   /** `[min, argmin]` in one kernel run (KeOps `Min_ArgMin`). */
-  minArgmin(axis: 0 | 1, opts: ReduceOptions = {}): [Node, Node] { return this.reducePair('Min_ArgMin', axis, opts); }
+  minArgmin(axis: 0 | 1, opts: ReduceOptions = {}): [Node<Tensor<Float32Array>>, Node<Tensor<Int32Array>>] { return this.reducePair('Min_ArgMin', axis, opts); }
   /** `[max, argmax]` in one kernel run (KeOps `Max_ArgMax`). */
-  maxArgmax(axis: 0 | 1, opts: ReduceOptions = {}): [Node, Node] { return this.reducePair('Max_ArgMax', axis, opts); }
+  maxArgmax(axis: 0 | 1, opts: ReduceOptions = {}): [Node<Tensor<Float32Array>>, Node<Tensor<Int32Array>>] { return this.reducePair('Max_ArgMax', axis, opts); }
   /** The K smallest values over an axis, ascending: `[M, K]` for a scalar formula, `[M, K, D]` otherwise (KeOps `KMin`). */
-  kmin(K: number, axis: 0 | 1, opts: ReduceOptions = {}): Node { return this.reduce('KMin', axis, opts, undefined, K); }
+  kmin(K: number, axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Float32Array>> { return this.reduce('KMin', axis, opts, undefined, K); }
   /** Indices of the K smallest values, int32, lowest index first on ties (KeOps `ArgKMin`). */
-  argKmin(K: number, axis: 0 | 1, opts: ReduceOptions = {}): Node { return this.reduce('ArgKMin', axis, opts, undefined, K); }
+  argKmin(K: number, axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Int32Array>> { return this.reduce('ArgKMin', axis, opts, undefined, K); }
   /**
    * `[values, indices]` of the K smallest, in one kernel run (KeOps `KMin_ArgKMin`).
    * @example
@@ -218,11 +220,11 @@ export class LazyTensor {
    * console.log((await j.read()).data);                     // Int32Array [1, 3, 0, 2]
    * ```
    */
-  kminArgKmin(K: number, axis: 0 | 1, opts: ReduceOptions = {}): [Node, Node] {
+  kminArgKmin(K: number, axis: 0 | 1, opts: ReduceOptions = {}): [Node<Tensor<Float32Array>>, Node<Tensor<Int32Array>>] {
     return this.reducePair('KMin_ArgKMin', axis, opts, K);
   }
   /** sum_j exp(F) * weight / sum_j exp(F) (F scalar; KeOps `SumSoftMaxWeight`). */
-  sumSoftmaxWeight(weight: Operand, axis: 0 | 1, opts: ReduceOptions = {}): Node {
+  sumSoftmaxWeight(weight: Operand, axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Float32Array>> {
     return this.reduce('SumSoftMaxWeight', axis, opts, weight);
   }
   /**
@@ -236,7 +238,7 @@ export class LazyTensor {
    * console.log((await K.matmul(b).read()).shape); // [3, 2]
    * ```
    */
-  matmul(b: LazyTensor | Node | TensorLike, opts: ReduceOptions = {}): Node {
+  matmul(b: LazyTensor | Node | TensorLike, opts: ReduceOptions = {}): Node<Tensor<Float32Array>> {
     return this.mul(b instanceof LazyTensor ? b : Vj(b)).sum(1, opts);
   }
 
@@ -269,30 +271,70 @@ export class LazyTensor {
   }
 
   /**
-   * The formula as KeOps prints it, with variables numbered by first appearance.
+   * The formula as KeOps prints it, with variables numbered by first appearance (elided with
+   * `...` past 10 000 characters: a DAG with shared subexpressions prints as a tree).
    * @example
    * ```ts
    * import { Vi, Vj } from 'kernelflow';
    * const x = Vi({ data: new Float32Array(6), shape: [2, 3] });
    * const y = Vj({ data: new Float32Array(9), shape: [3, 3] });
-   * console.log(x.sub(y).square().sum(-1).toString()); // Sum(Square((Var(0,3,0) - Var(1,3,1))))
+   * console.log(x.sub(y).square().sum(-1).formulaString); // Sum(Square((Var(0,3,0) - Var(1,3,1))))
    * ```
    */
+  get formulaString(): string {
+    return printFormula(canonical(this, []).formula);
+  }
+
+  /**
+   * The symbolic shape, as pykeops's `LazyTensor.shape`: `[M, N]` for a scalar formula, `[M, N, D]`
+   * for a vector one. M is the rows of the data bound to i-variables, N of the j-variables' (1 when
+   * the formula has none, as in pykeops; -1 where the data's rows are known only once computed).
+   * @example
+   * ```ts
+   * import { source, Vi, Vj } from 'kernelflow';
+   * const x = source(new Float32Array(300), [100, 3]);
+   * const y = source(new Float32Array(600), [200, 3]);
+   * console.log(Vi(x).sqdist(Vj(y)).shape, Vi(x).sub(Vj(y)).shape); // [100, 200] [100, 200, 3]
+   * ```
+   */
+  get shape(): number[] {
+    const rows = (cat: Cat): number => {
+      for (const v of variables(this.formula)) {
+        if (v.cat === cat) return this.bindings.get(v.index)?.staticShape()?.[0] ?? -1;
+      }
+      return 1;
+    };
+    const ij = [rows(Cat.i), rows(Cat.j)];
+    return this.dim === 1 ? ij : [...ij, this.dim];
+  }
+
+  /**
+   * For people (and `console.log` in Node), as pykeops prints a LazyTensor: the formula in KeOps
+   * syntax and the shape, e.g. `LazyTensor Sum(Square((Var(0,3,0) - Var(1,3,1)))) shape [100, 200]`.
+   * The formula alone is {@link LazyTensor.formulaString}.
+   */
   toString(): string {
-    return canonical(this, []).formula.key;
+    return `LazyTensor ${this.formulaString} shape [${this.shape.map((d) => (d < 0 ? '?' : d)).join(', ')}]`;
   }
 
-  private reduce(name: string, axis: 0 | 1, opts: ReduceOptions, weight?: Operand, K?: number): Node {
-    return this.reduceAll(name, axis, opts, weight, K)[0]!;
+  /** @internal console.log / util.inspect in Node. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
   }
 
-  private reducePair(name: string, axis: 0 | 1, opts: ReduceOptions, K?: number): [Node, Node] {
+  /** One reduction node, typed by the caller (values or indices: the reduction decides). */
+  private reduce<T extends Tensor>(name: string, axis: 0 | 1, opts: ReduceOptions, weight?: Operand, K?: number): Node<T> {
+    return this.reduceAll(name, axis, opts, weight, K)[0]! as Node as Node<T>;
+  }
+
+  private reducePair(name: string, axis: 0 | 1, opts: ReduceOptions, K?: number): [Node<Tensor<Float32Array>>, Node<Tensor<Int32Array>>] {
     const [a, b] = this.reduceAll(name, axis, opts, undefined, K);
-    return [a!, b!];
+    return [a! as Node as Node<Tensor<Float32Array>>, b! as Node as Node<Tensor<Int32Array>>];
   }
 
   private reduceAll(name: string, axis: 0 | 1, opts: ReduceOptions, weight?: Operand, K?: number): Node[] {
     if (axis !== 0 && axis !== 1) throw new ReductionError(`${name}: axis must be 0 or 1, got ${String(axis)}`);
+    checkReduceOptions(name, opts);
     const w = weight === undefined ? undefined : this.lift(weight);
     const { formula, inputs, weightFormula } = canonical(this, w === undefined ? [] : [w]);
     return reductionNodes(formula, inputs, { reduction: name, axis, K, weight: weightFormula ?? null }, opts.backend);

@@ -1,9 +1,10 @@
 import type { Formula, VarNode } from '../graph/formula.js';
-import { variables } from '../graph/formula.js';
+import { Cat, variables } from '../graph/formula.js';
+import { printFormula } from '../graph/print.js';
 import { makePlan } from '../kernel/plan.js';
 import { hasGradient, keptVar, reductionGrad } from '../ops/reduction-grads.js';
-import type { ReductionName, ReductionSpec } from '../ops/reductions.js';
-import type { BackendChoice } from '../scheduler/backends.js';
+import type { ReductionSpec } from '../ops/reductions.js';
+import { chosenBackend, type BackendChoice } from '../scheduler/backends.js';
 import { executeReduction } from '../scheduler/execute.js';
 import type { Tensor } from '../tensor.js';
 import { buildGradReduction, cotangentFormula } from './cotangent.js';
@@ -19,7 +20,14 @@ export function reductionNodes(formula: Formula, inputs: readonly Node[], spec: 
   const plan = makePlan(formula, spec);
   let last: { stamp: string; value: Promise<Tensor[]> } | undefined;
   const outputsFor = (stamp: string, vals: readonly Tensor[]): Promise<Tensor[]> => {
-    if (last?.stamp !== stamp) last = { stamp, value: executeReduction(formula, { ...spec, backend }, vals) };
+    if (last?.stamp !== stamp) {
+      const value = executeReduction(formula, { ...spec, backend }, vals);
+      last = { stamp, value };
+      // A failed run is not kept: a retry after a transient fault (a lost device) runs again.
+      value.catch(() => {
+        if (last?.value === value) last = undefined;
+      });
+    }
     return last.value;
   };
   return plan.outputs.map((out, o) => new ReductionNode(inputs, outputsFor, o, out.width, formula, spec, backend));
@@ -59,7 +67,26 @@ export class ReductionNode extends Node {
   }
 
   override describe(): string {
-    return `${this.spec.reduction}(${this.formula.key}, axis ${this.spec.axis})`;
+    return `${this.spec.reduction}(${printFormula(this.formula, 500)}, axis ${this.spec.axis})`;
+  }
+
+  override gradBackend(): BackendChoice | undefined {
+    return this.backend;
+  }
+
+  /** [kept rows, ...row shape]: the rows from the inputs bound to the kept index (1 when none is). */
+  override staticShape(): readonly number[] {
+    const out = makePlan(this.formula, this.spec).outputs[this.output]!;
+    const kept = this.spec.axis === 1 ? Cat.i : Cat.j;
+    const roots = this.spec.weight ? [this.formula, this.spec.weight] : [this.formula];
+    const v = roots.flatMap((f) => variables(f)).find((w) => w.cat === kept);
+    const rows = v === undefined ? 1 : (this.inputs[v.index]?.staticShape()?.[0] ?? -1);
+    return [rows, ...out.rowShape];
+  }
+
+  protected override details(): string {
+    const int = makePlan(this.formula, this.spec).outputs[this.output]!.int;
+    return `${int ? ' int32' : ' float32'} on ${this.backend ?? chosenBackend() ?? 'auto'}`;
   }
 
   override gradInputs(): readonly Node[] {
@@ -97,7 +124,7 @@ export class ReductionNode extends Node {
         return keptVar(bind(lse), 1, axis);
       },
     };
-    const info = { formula: this.formula, weight: spec.weight ?? null, reduction: spec.reduction as ReductionName, axis, K: spec.K ?? 0 };
+    const info = { ...spec, formula: this.formula, weight: spec.weight ?? null, K: spec.K ?? 0 };
     const vars = new Map<string, VarNode>();
     for (const f of info.weight === null ? [info.formula] : [info.formula, info.weight]) for (const v of variables(f)) vars.set(v.key, v);
     for (const v of vars.values()) {

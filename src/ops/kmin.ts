@@ -2,6 +2,7 @@ import { ReductionError } from '../errors.js';
 import { acc, declAcc, printer, stateHooks } from './accumulators.js';
 import { forEach, isWide, ixAdd, ixMul, type Ix } from './loop.js';
 import type { Dialect } from './op.js';
+import { kminGrad } from './reduction-rule.js';
 import type { ReduceCtx, ReductionDef, ReductionName, ReductionOutput } from './reductions.js';
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, k) => k);
@@ -61,6 +62,7 @@ export function kmin(name: ReductionName, emit: 'value' | 'index' | 'both'): Red
     name,
     weight: 'none',
     usesK: true,
+    grad: emit === 'index' ? null : kminGrad,
     check: (_f, _g, K) => {
       if (!Number.isInteger(K) || K < 1) throw new ReductionError(`${name}: K must be a positive integer, got ${K}`);
     },

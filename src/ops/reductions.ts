@@ -1,9 +1,11 @@
 import { ReductionError } from '../errors.js';
 import type { Formula } from '../graph/formula.js';
 import { acc, declAcc, one, printer, slotsWidth, stateHooks, type StateSlot } from './accumulators.js';
+import { call, mul, sub } from './diff.js';
 import { kmin } from './kmin.js';
 import { forEach, type Ix, type Operand } from './loop.js';
 import type { Dialect } from './op.js';
+import { extremumGrad, plain, type GradRule } from './reduction-rule.js';
 
 /** KeOps reduction names (API.md). */
 export type ReductionName =
@@ -86,6 +88,12 @@ export interface ReductionDef {
    * unsplit reduction: ties keep `c.p`'s entries, i.e. the lower indices.
    */
   merge(c: ReduceCtx, from: string): string[];
+  /**
+   * The gradient rule (KeOps `DiffT`): per-pair cotangents of F (and of the weight), from which
+   * reduction-grads.ts builds a reduction over the other index. Null for index outputs
+   * (piecewise constant: zero gradient).
+   */
+  readonly grad: GradRule | null;
   /** Float64 reference over all reduced terms `(f_j, g_j)`; returns each output's row values. */
   ref(terms: readonly { f: readonly number[]; g: readonly number[] }[], fDim: number, gDim: number, K: number): number[][];
 }
@@ -110,6 +118,8 @@ function extremum(name: ReductionName, cmp: '<' | '>', emit: 'value' | 'index' |
     name,
     weight: 'none',
     usesK: false,
+    // The cotangent flows to the selected j; index outputs have none.
+    grad: emit === 'index' ? null : extremumGrad,
     check: noCheck,
     outputs: (D) => (emit === 'both' ? [rowOut(D), rowOut(D, true)] : [rowOut(D, emit === 'index')]),
     // State: the running value per coordinate, and its index unless only the value is output.
@@ -160,6 +170,7 @@ const sum: ReductionDef = {
   name: 'Sum',
   weight: 'none',
   usesK: false,
+  grad: (r, inp) => plain([{ f: r.formula, g: inp.g }]),
   check: noCheck,
   outputs: (D) => [rowOut(D)],
   // JS numbers are float64, so a plain running sum meets the accuracy bound. Float32 dialects
@@ -191,6 +202,17 @@ const logSumExp: ReductionDef = {
   name: 'LogSumExp',
   weight: 'optional',
   usesK: false,
+  // out_k = log sum_j exp F_jk (each coordinate alone): dout/dF_jk = exp(F_jk - out_k).
+  // With a weight V (F scalar): out_k = log sum_j exp(F_j) V_jk, so dF_j gets sum_k G_k exp(F_j - out_k) V_jk
+  // and dV_jk gets G_k exp(F_j - out_k).
+  grad: (r, inp) => {
+    const e = call('Exp', sub(r.formula, inp.out()));
+    if (r.weight === null) return plain([{ f: r.formula, g: mul(e, inp.g) }]);
+    return plain([
+      { f: r.formula, g: call('Scalprod', inp.g, mul(e, r.weight)) },
+      { f: r.weight, g: mul(inp.g, e) },
+    ]);
+  },
   check: (fDim, gDim) => {
     if (gDim > 0 && fDim !== 1) throw new ReductionError(`LogSumExp with a weight needs a scalar formula, got dimension ${fDim}`);
   },
@@ -262,6 +284,15 @@ const sumSoftMaxWeight: ReductionDef = {
   name: 'SumSoftMaxWeight',
   weight: 'required',
   usesK: false,
+  // out = sum_j p_j V_j with p = softmax_j(F): dF_j = p_j <G, V_j - out>, dV_j = p_j G. Over j the
+  // p-weighted sum is itself a SumSoftMaxWeight (no lse needed); over i, p_ij = exp(F_ij - lse_i).
+  grad: (r, inp, overKept) => {
+    const v = r.weight!;
+    const dF = call('Scalprod', inp.g, sub(v, inp.out()));
+    if (!overKept) return { seeds: [{ f: r.formula, g: dF }, { f: v, g: inp.g }], softmax: true };
+    const p = call('Exp', sub(r.formula, inp.lse()));
+    return plain([{ f: r.formula, g: mul(p, dF) }, { f: v, g: mul(p, inp.g) }]);
+  },
   check: (fDim) => {
     if (fDim !== 1) throw new ReductionError(`SumSoftMaxWeight needs a scalar formula, got dimension ${fDim}`);
   },

@@ -1,6 +1,7 @@
 import { Cat } from '../graph/formula.js';
 import { DimensionError, ReductionError } from '../errors.js';
 import type { Formula, VarNode } from '../graph/formula.js';
+import { liftLiterals } from '../kernel/literals.js';
 import { makePlan } from '../kernel/plan.js';
 import type { ReductionSpec } from '../ops/reductions.js';
 import { getBackend, type BackendChoice } from './backends.js';
@@ -31,13 +32,21 @@ export async function executeReduction(
   args: readonly (TensorLike | undefined)[],
   names: readonly string[] = [],
 ): Promise<Tensor[]> {
-  const plan = makePlan(formula, opts);
+  // Literals become data of one parameter variable, so new constants reuse the compiled kernel.
+  const lifted = liftLiterals(formula, opts.weight ?? null);
+  const plan = makePlan(lifted.f, { ...opts, weight: lifted.g });
+  const backend = getBackend(opts.backend);
   const nameOf = (i: number): string => names[i] ?? `argument ${i}`;
   const extent: [number | undefined, number | undefined] = [undefined, undefined];
   const who: [string, string] = ['', ''];
-  const ins: (Float32Array | undefined)[] = [];
+  const ins: (Float32Array | Float64Array | undefined)[] = [];
   plan.vars.forEach((v, i) => {
     if (v === undefined) return;
+    if (i === lifted.index) {
+      // The CPU backend computes in float64, as it did with literals printed in its code.
+      ins[i] = backend.name === 'cpu' ? Float64Array.from(lifted.values) : Float32Array.from(lifted.values);
+      return;
+    }
     const t = args[i];
     if (t === undefined) throw new DimensionError(`${nameOf(i)} (${v.key}) is used by the formula but was not given`);
     const checked = checkTensor(t, nameOf(i));
@@ -60,6 +69,6 @@ export async function executeReduction(
   if (N === 0 && plan.reduction.name !== 'Sum') {
     throw new ReductionError(`${plan.reduction.name} over an empty axis has no value`);
   }
-  const outs = await getBackend(opts.backend).run(plan, ins, M, N);
+  const outs = await backend.run(plan, ins, M, N);
   return outs.map((data, o) => ({ data, shape: [M, ...plan.outputs[o]!.rowShape] }));
 }

@@ -6,11 +6,11 @@ import * as assert from 'uvu/assert';
 
 /*
  * The layering of src/ (README "Layout"): each folder may import only folders below it, and
- * src/index.ts is the only importer of src/api. Root files (errors, stats, tensor) are shared
+ * src/index.ts is the only importer of src/api. Root files (errors, options, stats, tensor) are shared
  * utilities that import nothing of ours but each other.
  */
-const LAYERS = ['graph', 'ops', 'kernel', 'cpu|gpu', 'scheduler', 'solve', 'nodes', 'grad', 'api'] as const;
-const SHARED = new Set(['errors.ts', 'stats.ts', 'tensor.ts']);
+const LAYERS = ['graph', 'ops', 'kernel', 'cpu|gpu', 'scheduler', 'solve', 'nodes', 'grad', 'api', 'cli'] as const;
+const SHARED = new Set(['errors.ts', 'options.ts', 'stats.ts', 'tensor.ts']);
 
 const SRC = normalize(join(dirname(fileURLToPath(import.meta.url)), '../../src'));
 
@@ -71,6 +71,11 @@ test('no import runs upward (a folder imports only its own layer or those below 
 
 test('only src/index.ts imports src/api', () => {
   const bad = edges().filter(([from, to]) => folderOf(to) === 'api' && folderOf(from) !== 'api' && !from.endsWith('src/index.ts'));
+  assert.equal(bad.map(([a, b]) => `${relative(SRC, a)} -> ${relative(SRC, b)}`), []);
+});
+
+test('src/cli (the kernelflow command) uses kernelflow only through src/index.ts, as a user would', () => {
+  const bad = edges().filter(([from, to]) => folderOf(from) === 'cli' && folderOf(to) !== 'cli' && relative(SRC, to) !== 'index.ts');
   assert.equal(bad.map(([a, b]) => `${relative(SRC, a)} -> ${relative(SRC, b)}`), []);
 });
 
