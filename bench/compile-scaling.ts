@@ -125,7 +125,9 @@ if (process.argv.includes('--child')) {
         compare.push({ backend: be, D, 'old G pairs/s': g(olds), 'new G pairs/s': g(news), 'new/old': +(g(news) / g(olds)).toFixed(2), 'old first ms': f(olds), 'new first ms': f(news), 'rounds (G pairs/s old | new)': `${olds.map((x) => x['G pairs/s']).join(' ')} | ${news.map((x) => x['G pairs/s']).join(' ')}` });
       }
     console.table(compare);
-    result.compare = { base: resolve(base), rounds, rows: compare };
+    const commit = spawnSync('git', ['-C', resolve(base), 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
+    const head = spawnSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
+    Object.assign(result, { 'compare old': commit || resolve(base), 'compare new': head, 'compare rounds': rounds, compare });
   }
   mkdirSync(join(here, 'results'), { recursive: true });
   writeFileSync(join(here, 'results/compile-scaling.json'), JSON.stringify(result, null, 2));
