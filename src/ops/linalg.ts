@@ -301,7 +301,8 @@ export const linalgOps: readonly OpDef[] = [
     vec: (c) => {
       const [a, v] = c.args as [Operand, Operand];
       const m = v.dim;
-      return { each: (i, pre) => summed(sumOver(c, m, (k) => `(${a.at(ixAdd(c.d, ixMul(c.d, i, m), k))} * ${v.at(k)})`), pre) };
+      // A loop as soon as the matrix is wide, even over a narrow row: D^2 products unrolled compile slowly.
+      return { each: (i, pre) => summed(sumOver(c, m, (k) => `(${a.at(ixAdd(c.d, ixMul(c.d, i, m), k))} * ${v.at(k)})`, isWide(c.d, a.dim)), pre) };
     },
     ref: ([a, v], _p, n) => {
       const m = v!.length;
@@ -327,7 +328,7 @@ export const linalgOps: readonly OpDef[] = [
     vec: (c) => {
       const [v, a] = c.args as [Operand, Operand];
       const p = c.dim;
-      return { each: (j, pre) => summed(sumOver(c, v.dim, (k) => `(${v.at(k)} * ${a.at(ixAdd(c.d, ixMul(c.d, k, p), j))})`), pre) };
+      return { each: (j, pre) => summed(sumOver(c, v.dim, (k) => `(${v.at(k)} * ${a.at(ixAdd(c.d, ixMul(c.d, k, p), j))})`, isWide(c.d, a.dim)), pre) };
     },
     ref: ([v, a], _p, p) => {
       const out = new Array<number>(p).fill(0);
@@ -346,7 +347,8 @@ export const linalgOps: readonly OpDef[] = [
       const [a, b] = c.args as [Operand, Operand];
       const prod = (k: Ix, l: Ix): string => `(${a.at(k)} * ${b.at(l)})`;
       if (!isWide(c.d, c.dim)) return { out: range(a.dim).flatMap((k) => range(b.dim).map((l) => prod(k, l))) };
-      return { stmts: forEach(c, a.dim, (k) => forEach(c, b.dim, (l) => [`${c.out(ixAdd(c.d, ixMul(c.d, k, b.dim), l))} = ${prod(k, l)};`])), written: true };
+      const wide = isWide(c.d, c.dim);
+      return { stmts: forEach(c, a.dim, (k) => forEach(c, b.dim, (l) => [`${c.out(ixAdd(c.d, ixMul(c.d, k, b.dim), l))} = ${prod(k, l)};`], wide), wide), written: true };
     },
     ref: ([a, b]) => {
       const out: number[] = [];

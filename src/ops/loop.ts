@@ -55,11 +55,11 @@ export function sumOf(terms: readonly string[]): string {
 }
 
 /**
- * sum_k term(k) for k in [0, n): one expression when n is narrow, else an accumulator and a loop
- * (never an expression tree of n terms: shader compilers limit expression depth).
+ * sum_k term(k) for k in [0, n): one expression when n is narrow (or `wide` is false), else an
+ * accumulator and a loop (never an expression tree of n terms: shader compilers limit expression depth).
  */
-export function sumOver(c: PrintCtx, n: number, term: (k: Ix, pre: string[]) => string): { stmts: string[]; expr: string } {
-  if (!isWide(c.d, n)) {
+export function sumOver(c: PrintCtx, n: number, term: (k: Ix, pre: string[]) => string, wide = isWide(c.d, n)): { stmts: string[]; expr: string } {
+  if (!wide) {
     const stmts: string[] = [];
     return { stmts, expr: sumOf(Array.from({ length: n }, (_, k) => term(k, stmts))) };
   }

@@ -72,13 +72,18 @@ const diag = (c: VecCtx, s: Operand, x: Operand) =>
     return `(${s.at(k)} * (${v} * ${v}))`;
   });
 
-/** sum_k x_k (sum_l A[k*D+l] x_l): D*D + D products. */
+/** sum_k x_k (sum_l A[k*D+l] x_l): D*D + D products, in loops as soon as A is wide. */
 const sym = (c: VecCtx, a: Operand, x: Operand) =>
-  sumOver(c, x.dim, (k, pre) => {
-    const inner = sumOver(c, x.dim, (l) => `(${a.at(ixAdd(c.d, ixMul(c.d, k, x.dim), l))} * ${x.at(l)})`);
-    pre.push(...inner.stmts);
-    return `(${x.at(k)} * ${inner.expr})`;
-  });
+  sumOver(
+    c,
+    x.dim,
+    (k, pre) => {
+      const inner = sumOver(c, x.dim, (l) => `(${a.at(ixAdd(c.d, ixMul(c.d, k, x.dim), l))} * ${x.at(l)})`, isWide(c.d, a.dim));
+      pre.push(...inner.stmts);
+      return `(${x.at(k)} * ${inner.expr})`;
+    },
+    isWide(c.d, a.dim),
+  );
 
 /** A sum's statements and expression as a vector emitter's scalar output. */
 const scalar = ({ stmts, expr }: { stmts: string[]; expr: string }): VecEmitted => ({ stmts, out: [expr] });

@@ -57,15 +57,15 @@ export function acceptanceCases(): WideCase[] {
   ];
 }
 
-/** Every op with a loop form, and every reduction, on wide vectors (D = 70, or 12 x 12 matrices). */
+/** Every op with a loop form, and every reduction, on wide vectors (D = 70, or 20 x 20 matrices). */
 export function opCases(): WideCase[] {
   const D = 70;
   const x = vi(0, D);
   const y = vj(1, D);
   const s = pm(2, 1);
   const w = vj(3, D);
-  const a = vi(4, 144);
-  const v12 = vj(5, 12);
+  const a = vi(4, 400);
+  const v20 = vj(5, 20);
   const t = (name: string, f: Formula): WideCase => ({ name, f, reduction: 'Sum' });
   const sum = (f: Formula): Formula => op('Sum', [f]);
   const add = (...fs: Formula[]): Formula => fs.reduce((acc, f) => op('Add', [acc, f]));
@@ -86,9 +86,11 @@ export function opCases(): WideCase[] {
     t('Concat, Extract, ExtractT, Elem, ElemT, SumT, OneHot (vector output)', add(slices, picked, hot)),
     t('Normalize (vector output)', op('Mult', [op('Normalize', [op('Subtract', [x, y])]), s])),
     t(
-      'MatVecMult, VecMatMult, TensorProd, SymSqNorm on 12 x 12 matrices',
-      add(sum(op('MatVecMult', [a, v12])), sum(op('VecMatMult', [v12, a])), sum(op('TensorProd', [extract(x, 0, 12), v12])), op('SymSqNorm', [a, v12])),
+      'MatVecMult, VecMatMult, TensorProd, SymSqNorm on 20 x 20 matrices',
+      add(sum(op('MatVecMult', [a, v20])), sum(op('VecMatMult', [v20, a])), sum(op('TensorProd', [extract(x, 0, 20), v20])), op('SymSqNorm', [a, v20])),
     ),
+    // A narrow vector read at a loop index (WGSL: a 5 x 5 matrix is wide, the vector is not) is copied into an array first.
+    t('MatVecMult, SymSqNorm on 5 x 5 matrices', add(sum(op('MatVecMult', [vi(6, 25), vj(7, 5)])), op('SymSqNorm', [vi(6, 25), vj(7, 5)]))),
     { name: 'LogSumExp, wide F', f: op('Minus', [op('Square', [op('Subtract', [x, y])])]), reduction: 'LogSumExp' },
     { name: 'LogSumExp, wide weight', f: op('Minus', [op('SqDist', [x, y])]), g: op('Exp', [w]), reduction: 'LogSumExp' },
     { name: 'SumSoftMaxWeight, wide weight', f: op('Minus', [op('SqDist', [x, y])]), g: w, reduction: 'SumSoftMaxWeight' },
