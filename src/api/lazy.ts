@@ -12,6 +12,7 @@ import { executeReduction } from '../scheduler/execute.js';
 import { Node, SourceNode } from '../nodes/node.js';
 import type { Tensor, TensorLike } from '../tensor.js';
 import { checkReduceOptions } from './options.js';
+import { show } from '../options.js';
 
 /** Data a LazyTensor variable reads: a graph node, or dense data lifted as a constant source. */
 type Bound = Node;
@@ -417,7 +418,11 @@ export class LazyTensor {
   }
 
   private reduceAll(name: string, axis: 0 | 1, opts: ReduceOptions, weight?: Operand, K?: number): Node[] {
-    if (axis !== 0 && axis !== 1) throw new ReductionError(`${name}: axis must be 0 or 1, got ${String(axis)}`);
+    if (axis !== 0 && axis !== 1) {
+      // pykeops's `sum(dim=1)` written as `sum({ dim: 1 })`: say where the axis goes.
+      const hint = typeof axis === 'object' && axis !== null ? " (the axis is a number, the reduction's first argument: x.sum(1) for pykeops's sum(dim=1))" : '';
+      throw new ReductionError(`${name}: axis must be 0 or 1, got ${show(axis)}${hint}`);
+    }
     checkReduceOptions(name, opts);
     const w = weight === undefined ? undefined : this.lift(weight);
     const { formula, inputs, weightFormula } = canonical(this, w === undefined ? [] : [w]);

@@ -44,7 +44,8 @@ export interface SourceJSON {
 /**
  * A reduction in a saved pipeline. `formula` is a KeOps formula string; without `aliases` its
  * variables are written `Var(index, dim, cat)` (variable v reads `inputs[v]`), with `aliases`
- * (`['x = Vi(3)', 'y = Vj(3)']`) alias k reads `inputs[k]`.
+ * (`['x = Vi(3)', 'y = Vj(3)']`) alias k reads `inputs[k]`. As in genred, every alias and inline
+ * `Var` is an argument that gives its extent (M or N), whether or not the formula reads it.
  * @example
  * ```ts
  * import { fromJSON, type ReductionJSON, type SourceJSON } from 'kernelflow';

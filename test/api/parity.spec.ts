@@ -283,6 +283,8 @@ test('LazyTensor.t(): a reduction over j of K.t() is the reduction over i of K; 
   // Vi(x).t() is the same variable as Vj(x): mixing them reads x once.
   const mixed = Vi(x).t().sub(Vj(x)).abs().sum(-1);
   assert.is(String(mixed), String(Vj(x).sub(Vj(x)).abs().sum(-1)));
+  // pykeops's sum(dim=1) is sum(1) here; an options object in its place says so.
+  await throwsWith(() => K.sum({ dim: 1 } as never), ReductionError, "the axis is a number, the reduction's first argument: x.sum(1)");
   // A parameter stays a parameter.
   close((await Vi(x).sqdist(Vj(y)).mul(Pm(2)).t().sum(1).read()).data, [...(await Vi(x).sqdist(Vj(y)).mul(Pm(2)).sum(0).read()).data]);
 });
