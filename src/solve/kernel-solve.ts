@@ -1,4 +1,4 @@
-import { executeReduction } from '../scheduler/execute.js';
+import { executeReduction, type ArgDecl } from '../scheduler/execute.js';
 import type { BackendChoice } from '../scheduler/backends.js';
 import type { Tensor, TensorLike } from '../tensor.js';
 import { DimensionError, KernelflowError } from '../errors.js';
@@ -65,6 +65,11 @@ export interface KernelSolveOptions extends SolveOptions {
   readonly cancelled?: () => boolean;
   /** Names of `vals` for messages (`names[p]` is b's), e.g. the aliases or the source labels. */
   readonly names?: readonly string[];
+  /**
+   * How `vals` are declared (kernelSolve: its aliases and inline Vars), so that the extents of each
+   * product come from every argument, read by the formula or not (default: the formula's variables).
+   */
+  readonly decls?: readonly (ArgDecl | undefined)[];
 }
 
 /** Rows `idx` of a row-major [n, d] array. */
@@ -138,6 +143,8 @@ export async function solveLinear(lin: LinearOperator, vals: readonly (Tensor | 
   const Dv = b.shape.length === 1 ? 1 : b.shape[b.shape.length - 1]!;
   if (b.data.length !== n * Dv) throw new DimensionError(`solve: b has ${b.data.length} values for shape [${b.shape.join(', ')}]`);
   const K = lin.apply;
+  const decls = opts.decls === undefined ? undefined : [...opts.decls];
+  if (decls !== undefined) decls[lin.p] = { dim: Dv, cat: lin.axis === 1 ? Cat.j : Cat.i };
   for (const v of variables(K)) {
     const t = vals[v.index];
     if (v.index !== lin.p && v.cat !== Cat.param && t !== undefined && t.shape[0] !== n) {
@@ -155,7 +162,7 @@ export async function solveLinear(lin: LinearOperator, vals: readonly (Tensor | 
   const A = async (v: Float64Array): Promise<Float64Array> => {
     const args = [...vals];
     args[lin.p] = { data: Float32Array.from(v), shape: [n, Dv] };
-    const [Kv] = await executeReduction(lin.apply, { reduction: 'Sum', axis: lin.axis, backend: opts.backend }, args);
+    const [Kv] = await executeReduction(lin.apply, { reduction: 'Sum', axis: lin.axis, backend: opts.backend }, args, { names: opts.names, decls });
     const out = new Float64Array(v.length);
     for (let k = 0; k < v.length; k++) out[k] = Kv!.data[k]! + alpha * v[k]!;
     return out;
