@@ -5,7 +5,7 @@ import { executeReduction } from '../scheduler/execute.js';
 import { parseAliases, parseWithArguments } from './parse.js';
 import { argumentNames, checkArgumentCount } from './arguments.js';
 import { genredAxis } from './options.js';
-import type { Tensor, TensorLike } from '../tensor.js';
+import { ownedCopy, type Tensor, type TensorLike } from '../tensor.js';
 
 /**
  * The reductions with two outputs: they resolve to `[values, indices]`, computed in one pass.
@@ -104,7 +104,8 @@ export function genred<R extends ReductionName, const A extends readonly string[
   } = parseWithArguments([formula, opts.formula2], parsed);
   makePlan(f!, { reduction: opts.reduction, axis, K: opts.K, weight: g ?? null });
   const names = argumentNames(decls);
-  const fn = async (...args: TensorLike[]): Promise<GenredResult<R>> => {
+  const fn = async (...given: TensorLike[]): Promise<GenredResult<R>> => {
+    const args = given.map(ownedCopy);
     checkArgumentCount(decls, args.length, names);
     const outs = await executeReduction(f!, { reduction: opts.reduction, axis, K: opts.K, weight: g ?? null, backend: opts.backend }, args, { names, decls });
     return (outs.length === 2 ? [outs[0], outs[1]] : outs[0]) as GenredResult<R>;

@@ -70,7 +70,8 @@ export function kernelSolve<const A extends readonly string[]>(
     checkArgumentCount(decls, data.length, argNames);
     const vals = data.map((t, i) => {
       const c = checkTensor(t, argNames[i]!);
-      return { data: asFloat32(c), shape: [...c.shape] };
+      // Copied now: the solve reads its arguments for many iterations, after the caller has moved on.
+      return { data: c.data instanceof Float32Array ? c.data.slice() : asFloat32(c), shape: [...c.shape] };
     });
     const b = vals[target.index]!;
     // The operator is square: every i- and j-argument has b's rows, read by the formula or not.
