@@ -1,6 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { genred } from '../../src/api/genred.js';
+import { Vi } from '../../src/api/lazy.js';
+import { source } from '../../src/api/source.js';
+import { LimitError } from '../../src/errors.js';
 import { kernelSolve } from '../../src/api/kernel-solve.js';
 import { init, shutdown, type BackendName } from '../../src/scheduler/backends.js';
 import { webgpuTestable } from '../helpers/adapter.js';
@@ -84,6 +87,18 @@ for (const backend of backends) {
     assert.is(out.data[0], Infinity);
     const both = await op(T([0], [1, 1]), T([1, Infinity, -Infinity], [3, 1]));
     assert.ok(Number.isNaN(both.data[0]));
+  });
+
+  test(`${backend}: a source of dimension 0 is a typed error naming the dimension, not generated-code garbage`, async () => {
+    await init({ backend });
+    const x = source(new Float32Array(0), [5, 0], 'empty');
+    try {
+      await Vi(x).sqnorm2().sum(1).read();
+      assert.unreachable('dimension 0 must fail');
+    } catch (e) {
+      assert.instance(e, LimitError);
+      assert.match((e as Error).message, /dimension 0/);
+    }
   });
 }
 
