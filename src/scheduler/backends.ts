@@ -1,3 +1,5 @@
+import { ClusterBackend, type ClusterOptions } from '../cluster/backend.js';
+import { closeNatsConnections } from '../cluster/connection.js';
 import { CpuBackend } from '../cpu/backend.js';
 import { BackendError } from '../errors.js';
 import { GpuBackend } from '../gpu/backend.js';
@@ -14,7 +16,7 @@ import type { KernelPlan } from '../kernel/plan.js';
  * console.log(used);
  * ```
  */
-export type BackendName = 'webgpu' | 'cpu';
+export type BackendName = 'webgpu' | 'cpu' | 'cluster';
 
 /**
  * What `init` and the `backend` option of every entry point accept: a backend, or `'auto'`
@@ -49,6 +51,7 @@ let cpu: CpuBackend | undefined;
 let gpu: GpuBackend | undefined;
 let current: BackendName | undefined;
 let software = false;
+let cluster: ClusterBackend | undefined;
 
 /**
  * Chooses the backend. `'auto'` (default) takes WebGPU when an adapter exists, else the CPU
@@ -64,10 +67,22 @@ let software = false;
  * await shutdown();
  * ```
  */
-export async function init(opts: { backend?: BackendChoice } = {}): Promise<BackendName> {
+export async function init(opts: { backend?: BackendChoice; servers?: string | readonly string[]; cluster?: ClusterOptions } = {}): Promise<BackendName> {
   const want = opts.backend ?? 'auto';
-  if (want !== 'cpu' && want !== 'auto' && want !== 'webgpu') {
-    throw new BackendError(`unknown backend '${String(want)}' (use 'auto', 'webgpu' or 'cpu')`);
+  if (want !== 'cpu' && want !== 'auto' && want !== 'webgpu' && want !== 'cluster') {
+    throw new BackendError(`unknown backend '${String(want)}' (use 'auto', 'webgpu', 'cpu' or 'cluster')`);
+  }
+  // The cluster backend (src/cluster): configured by `servers` with any backend, so that a
+  // per-call `backend: 'cluster'` option can use it; current when `backend: 'cluster'`.
+  if (opts.servers !== undefined || opts.cluster !== undefined) {
+    const servers = opts.servers ?? cluster?.servers ?? (typeof process !== 'undefined' ? process.env.KERNELFLOW_SERVERS : undefined);
+    if (servers === undefined) throw new BackendError("the cluster backend needs servers: init({ backend: 'cluster', servers: 'nats://HOST:PORT' })");
+    cluster = new ClusterBackend(servers, opts.cluster);
+  }
+  if (want === 'cluster') {
+    await clusterBackend().connection();
+    current = 'cluster';
+    return current;
   }
   if (want === 'cpu') {
     current = 'cpu';
@@ -124,8 +139,24 @@ export function softwareAdapter(): boolean {
 /** The backend object for a name (default: the current one). */
 export function getBackend(name?: BackendChoice): Backend {
   const n = name === undefined || name === 'auto' ? backendName() : name;
+  if (n === 'cluster') return clusterBackend();
   if (n === 'webgpu') return (gpu ??= new GpuBackend());
   return (cpu ??= new CpuBackend());
+}
+
+/** The configured cluster backend (from `init({ servers })`, else the KERNELFLOW_SERVERS environment variable). */
+function clusterBackend(): ClusterBackend {
+  if (cluster !== undefined) return cluster;
+  const env = typeof process !== 'undefined' ? process.env.KERNELFLOW_SERVERS : undefined;
+  if (env === undefined || env === '') {
+    throw new BackendError("the cluster backend is not configured: call init({ backend: 'cluster', servers: 'nats://HOST:PORT' }) (or set KERNELFLOW_SERVERS)");
+  }
+  return (cluster = new ClusterBackend(env));
+}
+
+/** The NATS servers the cluster backend uses, if it is configured. */
+export function clusterServers(): readonly string[] | undefined {
+  return cluster?.servers;
 }
 
 /**
@@ -144,5 +175,7 @@ export async function shutdown(): Promise<void> {
   await cpu?.dispose();
   cpu = undefined;
   gpu = undefined;
+  cluster?.reset();
+  await closeNatsConnections();
   await releaseDevice();
 }
