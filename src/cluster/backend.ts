@@ -54,7 +54,7 @@ export interface ClusterOptions {
   readonly split?: 'auto' | 'rows' | 'reduced';
   /** Smallest shard, in (i, j) pairs: a smaller problem uses fewer workers (default 2^20; one shard below that). */
   readonly minShardPairs?: number;
-  /** Shards per live worker (default 1). */
+  /** Shards per live worker (default 1); each worker takes one at a time, so more shards balance unequal workers. */
   readonly shardsPerWorker?: number;
   /** A worker that does not acknowledge a shard within this many ms is taken for dead (default 3000). */
   readonly ackTimeoutMs?: number;
@@ -256,8 +256,9 @@ export class ClusterBackend {
   private async runShard(nc: NatsConnection, mods: NatsModules, shardId: string, s: Shard, inputs: readonly Input[], M: number, N: number): Promise<Outputs[]> {
     const tried = new Set<string>();
     const why: string[] = [];
-    let force = new Set<string>();
-    for (let round = 0; ; round++) {
+    const force = new Set<string>();
+    let missed = 0;
+    for (;;) {
       let pool = this.live.filter((w) => !tried.has(w.id));
       if (pool.length === 0) pool = (await this.liveWorkers(true)).filter((w) => !tried.has(w.id));
       if (pool.length === 0) {
@@ -265,8 +266,15 @@ export class ClusterBackend {
           `no kernelflow worker left for shard ${shardId} (rows ${s.i0}-${s.i1}, terms ${s.j0}-${s.j1})${why.length > 0 ? `: ${why.join('; ')}` : ''}`,
         );
       }
-      // Least loaded first; ties by a rotation on the shard index, so shards spread over workers.
-      const w = pool.reduce((best, c) => (c.inflight < best.inflight ? c : best), pool[s.index % pool.length]!);
+      // Pull-style balance: a shard goes to an idle worker (the least loaded from a rotation on
+      // the shard index); when every worker is busy, it waits for one to finish, so a faster
+      // worker takes more of the shards.
+      const idle = pool.filter((c) => c.inflight === 0);
+      if (idle.length === 0) {
+        await this.released();
+        continue;
+      }
+      const w = idle[s.index % idle.length]!;
       const req: ShardRequest = {
         v: PROTOCOL,
         shard: shardId,
@@ -296,6 +304,7 @@ export class ClusterBackend {
         res = await this.attempt(nc, mods, w, encodeFrame({ ...req, vars }, inline));
       } finally {
         w.inflight--;
+        this.release();
       }
       if (res.kind === 'ok') {
         for (const x of inputs) w.known.add(x.ref.id);
@@ -304,8 +313,8 @@ export class ClusterBackend {
       }
       if (res.kind === 'error' && !res.message.startsWith('BACKEND:')) throw new BackendError(`worker ${w.name} failed on shard ${shardId}: ${res.message}`);
       if (res.kind === 'missing') {
-        if (round > 4) throw new BackendError(`worker ${w.name} keeps missing arrays ${res.ids.join(', ')}`);
-        force = new Set(res.ids);
+        if (++missed > 4) throw new BackendError(`worker ${w.name} keeps missing arrays ${res.ids.join(', ')}`);
+        for (const id of res.ids) force.add(id);
         for (const id of res.ids) w.known.delete(id);
         const lost = inputs.filter((x) => x.large && res.ids.includes(x.ref.id));
         for (const x of lost) this.stored.delete(x.ref.id);
@@ -316,7 +325,21 @@ export class ClusterBackend {
       tried.add(w.id);
       why.push(`${w.name}: ${res.kind === 'error' ? res.message : res.why}`);
       this.live = this.live.filter((x) => x.id !== w.id);
+      this.release();
     }
+  }
+
+  private waiting: (() => void)[] = [];
+
+  /** Resolves when a shard attempt ends (a worker may be idle again) or the worker list changes. */
+  private released(): Promise<void> {
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private release(): void {
+    const w = this.waiting;
+    this.waiting = [];
+    for (const f of w) f();
   }
 
   /** Checks that every output of a shard has the length its block needs. */

@@ -58,12 +58,17 @@ let cluster: ClusterBackend | undefined;
  * backend, and says once on stderr which one it took. `'webgpu'` without an adapter is a
  * BackendError. Without a call to `init` everything runs on the CPU backend. Call `shutdown()`
  * when done so that the process can exit.
+ * `'cluster'` shards reductions over `kernelflow-worker` processes reached through the NATS
+ * `servers` (docs/scaling-out.md); `servers` (and `cluster` options) given with another backend
+ * configure the cluster for a per-call `backend: 'cluster'` option. An unreachable server is a
+ * BackendError.
  * @returns the backend now in use.
  * @example
  * ```ts
  * import { init, backendName, shutdown } from 'kernelflow';
  * await init({ backend: 'cpu' });
  * console.log(backendName()); // 'cpu'
+ * await init({ backend: 'cpu', servers: 'nats://127.0.0.1:4222' }); // CPU, and { backend: 'cluster' } per call
  * await shutdown();
  * ```
  */

@@ -148,23 +148,32 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       const data: Float32Array[] = [];
       const missing: string[] = [];
       const got = { cached: 0, inline: 0, store: 0 };
+      // Cached arrays first, so that arrays arriving with this request cannot evict them before use.
       for (const v of req.vars) {
-        let a = cache.get(v.id);
-        if (a !== undefined) got.cached++;
-        else if (typeof v.at === 'object') got.inline++;
-        else if (v.at === 'store') got.store++;
-        if (a === undefined && typeof v.at === 'object') {
+        const a = cache.get(v.id);
+        if (a !== undefined) {
+          got.cached++;
+          data[v.index] = a;
+        }
+      }
+      for (const v of req.vars) {
+        if (data[v.index] !== undefined) continue;
+        let a: Float32Array | undefined;
+        if (typeof v.at === 'object') {
+          got.inline++;
           a = arrayAt(payload, v.at.inline, v.length, false) as Float32Array;
-          cache.set(v.id, a);
-        } else if (a === undefined && v.at === 'store') {
+        } else if (v.at === 'store') {
+          got.store++;
           const blob = await (await objectStore(nc)).getBlob(v.id);
           if (blob !== null && blob.byteLength === v.length * 4) {
             a = blob.byteOffset % 4 === 0 ? new Float32Array(blob.buffer, blob.byteOffset, v.length) : (arrayAt(blob, 0, v.length, false) as Float32Array);
-            cache.set(v.id, a);
           }
         }
         if (a === undefined) missing.push(v.id);
-        else data[v.index] = a;
+        else {
+          cache.set(v.id, a);
+          data[v.index] = a;
+        }
       }
       if (missing.length > 0) {
         log(`shard ${shard} missing ${missing.length} array(s)`);

@@ -192,4 +192,22 @@ test('the cluster backend as the default backend (init backend: cluster)', async
   await init({ backend: 'cpu' });
 });
 
+test('a worker that evicted arrays (a tiny cache) answers missing and gets them again', async () => {
+  if (!available) return;
+  const tiny = await cluster!.addWorker('tiny', ['--cache-mb', '0.001']);
+  try {
+    await init({ backend: 'cpu', servers: cluster!.servers, cluster: { split: 'rows', minShardPairs: 1000 } });
+    const r = rng(9);
+    const x = cloud(r, 400, 3);
+    const y = cloud(r, 500, 3);
+    const op = (backend: 'cpu' | 'cluster') => genred('SqDist(x,y)', ['x = Vi(3)', 'y = Vj(3)'], { reduction: 'ArgMin', axis: 1, backend });
+    const want = (await op('cpu')(x, y)) as Tensor;
+    for (let k = 0; k < 3; k++) agree((await op('cluster')(x, y)) as Tensor, want, `call ${k + 1} with a forgetful worker`);
+    await tiny.waitFor(/missing/, 3000);
+  } finally {
+    tiny.proc.kill('SIGKILL');
+    cluster!.workers.splice(cluster!.workers.indexOf(tiny), 1);
+  }
+});
+
 test.run();
