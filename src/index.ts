@@ -9,6 +9,7 @@
  * @document ../docs/from-pykeops.md
  * @document ../docs/formula-reference.md
  * @document ../docs/benchmarks.md
+ * @document ../docs/scaling-out.md
  */
 export { KernelflowError, ParseError, DimensionError, DataError, ReductionError, BackendError } from './errors.js';
 export type { TensorLike, Tensor } from './tensor.js';

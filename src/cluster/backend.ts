@@ -69,7 +69,7 @@ export interface ClusterOptions {
 const OPTION_KEYS = new Set(['split', 'minShardPairs', 'shardsPerWorker', 'ackTimeoutMs', 'stallTimeoutMs', 'inlineBytes', 'discoveryMs']);
 
 /** A worker as discovered. */
-export interface WorkerInfo {
+interface WorkerInfo {
   readonly id: string;
   readonly name: string;
   readonly backend: string;
@@ -123,6 +123,8 @@ export class ClusterBackend {
   private discovering: Promise<LiveWorker[]> | undefined;
   /** Content ids known to be in the object store (put by this client). */
   private readonly stored = new Set<string>();
+  /** Names this client's shards (in worker logs and stored results) apart from other clients'. */
+  private readonly token = Math.floor(Math.random() * 36 ** 6).toString(36);
 
   constructor(servers: string | readonly string[], opts: ClusterOptions = {}) {
     for (const k of Object.keys(opts)) if (!OPTION_KEYS.has(k)) throw new BackendError(`unknown cluster option '${k}' (known: ${[...OPTION_KEYS].join(', ')})`);
@@ -148,10 +150,6 @@ export class ClusterBackend {
   }
 
   /** The live workers, asking the servers when the list is older than `discoveryMs` (or `fresh`). */
-  async workers(fresh = false): Promise<readonly WorkerInfo[]> {
-    return this.liveWorkers(fresh);
-  }
-
   private async liveWorkers(fresh: boolean): Promise<LiveWorker[]> {
     if (!fresh && this.live.length > 0 && performance.now() - this.discoveredAt < this.opts.discoveryMs) return this.live;
     return (this.discovering ??= this.discover().finally(() => {
@@ -190,10 +188,10 @@ export class ClusterBackend {
     const shards = this.shardsFor(plan, M, N, workers.length);
     const large = inputs.filter((x) => x.large);
     if (large.length > 0) await this.putLarge(nc, large);
-    const call = ++callSeq;
+    const call = `${this.token}.${++callSeq}`;
     record.dispatch(shards.length);
     const results = await Promise.all(shards.map((s) => this.runShard(nc, mods, `${call}.${s.index}`, s, inputs, M, N)));
-    if (shards[0]!.j0 === 0 && shards[0]!.j1 === N && shards.every((s) => s.j0 === 0 && s.j1 === N)) {
+    if (shards.every((s) => s.j0 === 0 && s.j1 === N)) {
       return concatRows(plan, M, shards.map((s, k) => ({ i0: s.i0, outs: results[k]![0]! })));
     }
     const parts: Partial[] = shards.map((s, k) => ({ j0: s.j0, jobs: results[k]! }));

@@ -60,6 +60,7 @@ export function serverList(servers: string | readonly string[]): string[] {
 }
 
 const connections = new Map<string, Promise<NatsConnection>>();
+const stores = new Map<NatsConnection, Promise<ObjectStore>>();
 
 /** A shared connection to these servers (opened on first use; a BackendError when none answers). */
 export function natsConnection(servers: string | readonly string[], name = 'kernelflow'): Promise<NatsConnection> {
@@ -96,8 +97,6 @@ export async function closeNatsConnections(): Promise<void> {
     }),
   );
 }
-
-const stores = new Map<NatsConnection, Promise<ObjectStore>>();
 
 /**
  * The cluster's object store (created on first use; needs JetStream on the server). Objects
