@@ -8,6 +8,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { genred, init, kernelSolve, shutdown, source, Vi, Vj, type GenredOptions, type ReductionName, type Tensor, type TensorLike } from '../../src/index.js';
+import { natsConnection } from '../../src/cluster/connection.js';
+import { arrayAt, decodeFrame, encodeFrame, PROTOCOL, SHARD_SUBJECT, type ShardReply, type ShardRequest } from '../../src/cluster/wire.js';
 import { rng, uniform } from '../helpers/random.js';
 import { haveNatsServer, startCluster, type TestCluster } from '../helpers/nats-cluster.js';
 
@@ -190,6 +192,38 @@ test('the cluster backend as the default backend (init backend: cluster)', async
   const want = (await genred('Exp(-SqDist(x,y))', ['x = Vi(3)', 'y = Vj(3)'], { reduction: 'LogSumExp', axis: 1, backend: 'cpu' })(x, x)) as Tensor;
   agree(got, want, 'default cluster backend');
   await init({ backend: 'cpu' });
+});
+
+test('any NATS client can ask the queue group (kernelflow.shard): ack, then the result', async () => {
+  if (!available) return;
+  const nc = await natsConnection(cluster!.servers);
+  const x = Float32Array.of(0, 0, 3, 4);
+  const req: ShardRequest = {
+    v: PROTOCOL,
+    shard: 'external.1',
+    jobs: [{ reduction: 'Sum', K: 0, f: 'SqNorm2(Var(0,2,0))', g: null }],
+    M: 2,
+    N: 1,
+    i0: 0,
+    i1: 2,
+    j0: 0,
+    j1: 1,
+    vars: [{ index: 0, dim: 2, cat: 0, id: 'external-x', length: 4, at: { inline: 0 } }],
+  };
+  const replies = await nc.requestMany(SHARD_SUBJECT, encodeFrame(req, [new Uint8Array(x.buffer)]), { strategy: 'stall', stall: 5000, maxWait: 15_000 });
+  const got: ShardReply[] = [];
+  let out: Float32Array | undefined;
+  for await (const m of replies) {
+    const { header, payload } = decodeFrame<ShardReply>(m.data);
+    if (header.status === 'beat') continue;
+    got.push(header);
+    if (header.status === 'ok') {
+      out = arrayAt(payload, header.outputs[0]![0]!.offset, 2, false) as Float32Array;
+      break;
+    }
+  }
+  assert.equal(got.map((h) => h.status), ['ack', 'ok']);
+  assert.equal([...out!], [0, 25]);
 });
 
 test('a worker that evicted arrays (a tiny cache) answers missing and gets them again', async () => {
