@@ -26,8 +26,8 @@ const y_j = Vj(y); // (1, N, D) LazyTensor
 const V_ij = x_i.sub(y_j); // (M, N, D) symbolic tensor of differences
 const S_ij = V_ij.square().sum(-1); // (M, N, 1) = (M, N) symbolic matrix of squared distances
 
-console.log(`kernelflow LazyTensor\nformula: ${S_ij.toString()}\nshape: (${M}, ${N})`);
-console.log(`kernelflow LazyTensor\nformula: ${V_ij.toString()}\nshape: (${M}, ${N}, ${D})`);
+console.log(`kernelflow LazyTensor\nformula: ${S_ij.formulaString}\nshape: (${S_ij.shape.join(', ')})`);
+console.log(`kernelflow LazyTensor\nformula: ${V_ij.formulaString}\nshape: (${V_ij.shape.join(', ')})`);
 
 const shape = (t: Tensor): string => `[${t.shape.join(', ')}]`;
 /** Reads the node(s) and prints the label with the shape(s), as the tutorial prints `.shape`. */

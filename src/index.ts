@@ -11,9 +11,9 @@
  * @document ../docs/benchmarks.md
  * @document ../docs/scaling-out.md
  */
-export { KernelflowError, ParseError, DimensionError, DataError, ReductionError, BackendError } from './errors.js';
+export { KernelflowError, ParseError, DimensionError, DataError, ReductionError, BackendError, OptionError, PipelineError, LimitError } from './errors.js';
 export type { TensorLike, Tensor } from './tensor.js';
-export { init, backendName, shutdown, softwareAdapter, type Backend, type BackendName, type BackendChoice } from './scheduler/backends.js';
+export { init, backendName, shutdown, softwareAdapter, type Backend, type BackendName, type BackendChoice, type InitOptions } from './scheduler/backends.js';
 export { stats, resetStats, type Stats } from './stats.js';
 export { genred, type GenredOptions, type GenredResult, type PairReduction } from './api/genred.js';
 export { Vi, Vj, Pm, LazyTensor, type Operand, type ReduceOptions } from './api/lazy.js';
@@ -24,6 +24,8 @@ export type { ClusterOptions } from './cluster/backend.js';
 export { printGraph, toJSON, fromJSON, type PipelineJSON, type Pipeline, type SourceJSON, type ReductionJSON } from './api/pipeline.js';
 export type { SourceOptions } from './nodes/node.js';
 export { grad } from './grad/grad.js';
+export { toArray, type NestedArray } from './api/dense.js';
+export { scope } from './api/scope.js';
 /**
  * The KeOps reduction names: `'Sum' | 'LogSumExp' | 'Min' | 'Max' | 'ArgMin' | 'ArgMax' |
  * 'Min_ArgMin' | 'Max_ArgMax' | 'KMin' | 'ArgKMin' | 'KMin_ArgKMin' | 'SumSoftMaxWeight'`

@@ -12,8 +12,10 @@ export interface Stats {
   dispatches: number;
   /** Kernels generated and compiled (WGSL pipelines, or JavaScript functions on the CPU backend). */
   pipelinesCompiled: number;
-  /** Kernels found in the cache (same formula structure, whatever the sizes). */
+  /** Kernels found in the cache (same formula structure, whatever the sizes and literal values). */
   pipelineCacheHits: number;
+  /** Compiled kernels dropped from a full cache, least recently used first (size: `init({ kernelCacheSize })`, default 256 per backend). */
+  kernelsEvicted: number;
   /** Bytes currently held by node values and backend buffers (live, not reset by `resetStats`). */
   bytesAllocated: number;
   /** The largest `bytesAllocated` since the last `resetStats()`. */
@@ -22,7 +24,7 @@ export interface Stats {
   framesSkipped: number;
 }
 
-const counters: Stats = { dispatches: 0, pipelinesCompiled: 0, pipelineCacheHits: 0, bytesAllocated: 0, peakBytes: 0, framesSkipped: 0 };
+const counters: Stats = { dispatches: 0, pipelinesCompiled: 0, pipelineCacheHits: 0, kernelsEvicted: 0, bytesAllocated: 0, peakBytes: 0, framesSkipped: 0 };
 
 /**
  * A snapshot of the counters.
@@ -53,6 +55,7 @@ export function resetStats(): void {
   counters.dispatches = 0;
   counters.pipelinesCompiled = 0;
   counters.pipelineCacheHits = 0;
+  counters.kernelsEvicted = 0;
   counters.framesSkipped = 0;
   counters.peakBytes = counters.bytesAllocated;
 }
@@ -67,6 +70,9 @@ export const record = {
   },
   cacheHit(): void {
     counters.pipelineCacheHits += 1;
+  },
+  evicted(): void {
+    counters.kernelsEvicted += 1;
   },
   alloc(bytes: number): void {
     counters.bytesAllocated += bytes;

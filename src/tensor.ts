@@ -19,19 +19,22 @@ export interface TensorLike {
 }
 
 /**
- * What reads return: values as Float32Array, indices (argmin, argKmin, ...) as Int32Array.
+ * What reads return: values as Float32Array, indices (argmin, argKmin, ...) as Int32Array. The
+ * type parameter is the data's type: reductions are typed by what they give (`argmin` reads a
+ * `Tensor<Int32Array>`, `sum` a `Tensor<Float32Array>`); plain `Tensor` is either.
  * @example
  * ```ts
  * import { source, Vi, Vj, type Tensor } from 'kernelflow';
  * const x = source(new Float32Array([0, 0, 3, 3]), [2, 2]);
  * const y = source(new Float32Array([1, 1, 4, 4, 0, 1]), [3, 2]);
- * const nearest: Tensor = await Vi(x).sqdist(Vj(y)).argmin(1).read();
- * console.log(nearest.shape, nearest.data); // [2, 1] Int32Array [2, 1]
+ * const nearest: Tensor<Int32Array> = await Vi(x).sqdist(Vj(y)).argmin(1).read();
+ * const indices: Int32Array = nearest.data;  // no cast
+ * console.log(nearest.shape, indices);       // [2, 1] Int32Array [2, 1]
  * ```
  */
-export interface Tensor {
+export interface Tensor<D extends Float32Array | Float64Array | Int32Array = Float32Array | Int32Array> {
   /** Float32Array for values, Int32Array for indices. */
-  readonly data: Float32Array | Int32Array;
+  readonly data: D;
   /** The shape, row-major (see the reductions' output shapes in docs/formula-reference.md). */
   readonly shape: number[];
 }

@@ -1,14 +1,18 @@
-import { KernelflowError } from '../errors.js';
-import { variables } from '../graph/formula.js';
+import { DimensionError, KernelflowError } from '../errors.js';
+import { Cat, variables } from '../graph/formula.js';
 import { solveKernel, solveLinear, type SolveOptions } from '../solve/kernel-solve.js';
+import { checkSolveOptions, SOLVE_OPTIONS } from '../solve/options.js';
+import { axisOf, checkOptions, isAxis } from '../options.js';
 import { asFloat32, checkTensor, type Tensor, type TensorLike } from '../tensor.js';
-import { parseAliases, parseFormula } from './parse.js';
+import { parseAliases, parseWithArguments } from './parse.js';
+import { argumentNames, checkArgumentCount } from './arguments.js';
 
 /**
  * KeOps's `KernelSolve`: solves (alpha Id + K) c = b for the alias `varName`, where the formula
  * is a symmetric positive definite reduction linear in `varName`, by conjugate gradient. Returns a
  * function of the aliases' data (in alias order, `varName`'s being b) and optionally, last, per-call
- * {@link SolveOptions} that override `defaults`. `axis` defaults to 0 as in pykeops; `varName`
+ * {@link SolveOptions} that override `defaults` (with the aliases written as an array literal, the
+ * function's type has one data parameter per alias). `axis` defaults to 0 as in pykeops; `varName`
  * must be indexed by the reduced axis (a `Vj` alias for axis 1).
  * @example
  * ```ts
@@ -22,17 +26,28 @@ import { parseAliases, parseFormula } from './parse.js';
  * console.log(c.shape); // [1000, 2]
  * ```
  */
-export function kernelSolve(
+export function kernelSolve<const A extends readonly string[]>(
   formula: string,
-  aliases: readonly string[],
+  aliases: A,
   varName: string,
-  defaults: { axis?: 0 | 1 } & SolveOptions = {},
-): (...args: (TensorLike | SolveOptions)[]) => Promise<Tensor> {
+  defaults: { axis?: 0 | 1; dim?: 0 | 1 } & SolveOptions = {},
+): {
+  (...args: { -readonly [K in keyof A]: TensorLike }): Promise<Tensor<Float32Array>>;
+  (...args: [...{ -readonly [K in keyof A]: TensorLike }, SolveOptions]): Promise<Tensor<Float32Array>>;
+  // Inline Vars past the aliases are further arguments (pykeops counts them too).
+  (...args: [...{ -readonly [K in keyof A]: TensorLike }, ...(TensorLike | SolveOptions)[]]): Promise<Tensor<Float32Array>>;
+} {
+  checkOptions('kernelSolve', defaults, { axis: isAxis, dim: isAxis, ...SOLVE_OPTIONS });
+  const { axis: _axis, dim: _dim, ...solveDefaults } = defaults;
   const parsed = parseAliases(aliases);
-  const f = parseFormula(formula, parsed);
+  const {
+    formulas: [parsedF],
+    args: decls,
+  } = parseWithArguments([formula], parsed);
+  const f = parsedF!;
   const target = parsed.find((a) => a.name === varName);
   if (target === undefined) throw new KernelflowError('ARGUMENT', `kernelSolve: '${varName}' is not one of the aliases (${parsed.map((a) => a.name).join(', ')})`);
-  const axis = defaults.axis ?? 0;
+  const axis = axisOf('kernelSolve', defaults, 0);
   const wantCat = axis === 1 ? 1 : 0;
   if (target.cat !== wantCat) {
     throw new KernelflowError('ARGUMENT', `kernelSolve: '${varName}' must be indexed by the reduced axis (${axis === 1 ? 'Vj' : 'Vi'}) for axis ${axis}`);
@@ -44,23 +59,36 @@ export function kernelSolve(
       ? (f.args.find((a) => !(a.kind === 'var' && a.index === target.index)) ?? null)
       : null;
   const scalarKernel = kernel !== null && kernel.dim === 1 && !variables(kernel).some((v) => v.index === target.index) ? kernel : null;
-  const arity = parsed.reduce((n, a) => Math.max(n, a.index + 1), 0);
-  return async (...args) => {
+  const arity = decls.length;
+  const argNames = argumentNames(decls);
+  return async (...args: (TensorLike | SolveOptions)[]): Promise<Tensor<Float32Array>> => {
     const last = args[args.length - 1];
     const hasOpts = args.length === arity + 1 && last !== undefined && !('data' in last);
     const callOpts = (hasOpts ? last : {}) as SolveOptions;
+    checkSolveOptions('kernelSolve (per-call options)', callOpts);
     const data = (hasOpts ? args.slice(0, -1) : args) as TensorLike[];
-    if (data.length !== arity) throw new KernelflowError('ARGUMENT', `expected ${arity} arguments (${parsed.map((a) => a.name).join(', ')}), got ${data.length}`);
+    checkArgumentCount(decls, data.length, argNames);
     const vals = data.map((t, i) => {
-      const c = checkTensor(t, `'${parsed.find((a) => a.index === i)?.name ?? i}'`);
+      const c = checkTensor(t, argNames[i]!);
       return { data: asFloat32(c), shape: [...c.shape] };
     });
     const b = vals[target.index]!;
-    const opts = { ...defaults, ...callOpts };
+    // The operator is square: every i- and j-argument has b's rows, read by the formula or not.
+    decls.forEach((d, i) => {
+      if (d === undefined || d.cat === Cat.param || i === target.index) return;
+      const rows = vals[i]!.shape[0];
+      if (rows !== b.shape[0]) {
+        throw new DimensionError(`kernelSolve: ${argNames[i]} has ${String(rows)} rows but '${varName}' has ${String(b.shape[0])}; the operator must be square (n × n)`);
+      }
+    });
+    // Solve messages name aliases as written ('x'), inline Vars with their index.
+    const names = decls.map((a, i) => (a === undefined || a.name.startsWith('Var(') ? argNames[i]! : `'${a.name}'`));
+    names[arity] = `'${varName}'`; // solveKernel binds the CG direction after the arguments
+    const opts = { ...solveDefaults, ...callOpts, names, decls };
     const res =
       scalarKernel !== null
         ? await solveKernel(scalarKernel, vals, b, opts)
         : await solveLinear({ apply: f, p: target.index, axis, kernel: null }, vals, b, opts);
-    return { data: res.c.data, shape: [...b.shape] };
+    return { data: asFloat32(res.c), shape: [...b.shape] };
   };
 }

@@ -1,6 +1,8 @@
 import { DimensionError, KernelflowError, ReductionError } from '../errors.js';
 import { mapVars, mkConst, mkVar, variables, Cat, type Formula } from '../graph/formula.js';
+import { printFormula } from '../graph/print.js';
 import { op } from '../ops/build.js';
+import { encodeKronParams, encodeTensorDotParams } from '../ops/linalg.js';
 import { makePlan } from '../kernel/plan.js';
 import { SolveNode } from '../nodes/solve.js';
 import type { SolveOptions } from '../solve/kernel-solve.js';
@@ -9,6 +11,8 @@ import type { BackendChoice } from '../scheduler/backends.js';
 import { executeReduction } from '../scheduler/execute.js';
 import { Node, SourceNode } from '../nodes/node.js';
 import type { Tensor, TensorLike } from '../tensor.js';
+import { checkReduceOptions } from './options.js';
+import { show } from '../options.js';
 
 /** Data a LazyTensor variable reads: a graph node, or dense data lifted as a constant source. */
 type Bound = Node;
@@ -22,22 +26,31 @@ type Bound = Node;
  * const y = Vj({ data: new Float32Array([3, 4, 5]), shape: [3, 1] });
  * const scale: Operand = 0.5;
  * const shifted: Operand = y;
- * console.log(String(x.mul(scale).add(shifted))); // ((Var(0,1,0) * Cst(0.5)) + Var(1,1,1))
+ * console.log(x.mul(scale).add(shifted).formulaString); // ((Var(0,1,0) * Cst(0.5)) + Var(1,1,1))
  * ```
  */
 export type Operand = LazyTensor | number;
 
-const uids = new WeakMap<object, [number, number, number]>();
+const uidBase = new WeakMap<object, number>();
 let nextUid = 0;
-/** A stable variable id per (data object, category), so `Vi(x)` twice is one variable. */
+/**
+ * A stable variable id per (data object, category), so `Vi(x)` twice is one variable. Each object
+ * gets three consecutive ids, `base + cat`, so that transposing (`t()`) turns `Vi(x)`'s id into `Vj(x)`'s.
+ */
 function uidFor(obj: object, cat: Cat): number {
-  let ids = uids.get(obj);
-  if (ids === undefined) {
-    ids = [-1, -1, -1];
-    uids.set(obj, ids);
+  let base = uidBase.get(obj);
+  if (base === undefined) {
+    base = nextUid;
+    nextUid += 3;
+    uidBase.set(obj, base);
   }
-  if (ids[cat] < 0) ids[cat] = nextUid++;
-  return ids[cat];
+  return base + cat;
+}
+
+/** The id of the same data object in the other index category (a parameter's id stays). */
+function swappedUid(uid: number): number {
+  const cat = uid % 3;
+  return cat === Cat.i ? uid + 1 : cat === Cat.j ? uid - 1 : uid;
 }
 
 /**
@@ -74,7 +87,7 @@ export interface ReduceOptions {
 export class LazyTensor {
   /** @internal */
   constructor(
-    /** @internal The formula IR (variables numbered by uid; `toString()` prints the canonical form). */
+    /** @internal The formula IR (variables numbered by uid; `formulaString` prints the canonical form). */
     readonly formula: Formula,
     /** @internal variable uid -> bound node */
     readonly bindings: ReadonlyMap<number, Bound>,
@@ -164,6 +177,118 @@ export class LazyTensor {
   extract(start: number, len: number): LazyTensor { return this.apply('Extract', [], [start, len]); }
   /** This (dim n·m, row-major matrix) times v (dim m). */
   matvecmult(v: Operand): LazyTensor { return this.apply('MatVecMult', [v]); }
+  /** This (dim n) times the row-major matrix A (dim n·p): dimension p (KeOps `VecMatMult`). */
+  vecmatmult(A: Operand): LazyTensor { return this.apply('VecMatMult', [A]); }
+  /** Outer product of this and o, flattened row-major: dimension dim·dim(o) (KeOps `TensorProd`). */
+  tensorprod(o: Operand): LazyTensor { return this.apply('TensorProd', [o]); }
+  /**
+   * KeOps `TensorDot` (pykeops `keops_tensordot`): this is a tensor of shape `dimsA`, o one of
+   * shape `dimsB` (each shape's product is the vector dimension); axes `contA` of this are
+   * contracted with axes `contB` of o; the free axes (this's, then o's) form the result,
+   * permuted by `permute` when given (free axis k becomes output axis `permute[k]`). A number
+   * stands for a one-axis shape.
+   * @example
+   * ```ts
+   * import { Vi, Vj } from 'kernelflow';
+   * const A = Vi({ data: Float32Array.of(1, 2, 3, 4), shape: [1, 4] });   // a 2x2 matrix per point
+   * const B = Vj({ data: Float32Array.of(0, 1, 1, 0), shape: [1, 4] });
+   * const AB = A.tensordot(B, [2, 2], [2, 2], [1], [0]);                   // the matrix product A B
+   * console.log((await AB.sum(1).read()).data);                            // Float32Array [2, 1, 4, 3]
+   * ```
+   */
+  tensordot(
+    o: LazyTensor,
+    dimsA: number | readonly number[],
+    dimsB: number | readonly number[],
+    contA: number | readonly number[],
+    contB: number | readonly number[],
+    permute?: number | readonly number[],
+  ): LazyTensor {
+    const list = (v: number | readonly number[]): readonly number[] => (typeof v === 'number' ? [v] : v);
+    return this.apply('TensorDot', [o], encodeTensorDotParams(list(dimsA), list(dimsB), list(contA), list(contB), permute === undefined ? undefined : list(permute)));
+  }
+  /**
+   * Kronecker product (KeOps `Kron`, pykeops `keops_kron`) of this, a tensor of shape `dimsA`,
+   * and o, of shape `dimsB` (same rank): shape `[dimsA[0]·dimsB[0], ...]`, flattened row-major, as numpy.kron.
+   * @example
+   * ```ts
+   * import { Vi, Vj } from 'kernelflow';
+   * const a = Vi({ data: Float32Array.of(1, 2), shape: [1, 2] });
+   * const b = Vj({ data: Float32Array.of(1, 10, 100), shape: [1, 3] });
+   * console.log((await a.kron(b, [2], [3]).sum(1).read()).data); // Float32Array [1, 10, 100, 2, 20, 200]
+   * ```
+   */
+  kron(o: LazyTensor, dimsA: number | readonly number[], dimsB: number | readonly number[]): LazyTensor {
+    const list = (v: number | readonly number[]): readonly number[] => (typeof v === 'number' ? [v] : v);
+    return this.apply('Kron', [o], encodeKronParams(list(dimsA), list(dimsB)));
+  }
+  /** `arcsin(this)`, elementwise (KeOps `Asin`). */
+  asin(): LazyTensor { return this.apply('Asin'); }
+  /** `arccos(this)`, elementwise (KeOps `Acos`). */
+  acos(): LazyTensor { return this.apply('Acos'); }
+  /** `arctan(this)`, elementwise (KeOps `Atan`). */
+  atan(): LazyTensor { return this.apply('Atan'); }
+  /** `this·log(this)`, 0 at 0, elementwise (KeOps `XLogX`). */
+  xlogx(): LazyTensor { return this.apply('XLogX'); }
+  /** `sin(this)/this`, 1 at 0, elementwise (KeOps `SinXDivX`, pykeops `sinxdivx`). */
+  sinxdivx(): LazyTensor { return this.apply('SinXDivX'); }
+  /**
+   * The normalised sinc, `sin(πx)/(πx)` (1 at 0), elementwise, as pykeops's `sinc` (and NumPy's):
+   * KeOps `SinXDivX(π·this)`. {@link LazyTensor.sinxdivx} is the unnormalised one.
+   * @example
+   * ```ts
+   * import { Vi, Vj } from 'kernelflow';
+   * const x = Vi({ data: Float32Array.of(0, 0.5, 1), shape: [3, 1] });
+   * const zero = Vj({ data: Float32Array.of(0), shape: [1, 1] });
+   * console.log((await x.sub(zero).sinc().sum(1).read()).data); // ≈ [1, 0.6366, 0]
+   * ```
+   */
+  sinc(): LazyTensor { return this.mul(Math.PI).sinxdivx(); }
+  /** 1 where `this = o`, else 0, elementwise (KeOps `Equal`, pykeops `==`). */
+  eq(o: Operand): LazyTensor { return this.apply('Equal', [o]); }
+  /** 1 where `this ≠ o`, else 0 (KeOps `NotEqual`, pykeops `!=`). */
+  ne(o: Operand): LazyTensor { return this.apply('NotEqual', [o]); }
+  /** 1 where `this < o`, else 0 (KeOps `LessThan`, pykeops `<`). */
+  lt(o: Operand): LazyTensor { return this.apply('LessThan', [o]); }
+  /** 1 where `this ≤ o`, else 0 (KeOps `LessOrEqual`, pykeops `<=`). */
+  le(o: Operand): LazyTensor { return this.apply('LessOrEqual', [o]); }
+  /** 1 where `this > o`, else 0 (KeOps `LessThan(o, this)`, pykeops `>`). */
+  gt(o: Operand): LazyTensor { return this.lift(o).apply('LessThan', [this]); }
+  /** 1 where `this ≥ o`, else 0 (KeOps `LessOrEqual(o, this)`, pykeops `>=`). */
+  ge(o: Operand): LazyTensor { return this.lift(o).apply('LessOrEqual', [this]); }
+  /** The one-hot vector of dimension D with a 1 at component round(this) (this scalar; KeOps `OneHot`, pykeops `one_hot`). */
+  oneHot(D: number): LazyTensor { return this.apply('OneHot', [], [D]); }
+  /** The B-splines of degree `order` on this knot vector (dimension K), evaluated at x (dimension 1): dimension K - order - 1 (KeOps `BSpline`, pykeops `bspline`). */
+  bspline(x: Operand, order = 0): LazyTensor { return this.apply('BSpline', [x], [order]); }
+  /** Soft dynamic time warping cost between the series this and o, squared differences, smoothing gamma (KeOps `SoftDTW_SqDist`, pykeops `softdtw_sqdist`). */
+  softdtwSqdist(o: Operand, gamma: Operand): LazyTensor { return this.apply('SoftDTW_SqDist', [o, gamma]); }
+  /** `s`-weighted squared norm of this (KeOps `WeightedSqNorm`): s of dimension 1, D or D² (isotropic, diagonal, full). */
+  weightedsqnorm(s: Operand): LazyTensor { return this.lift(s).apply('WeightedSqNorm', [this]); }
+  /** `s`-weighted squared distance `WeightedSqNorm(s, this - o)` (KeOps `WeightedSqDist`). */
+  weightedsqdist(o: Operand, s: Operand): LazyTensor { return this.lift(s).apply('WeightedSqDist', [this, o]); }
+
+  /**
+   * The transpose (pykeops `t()`, also `T`): i- and j-variables swap roles, so a reduction over
+   * j of `K.t()` is the reduction over i of K. `Vi(x).t()` is `Vj(x)`.
+   * @example
+   * ```ts
+   * import { Vi, Vj } from 'kernelflow';
+   * const x = Vi({ data: Float32Array.of(0, 1), shape: [2, 1] });
+   * const y = Vj({ data: Float32Array.of(0, 10, 20), shape: [3, 1] });
+   * const K = x.sub(y).abs();                      // (2, 3)
+   * console.log((await K.t().sum(1).read()).data); // = K.sum(0): Float32Array [1, 19, 39]
+   * ```
+   */
+  t(): LazyTensor {
+    const f = mapVars(this.formula, (v) => (v.cat === Cat.param ? v : mkVar(swappedUid(v.index), v.dim, v.cat === Cat.i ? Cat.j : Cat.i)));
+    const bindings = new Map<number, Bound>();
+    this.bindings.forEach((node, uid) => bindings.set(swappedUid(uid), node));
+    return new LazyTensor(f, bindings);
+  }
+  /** The transpose, as {@link LazyTensor.t} (NumPy's and pykeops's `.T`). */
+  get T(): LazyTensor {
+    return this.t();
+  }
 
   /**
    * `sum(-1)` (the default): inner sum over the vector dimension, a LazyTensor of dimension 1;
@@ -178,9 +303,9 @@ export class LazyTensor {
    * console.log((await d2.sum(0).read()).shape);      // [3, 1]
    * ```
    */
-  sum(axis: -1): LazyTensor;
-  sum(axis: 0 | 1, opts?: ReduceOptions): Node;
-  sum(axis: -1 | 0 | 1 = -1, opts: ReduceOptions = {}): LazyTensor | Node {
+  sum(axis?: -1): LazyTensor;
+  sum(axis: 0 | 1, opts?: ReduceOptions): Node<Tensor<Float32Array>>;
+  sum(axis: -1 | 0 | 1 = -1, opts: ReduceOptions = {}): LazyTensor | Node<Tensor<Float32Array>> {
     if (axis === -1) return this.apply('Sum');
     return this.reduce('Sum', axis, opts);
   }
@@ -188,25 +313,25 @@ export class LazyTensor {
    * log(sum exp(F)) over an axis (running max: no overflow), optionally weighted:
    * log(sum exp(F) * weight), F then scalar (KeOps `LogSumExp`, `formula2`).
    */
-  logsumexp(axis: 0 | 1, opts: ReduceOptions & { weight?: Operand } = {}): Node {
+  logsumexp(axis: 0 | 1, opts: ReduceOptions & { weight?: Operand } = {}): Node<Tensor<Float32Array>> {
     return this.reduce('LogSumExp', axis, opts, opts.weight);
   }
   /** Min reduction over an axis, per coordinate (KeOps `Min`): shape `[M, D]` for axis 1. */
-  min(axis: 0 | 1, opts: ReduceOptions = {}): Node { return this.reduce('Min', axis, opts); }
+  min(axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Float32Array>> { return this.reduce('Min', axis, opts); }
   /** Max reduction over an axis, per coordinate (KeOps `Max`). */
-  max(axis: 0 | 1, opts: ReduceOptions = {}): Node { return this.reduce('Max', axis, opts); }
+  max(axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Float32Array>> { return this.reduce('Max', axis, opts); }
   /** Index of the min over an axis, per coordinate, int32; ties: lowest index (KeOps `ArgMin`). */
-  argmin(axis: 0 | 1, opts: ReduceOptions = {}): Node { return this.reduce('ArgMin', axis, opts); }
+  argmin(axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Int32Array>> { return this.reduce('ArgMin', axis, opts); }
   /** Index of the max over an axis, per coordinate, int32; ties: lowest index (KeOps `ArgMax`). */
-  argmax(axis: 0 | 1, opts: ReduceOptions = {}): Node { return this.reduce('ArgMax', axis, opts); }
+  argmax(axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Int32Array>> { return this.reduce('ArgMax', axis, opts); }
   /** `[min, argmin]` in one kernel run (KeOps `Min_ArgMin`). */
-  minArgmin(axis: 0 | 1, opts: ReduceOptions = {}): [Node, Node] { return this.reducePair('Min_ArgMin', axis, opts); }
+  minArgmin(axis: 0 | 1, opts: ReduceOptions = {}): [Node<Tensor<Float32Array>>, Node<Tensor<Int32Array>>] { return this.reducePair('Min_ArgMin', axis, opts); }
   /** `[max, argmax]` in one kernel run (KeOps `Max_ArgMax`). */
-  maxArgmax(axis: 0 | 1, opts: ReduceOptions = {}): [Node, Node] { return this.reducePair('Max_ArgMax', axis, opts); }
+  maxArgmax(axis: 0 | 1, opts: ReduceOptions = {}): [Node<Tensor<Float32Array>>, Node<Tensor<Int32Array>>] { return this.reducePair('Max_ArgMax', axis, opts); }
   /** The K smallest values over an axis, ascending: `[M, K]` for a scalar formula, `[M, K, D]` otherwise (KeOps `KMin`). */
-  kmin(K: number, axis: 0 | 1, opts: ReduceOptions = {}): Node { return this.reduce('KMin', axis, opts, undefined, K); }
+  kmin(K: number, axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Float32Array>> { return this.reduce('KMin', axis, opts, undefined, K); }
   /** Indices of the K smallest values, int32, lowest index first on ties (KeOps `ArgKMin`). */
-  argKmin(K: number, axis: 0 | 1, opts: ReduceOptions = {}): Node { return this.reduce('ArgKMin', axis, opts, undefined, K); }
+  argKmin(K: number, axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Int32Array>> { return this.reduce('ArgKMin', axis, opts, undefined, K); }
   /**
    * `[values, indices]` of the K smallest, in one kernel run (KeOps `KMin_ArgKMin`).
    * @example
@@ -218,11 +343,11 @@ export class LazyTensor {
    * console.log((await j.read()).data);                     // Int32Array [1, 3, 0, 2]
    * ```
    */
-  kminArgKmin(K: number, axis: 0 | 1, opts: ReduceOptions = {}): [Node, Node] {
+  kminArgKmin(K: number, axis: 0 | 1, opts: ReduceOptions = {}): [Node<Tensor<Float32Array>>, Node<Tensor<Int32Array>>] {
     return this.reducePair('KMin_ArgKMin', axis, opts, K);
   }
   /** sum_j exp(F) * weight / sum_j exp(F) (F scalar; KeOps `SumSoftMaxWeight`). */
-  sumSoftmaxWeight(weight: Operand, axis: 0 | 1, opts: ReduceOptions = {}): Node {
+  sumSoftmaxWeight(weight: Operand, axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Float32Array>> {
     return this.reduce('SumSoftMaxWeight', axis, opts, weight);
   }
   /**
@@ -236,7 +361,7 @@ export class LazyTensor {
    * console.log((await K.matmul(b).read()).shape); // [3, 2]
    * ```
    */
-  matmul(b: LazyTensor | Node | TensorLike, opts: ReduceOptions = {}): Node {
+  matmul(b: LazyTensor | Node | TensorLike, opts: ReduceOptions = {}): Node<Tensor<Float32Array>> {
     return this.mul(b instanceof LazyTensor ? b : Vj(b)).sum(1, opts);
   }
 
@@ -269,30 +394,74 @@ export class LazyTensor {
   }
 
   /**
-   * The formula as KeOps prints it, with variables numbered by first appearance.
+   * The formula as KeOps prints it, with variables numbered by first appearance (elided with
+   * `...` past 10 000 characters: a DAG with shared subexpressions prints as a tree).
    * @example
    * ```ts
    * import { Vi, Vj } from 'kernelflow';
    * const x = Vi({ data: new Float32Array(6), shape: [2, 3] });
    * const y = Vj({ data: new Float32Array(9), shape: [3, 3] });
-   * console.log(x.sub(y).square().sum(-1).toString()); // Sum(Square((Var(0,3,0) - Var(1,3,1))))
+   * console.log(x.sub(y).square().sum(-1).formulaString); // Sum(Square((Var(0,3,0) - Var(1,3,1))))
    * ```
    */
+  get formulaString(): string {
+    return printFormula(canonical(this, []).formula);
+  }
+
+  /**
+   * The symbolic shape, as pykeops's `LazyTensor.shape`: `[M, N]` for a scalar formula, `[M, N, D]`
+   * for a vector one. M is the rows of the data bound to i-variables, N of the j-variables' (1 when
+   * the formula has none, as in pykeops; -1 where the data's rows are known only once computed).
+   * @example
+   * ```ts
+   * import { source, Vi, Vj } from 'kernelflow';
+   * const x = source(new Float32Array(300), [100, 3]);
+   * const y = source(new Float32Array(600), [200, 3]);
+   * console.log(Vi(x).sqdist(Vj(y)).shape, Vi(x).sub(Vj(y)).shape); // [100, 200] [100, 200, 3]
+   * ```
+   */
+  get shape(): number[] {
+    const rows = (cat: Cat): number => {
+      for (const v of variables(this.formula)) {
+        if (v.cat === cat) return this.bindings.get(v.index)?.staticShape()?.[0] ?? -1;
+      }
+      return 1;
+    };
+    const ij = [rows(Cat.i), rows(Cat.j)];
+    return this.dim === 1 ? ij : [...ij, this.dim];
+  }
+
+  /**
+   * For people (and `console.log` in Node), as pykeops prints a LazyTensor: the formula in KeOps
+   * syntax and the shape, e.g. `LazyTensor Sum(Square((Var(0,3,0) - Var(1,3,1)))) shape [100, 200]`.
+   * The formula alone is {@link LazyTensor.formulaString}.
+   */
   toString(): string {
-    return canonical(this, []).formula.key;
+    return `LazyTensor ${this.formulaString} shape [${this.shape.map((d) => (d < 0 ? '?' : d)).join(', ')}]`;
   }
 
-  private reduce(name: string, axis: 0 | 1, opts: ReduceOptions, weight?: Operand, K?: number): Node {
-    return this.reduceAll(name, axis, opts, weight, K)[0]!;
+  /** @internal console.log / util.inspect in Node. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
   }
 
-  private reducePair(name: string, axis: 0 | 1, opts: ReduceOptions, K?: number): [Node, Node] {
+  /** One reduction node, typed by the caller (values or indices: the reduction decides). */
+  private reduce<T extends Tensor>(name: string, axis: 0 | 1, opts: ReduceOptions, weight?: Operand, K?: number): Node<T> {
+    return this.reduceAll(name, axis, opts, weight, K)[0]! as Node as Node<T>;
+  }
+
+  private reducePair(name: string, axis: 0 | 1, opts: ReduceOptions, K?: number): [Node<Tensor<Float32Array>>, Node<Tensor<Int32Array>>] {
     const [a, b] = this.reduceAll(name, axis, opts, undefined, K);
-    return [a!, b!];
+    return [a! as Node as Node<Tensor<Float32Array>>, b! as Node as Node<Tensor<Int32Array>>];
   }
 
   private reduceAll(name: string, axis: 0 | 1, opts: ReduceOptions, weight?: Operand, K?: number): Node[] {
-    if (axis !== 0 && axis !== 1) throw new ReductionError(`${name}: axis must be 0 or 1, got ${String(axis)}`);
+    if (axis !== 0 && axis !== 1) {
+      // pykeops's `sum(dim=1)` written as `sum({ dim: 1 })`: say where the axis goes.
+      const hint = typeof axis === 'object' && axis !== null ? " (the axis is a number, the reduction's first argument: x.sum(1) for pykeops's sum(dim=1))" : '';
+      throw new ReductionError(`${name}: axis must be 0 or 1, got ${show(axis)}${hint}`);
+    }
+    checkReduceOptions(name, opts);
     const w = weight === undefined ? undefined : this.lift(weight);
     const { formula, inputs, weightFormula } = canonical(this, w === undefined ? [] : [w]);
     return reductionNodes(formula, inputs, { reduction: name, axis, K, weight: weightFormula ?? null }, opts.backend);

@@ -15,6 +15,7 @@ import { natsConnection, natsModules } from '../cluster/connection.js';
 import { BackendError, KernelflowError } from '../errors.js';
 import type { Node, SourceNode } from '../nodes/node.js';
 import { clusterServers } from '../scheduler/backends.js';
+import { checkOptions, isString, type OptionCheck } from '../options.js';
 import type { Tensor, TensorLike } from '../tensor.js';
 import { source } from './source.js';
 
@@ -38,8 +39,11 @@ export interface NatsStreamOptions {
 /** Header names of a frame. */
 export const FRAME_HEADERS = { shape: 'Kf-Shape', dtype: 'Kf-Dtype', error: 'Kf-Error' } as const;
 
-function serversOf(opts: NatsStreamOptions): string | readonly string[] {
-  for (const k of Object.keys(opts)) if (k !== 'servers' && k !== 'label') throw new KernelflowError('ARGUMENT', `unknown NATS stream option '${k}' (known: servers, label)`);
+const isServers: OptionCheck = (v) =>
+  typeof v === 'string' || (Array.isArray(v) && v.every((s) => typeof s === 'string')) ? undefined : "must be a NATS URL ('nats://HOST:PORT') or a list of them";
+
+function serversOf(where: string, opts: NatsStreamOptions, label: boolean): string | readonly string[] {
+  checkOptions(where, opts, label ? { servers: isServers, label: isString } : { servers: isServers });
   const env = typeof process !== 'undefined' ? process.env.KERNELFLOW_SERVERS : undefined;
   return opts.servers ?? clusterServers() ?? (env === undefined || env === '' ? 'nats://127.0.0.1:4222' : env);
 }
@@ -75,7 +79,7 @@ function decodeFrame(data: Uint8Array, headers: MsgHdrs | undefined, shape: read
  * ```
  */
 export function natsSource(subject: string, shape?: readonly number[], opts: NatsStreamOptions = {}): SourceNode {
-  const servers = serversOf(opts);
+  const servers = serversOf('natsSource', opts, true);
   const frames = new Observable<TensorLike>((sub) => {
     let nsub: Subscription | undefined;
     let closed = false;
@@ -143,7 +147,7 @@ export interface NatsSink {
  * ```
  */
 export function natsSink(node: Node, subject: string, opts: Omit<NatsStreamOptions, 'label'> = {}): NatsSink {
-  const servers = serversOf(opts);
+  const servers = serversOf('natsSink', opts, false);
   const conn = natsConnection(servers);
   const mods = natsModules();
   let published = 0;

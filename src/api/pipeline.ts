@@ -2,14 +2,17 @@
  * Graph-based scripting: print a graph, save a pipeline (sources with their data, reductions as
  * KeOps formula strings) as JSON, and load it back as live nodes that compute the same values.
  */
-import { KernelflowError } from '../errors.js';
+import { DataError, KernelflowError, PipelineError } from '../errors.js';
 import { formatGraph, topoOrder, upstream } from '../graph/state.js';
+import { variables, type Formula } from '../graph/formula.js';
 import type { BackendChoice } from '../scheduler/backends.js';
-import { reductionNodes } from '../nodes/reduction.js';
+import { ReductionNode, reductionNodes } from '../nodes/reduction.js';
 import type { ReductionSpec } from '../ops/reductions.js';
 import { graphState, Node, nodeById, SourceNode } from '../nodes/node.js';
-import { parseAliases, parseFormula, type Alias } from './parse.js';
-import type { TensorLike } from '../tensor.js';
+import { formulaToString, parseAliases, parseWithArguments, type Alias } from './parse.js';
+import { checkTensor, type TensorLike } from '../tensor.js';
+import { checkFromJSONOptions, checkToJSONOptions } from './options.js';
+import { validatePipeline } from './pipeline-schema.js';
 
 /**
  * A source in a saved pipeline: its data as base64 of the little-endian bytes, or as numbers.
@@ -41,7 +44,8 @@ export interface SourceJSON {
 /**
  * A reduction in a saved pipeline. `formula` is a KeOps formula string; without `aliases` its
  * variables are written `Var(index, dim, cat)` (variable v reads `inputs[v]`), with `aliases`
- * (`['x = Vi(3)', 'y = Vj(3)']`) alias k reads `inputs[k]`.
+ * (`['x = Vi(3)', 'y = Vj(3)']`) alias k reads `inputs[k]`. As in genred, every alias and inline
+ * `Var` is an argument that gives its extent (M or N), whether or not the formula reads it.
  * @example
  * ```ts
  * import { fromJSON, type ReductionJSON, type SourceJSON } from 'kernelflow';
@@ -164,12 +168,13 @@ function jsonError(msg: string): KernelflowError {
  * ```
  */
 export function toJSON(nodes: readonly Node[], opts: { data?: 'base64' | 'array' } = {}): PipelineJSON {
+  checkToJSONOptions(opts);
   const g = graphState();
   for (const n of nodes) if (n.disposed) throw jsonError(`${n.describe()} was disposed`);
   const order = topoOrder(g, upstream(g, nodes.map((n) => n.id)));
   const local = new Map(order.map((id, k) => [id, k]));
   const out = order.map((id): SourceJSON | ReductionJSON => {
-    const rec = g.nodes[id]!;
+    const rec = g.nodes.get(id)!;
     const k = local.get(id)!;
     if (rec.kind === 'source') {
       const node = nodeById(id);
@@ -186,18 +191,25 @@ export function toJSON(nodes: readonly Node[], opts: { data?: 'base64' | 'array'
       };
     }
     const r = rec.reduction;
-    if (rec.kind !== 'reduction' || r === undefined) {
+    const live = nodeById(id);
+    if (rec.kind !== 'reduction' || r === undefined || !(live instanceof ReductionNode)) {
       throw jsonError(`#${id} (${rec.label || rec.kind}) is computed by a JavaScript function and cannot be saved`);
     }
+    // The graph state holds a text for people (elided when long): print the live formula in full.
+    const w = live.spec.weight ?? null;
+    // Inputs the formula does not read still give extents: they are saved as aliases.
+    const decls = live.decls?.some((d, i) => d !== undefined && !readsArgument([live.formula, w], i)) === true ? live.decls : undefined;
+    const aliases = decls?.flatMap((d, i) => (d === undefined ? [] : [`v${i} = Var(${i},${d.dim},${d.cat})`]));
     return {
       id: k,
       kind: 'reduction',
       ...(rec.label === '' ? {} : { label: rec.label }),
-      formula: r.formula,
+      formula: formulaToString(live.formula),
+      ...(aliases === undefined ? {} : { aliases }),
       reduction: r.reduction,
       axis: r.axis,
       ...(r.K === undefined ? {} : { K: r.K }),
-      weight: r.weight,
+      weight: w === null ? null : formulaToString(w),
       ...(r.backend === undefined ? {} : { backend: r.backend as BackendChoice }),
       inputs: rec.inputs.map((i) => local.get(i)!),
       ...(r.output === 0 ? {} : { output: r.output }),
@@ -207,7 +219,9 @@ export function toJSON(nodes: readonly Node[], opts: { data?: 'base64' | 'array'
 }
 
 /**
- * Rebuilds live nodes from `toJSON`'s output (an object or its JSON text). Reductions are parsed
+ * Rebuilds live nodes from `toJSON`'s output (an object or its JSON text). The file is checked
+ * first, field by field (src/api/pipeline-schema.ts): a malformed one is a `PipelineError` (code
+ * `'JSON'`) giving the JSON path of the culprit, and nothing is built. Reductions are parsed
  * from their formula strings; identical reductions over the same inputs share one kernel run (the
  * two outputs of a pair reduction stay one dispatch). `backend` overrides the saved backends.
  * The rebuilt sources are new nodes: setting them does not touch the originals.
@@ -221,79 +235,76 @@ export function toJSON(nodes: readonly Node[], opts: { data?: 'base64' | 'array'
  * ```
  */
 export function fromJSON(json: PipelineJSON | string, opts: { backend?: BackendChoice } = {}): Pipeline {
-  const p = (typeof json === 'string' ? JSON.parse(json) : json) as PipelineJSON;
-  if (p === null || typeof p !== 'object' || !Array.isArray(p.nodes)) throw jsonError('not a kernelflow pipeline: expected { nodes: [...] }');
-  if (p.format !== undefined && p.format !== 'kernelflow-pipeline') throw jsonError(`unknown format '${String(p.format)}'`);
+  checkFromJSONOptions(opts);
+  const p = validatePipeline(json);
   const nodes = new Map<number, Node>();
   const sources: SourceNode[] = [];
   const groups = new Map<string, Node[]>();
   const built: Node[] = [];
   try {
-    for (const n of p.nodes) {
-      if (nodes.has(n.id)) throw jsonError(`duplicate node id ${n.id}`);
+    p.nodes.forEach((n, k) => {
       if (n.kind === 'source') {
-        const s = new SourceNode(decodeSource(n), n.label ?? 'source', n.lifted === true ? { lifted: true } : {});
+        const s = new SourceNode(decodeSource(n, `$.nodes[${k}]`), n.label ?? 'source', n.lifted === true ? { lifted: true } : {});
         built.push(s);
         sources.push(s);
         nodes.set(n.id, s);
-      } else if (n.kind === 'reduction') {
-        const inputs = n.inputs.map((i: number): Node => {
-          const x = nodes.get(i);
-          if (x === undefined) throw jsonError(`reduction ${n.id} reads node ${i}, which is not defined before it`);
-          return x;
-        });
-        const aliases: Alias[] = n.aliases === undefined ? [] : parseAliases(n.aliases);
-        const formula = parseFormula(n.formula, aliases);
-        const weight = n.weight === undefined || n.weight === null ? null : parseFormula(n.weight, aliases);
-        const backend = opts.backend ?? n.backend;
-        const spec: ReductionSpec = {
-          reduction: n.reduction,
-          axis: n.axis,
-          ...(n.K === undefined ? {} : { K: n.K }),
-          weight,
-        };
-        const key = JSON.stringify([formula.key, spec.reduction, spec.axis, spec.K, weight?.key, backend, n.inputs]);
-        let outs = groups.get(key);
-        if (outs === undefined) {
-          outs = reductionNodes(formula, inputs, spec, backend);
-          built.push(...outs);
-          groups.set(key, outs);
-        }
-        const out = outs[n.output ?? 0];
-        if (out === undefined) throw jsonError(`reduction ${n.id}: ${n.reduction} has no output ${String(n.output)}`);
-        nodes.set(n.id, out);
-      } else {
-        throw jsonError(`node ${(n as { id: unknown }).id}: unknown kind '${String((n as { kind: unknown }).kind)}'`);
+        return;
       }
-    }
+      const inputs = n.inputs.map((i) => nodes.get(i)!);
+      const aliases: Alias[] = n.aliases === undefined ? [] : parseAliases(n.aliases);
+      // Every alias and inline Var is an argument, read by the simplified formula or not (pykeops's extents).
+      const {
+        formulas: [formula, parsedWeight],
+        args,
+      } = parseWithArguments([n.formula, n.weight ?? undefined], aliases);
+      const weight = parsedWeight ?? null;
+      if (args.length > inputs.length) {
+        throw new PipelineError(`the formula has ${args.length} arguments (${args.map((a, i) => a?.name ?? `argument ${i} unused`).join(', ')}) but inputs lists ${inputs.length}`, `$.nodes[${k}].inputs`);
+      }
+      const decls = args.some((a, i) => a !== undefined && !readsArgument([formula!, weight], i)) ? args : undefined;
+      const backend = opts.backend ?? n.backend;
+      const spec: ReductionSpec = {
+        reduction: n.reduction,
+        axis: n.axis,
+        ...(n.K === undefined ? {} : { K: n.K }),
+        weight,
+      };
+      const key = JSON.stringify([formula!.key, spec.reduction, spec.axis, spec.K, weight?.key, backend, n.inputs, decls?.map((d) => d && [d.dim, d.cat])]);
+      let outs = groups.get(key);
+      if (outs === undefined) {
+        outs = reductionNodes(formula!, inputs, spec, backend, decls);
+        built.push(...outs);
+        groups.set(key, outs);
+      }
+      const out = outs[n.output ?? 0];
+      if (out === undefined) throw new PipelineError(`${n.reduction} has no output ${String(n.output)}`, `$.nodes[${k}].output`);
+      nodes.set(n.id, out);
+    });
   } catch (e) {
     for (const b of built) b.dispose();
     throw e;
   }
-  const outputs = (p.outputs ?? []).map((id) => {
-    const n = nodes.get(id);
-    if (n === undefined) throw jsonError(`output ${id} is not a node of the pipeline`);
-    return n;
-  });
+  const outputs = (p.outputs ?? []).map((id) => nodes.get(id)!);
   return { outputs, sources, nodes };
 }
 
-function decodeSource(n: SourceJSON): TensorLike {
+function decodeSource(n: SourceJSON, path: string): TensorLike {
   const dtype = n.dtype ?? 'float32';
-  if (dtype !== 'float32' && dtype !== 'int32') throw jsonError(`source ${n.id}: unknown dtype '${String(dtype)}'`);
   let data: Float32Array | Int32Array;
   if (typeof n.data === 'string') {
     const bytes = fromBase64(n.data);
-    if (bytes.byteLength % 4 !== 0) throw jsonError(`source ${n.id}: ${bytes.byteLength} bytes is not a whole number of 4-byte values`);
+    if (bytes.byteLength % 4 !== 0) throw new PipelineError(`${bytes.byteLength} bytes is not a whole number of 4-byte values`, `${path}.data`);
     const buf = new ArrayBuffer(bytes.byteLength);
     new Uint8Array(buf).set(bytes);
     data = dtype === 'int32' ? new Int32Array(buf) : new Float32Array(buf);
-  } else if (Array.isArray(n.data)) {
-    data = dtype === 'int32' ? Int32Array.from(n.data) : Float32Array.from(n.data);
   } else {
-    throw jsonError(`source ${n.id}: data must be a base64 string or an array of numbers`);
+    data = dtype === 'int32' ? Int32Array.from(n.data) : Float32Array.from(n.data);
   }
-  return { data, shape: [...n.shape] };
+  try {
+    return checkTensor({ data, shape: [...n.shape] }, 'source');
+  } catch (e) {
+    throw new PipelineError(e instanceof DataError ? e.message.replace(/^source: /, '') : String(e), `${path}.data`);
+  }
 }
 
 /** Base64 of the bytes of a typed array (little-endian on every platform kernelflow runs on). */
@@ -311,4 +322,9 @@ function fromBase64(s: string): Uint8Array {
   if (B !== undefined) return new Uint8Array(B.from(s, 'base64'));
   const bin = atob(s);
   return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+}
+
+/** Whether the formulas read variable `index`. */
+function readsArgument(formulas: readonly (Formula | null)[], index: number): boolean {
+  return formulas.some((f) => f !== null && variables(f).some((v) => v.index === index));
 }

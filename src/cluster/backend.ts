@@ -20,6 +20,7 @@
 import type { NatsConnection, Msg, Subscription } from '@nats-io/transport-node';
 import { BackendError } from '../errors.js';
 import type { KernelPlan } from '../kernel/plan.js';
+import { checkOptions, finiteAtLeast, integerAtLeast, oneOf } from '../options.js';
 import { record } from '../stats.js';
 import { chunkSize, load, natsConnection, natsModules, objectStore, serverList, svcm, type NatsModules } from './connection.js';
 import { concatRows, mergeReduced, reducedJobs, type Outputs, type Partial } from './merge.js';
@@ -66,7 +67,15 @@ export interface ClusterOptions {
   readonly discoveryMs?: number;
 }
 
-const OPTION_KEYS = new Set(['split', 'minShardPairs', 'shardsPerWorker', 'ackTimeoutMs', 'stallTimeoutMs', 'inlineBytes', 'discoveryMs']);
+const OPTION_CHECKS = {
+  split: oneOf('auto', 'rows', 'reduced'),
+  minShardPairs: finiteAtLeast(1),
+  shardsPerWorker: integerAtLeast(1),
+  ackTimeoutMs: finiteAtLeast(0, true),
+  stallTimeoutMs: finiteAtLeast(0, true),
+  inlineBytes: finiteAtLeast(0),
+  discoveryMs: finiteAtLeast(0),
+};
 
 /** A worker as discovered. */
 interface WorkerInfo {
@@ -84,7 +93,7 @@ interface LiveWorker extends WorkerInfo {
 
 interface Input {
   readonly ref: Omit<VarRef, 'at'>;
-  readonly data: Float32Array;
+  readonly data: Float32Array | Float64Array;
   readonly large: boolean;
 }
 
@@ -127,13 +136,12 @@ export class ClusterBackend {
   private readonly token = Math.floor(Math.random() * 36 ** 6).toString(36);
 
   constructor(servers: string | readonly string[], opts: ClusterOptions = {}) {
-    for (const k of Object.keys(opts)) if (!OPTION_KEYS.has(k)) throw new BackendError(`unknown cluster option '${k}' (known: ${[...OPTION_KEYS].join(', ')})`);
-    if (opts.split !== undefined && !['auto', 'rows', 'reduced'].includes(opts.split)) throw new BackendError(`cluster option split must be 'auto', 'rows' or 'reduced', got '${String(opts.split)}'`);
+    checkOptions('init: cluster', opts, OPTION_CHECKS);
     this.servers = serverList(servers);
     this.opts = {
       split: opts.split ?? 'auto',
       minShardPairs: opts.minShardPairs ?? 1 << 20,
-      shardsPerWorker: Math.max(1, Math.floor(opts.shardsPerWorker ?? 1)),
+      shardsPerWorker: opts.shardsPerWorker ?? 1,
       ackTimeoutMs: opts.ackTimeoutMs ?? 3000,
       stallTimeoutMs: opts.stallTimeoutMs ?? 5000,
       inlineBytes: opts.inlineBytes ?? 256 * 1024,
@@ -177,7 +185,7 @@ export class ClusterBackend {
   }
 
   /** Runs a plan on the cluster: `ins[v]` is variable v's data; M kept rows, N reduced terms. */
-  async run(plan: KernelPlan, ins: readonly (Float32Array | undefined)[], M: number, N: number): Promise<(Float32Array | Int32Array)[]> {
+  async run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number): Promise<(Float32Array | Int32Array)[]> {
     const nc = await this.connection();
     const mods = await natsModules();
     let workers = await this.liveWorkers(false);
@@ -219,7 +227,7 @@ export class ClusterBackend {
   }
 
   /** Content ids of the plan's inputs (hashed once per array object and length). */
-  private async inputs(plan: KernelPlan, ins: readonly (Float32Array | undefined)[], M: number, N: number): Promise<Input[]> {
+  private async inputs(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number): Promise<Input[]> {
     const crypto = await load<typeof import('node:crypto')>('node:crypto');
     const out: Input[] = [];
     plan.vars.forEach((v, index) => {
@@ -228,8 +236,9 @@ export class ClusterBackend {
       const rows = v.cat === 0 ? M : v.cat === 1 ? N : 1;
       if (data === undefined || data.length < rows * v.dim) throw new BackendError(`cluster: variable ${index} needs ${rows * v.dim} values, got ${data?.length ?? 0}`);
       const view = data.length === rows * v.dim ? data : data.subarray(0, rows * v.dim);
-      const id = `f32-${view.length}-${crypto.createHash('sha1').update(bytesOf(view)).digest('hex')}`;
-      out.push({ ref: { index, dim: v.dim, cat: v.cat, id, length: view.length }, data: view, large: view.byteLength > this.opts.inlineBytes });
+      const f64 = view instanceof Float64Array;
+      const id = `${f64 ? 'f64' : 'f32'}-${view.length}-${crypto.createHash('sha1').update(bytesOf(view)).digest('hex')}`;
+      out.push({ ref: { index, dim: v.dim, cat: v.cat, id, length: view.length, f64 }, data: view, large: view.byteLength > this.opts.inlineBytes });
     });
     return out;
   }

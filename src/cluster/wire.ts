@@ -10,6 +10,7 @@
  * network once per version, not once per call.
  */
 import type { Formula } from '../graph/formula.js';
+import { printFormulaExact } from '../graph/print.js';
 
 /** The service name workers register under (NATS micro services discovery: `$SRV.PING.kernelflow`). */
 export const SERVICE = 'kernelflow';
@@ -25,11 +26,11 @@ export const BUCKET = 'kernelflow';
 export const PROTOCOL = 1;
 
 /**
- * A formula printed so that a worker can parse it back (`parseFormula(text, [])`). The one place
- * the cluster prints formulas: today the structural key is the KeOps string.
+ * A formula printed so that a worker can parse it back (`parseFormula(text, [])`): the one place
+ * the cluster prints formulas. KeOps text, never elided (a formula too long to print is a LimitError).
  */
 export function printFormula(f: Formula): string {
-  return f.key;
+  return printFormulaExact(f);
 }
 
 /** One reduction a shard runs over its block (several for a split that needs extra partial results). */
@@ -50,8 +51,10 @@ export interface VarRef {
   readonly cat: 0 | 1 | 2;
   /** Content id of the whole array (all rows, not only the shard's block). */
   readonly id: string;
-  /** Number of float32 values. */
+  /** Number of values. */
   readonly length: number;
+  /** float64 values (the literal parameters, which the CPU backend keeps in float64); float32 otherwise. */
+  readonly f64: boolean;
   /** Where the data is when the worker does not have `id` yet: in this message, or in the object store under `id`. */
   readonly at: { readonly inline: number } | 'store' | 'cached';
 }
@@ -136,7 +139,15 @@ export function decodeFrame<T>(frame: Uint8Array): { header: T; payload: Uint8Ar
 }
 
 /** The bytes of a typed array (a view). */
-export const bytesOf = (a: Float32Array | Int32Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+export const bytesOf = (a: Float32Array | Int32Array | Float64Array): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+/** A float64 array of `length` values copied out of `bytes` at `offset`. */
+export function float64At(bytes: Uint8Array, offset: number, length: number): Float64Array {
+  if (offset < 0 || offset + length * 8 > bytes.byteLength) throw new Error(`kernelflow frame: array of ${length} float64 values at ${offset} runs past the payload (${bytes.byteLength} bytes)`);
+  const own = new Uint8Array(length * 8);
+  own.set(bytes.subarray(offset, offset + length * 8));
+  return new Float64Array(own.buffer);
+}
 
 /**
  * A float32 or int32 array of `length` values copied out of `bytes` at `offset` (a message's

@@ -1,4 +1,7 @@
 import type { KernelPlan } from '../kernel/plan.js';
+import { LimitError } from '../errors.js';
+import { printFormula } from '../graph/print.js';
+import { LruCache } from '../kernel/cache.js';
 import { record } from '../stats.js';
 import { compileKernelJs, renderKernelJs, type CpuKernel } from './codegen.js';
 import { WorkerPool } from './pool.js';
@@ -20,7 +23,8 @@ interface Compiled {
 /** CPU backend: generated JavaScript per plan key, run on the main thread or over a worker pool. */
 export class CpuBackend {
   readonly name = 'cpu' as const;
-  private readonly cache = new Map<string, Compiled>();
+  // Bounded: an evicted kernel is also dropped by the workers that compiled it.
+  private readonly cache = new LruCache<Compiled>((key) => void this.pool?.then((p) => p.forget(key)));
   private pool: Promise<WorkerPool> | undefined;
 
   constructor(private readonly threads?: number) {}
@@ -31,21 +35,26 @@ export class CpuBackend {
   }
 
   /** Runs a plan: `ins[v]` is the data of variable v; M kept rows, N reduced terms. */
-  async run(plan: KernelPlan, ins: readonly (Float32Array | undefined)[], M: number, N: number): Promise<KernelOutputs> {
+  async run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number): Promise<KernelOutputs> {
     const k = this.compiled(plan);
     record.dispatch();
     const workers = this.threads ?? undefined;
     const parallel = isNode && M * N >= PARALLEL_PAIRS && M >= 2 && workers !== 1;
     if (!parallel) {
       const outs = plan.outputs.map((o) => (o.int ? new Int32Array(M * o.width) : new Float32Array(M * o.width)));
-      k.fn(N, 0, M, ins, outs);
+      // Generated code only indexes its inputs, so a Float64Array (the literal parameters) reads as well.
+      try {
+        k.fn(N, 0, M, ins as readonly (Float32Array | undefined)[], outs);
+      } catch (e) {
+        throw stackLimit(e, plan);
+      }
       return outs;
     }
     const pool = await (this.pool ??= WorkerPool.create(workers));
     let bytes = 0;
-    const share = (a: Float32Array | undefined): Float32Array | undefined => {
+    const share = (a: Float32Array | Float64Array | undefined): Float32Array | Float64Array | undefined => {
       if (a === undefined) return undefined;
-      const s = new Float32Array(new SharedArrayBuffer(a.byteLength));
+      const s = a instanceof Float64Array ? new Float64Array(new SharedArrayBuffer(a.byteLength)) : new Float32Array(new SharedArrayBuffer(a.byteLength));
       s.set(a);
       bytes += a.byteLength;
       return s;
@@ -60,7 +69,9 @@ export class CpuBackend {
     try {
       // Several chunks per worker so an uneven split still keeps every core busy.
       const chunk = Math.max(1, Math.ceil(M / (pool.size * 8)));
-      await pool.run({ key: plan.key, source: k.source, N, ins: sins, outs: souts }, M, chunk);
+      await pool.run({ key: plan.key, source: k.source, N, ins: sins, outs: souts }, M, chunk).catch((e: unknown) => {
+        throw stackLimit(e, plan);
+      });
       return souts.map((s) => (s instanceof Int32Array ? Int32Array.from(s) : Float32Array.from(s)));
     } finally {
       record.free(bytes);
@@ -86,4 +97,14 @@ export class CpuBackend {
     this.pool = undefined;
     await (await pool)?.close();
   }
+}
+
+/** A generated kernel whose locals overflow the JavaScript engine's stack is a LimitError, not a RangeError. */
+function stackLimit(e: unknown, plan: KernelPlan): unknown {
+  const msg = e instanceof Error ? e.message : String(e);
+  if (!msg.includes('Maximum call stack size exceeded')) return e;
+  return new LimitError(
+    'kernelSize',
+    `the CPU kernel for ${plan.reduction.name} of ${printFormula(plan.f, 200)} has more temporaries than the JavaScript engine's stack holds; use fewer nodes or smaller vector dimensions`,
+  );
 }

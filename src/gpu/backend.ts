@@ -1,6 +1,8 @@
 import { Cat } from '../graph/formula.js';
 /// <reference types="@webgpu/types" />
 import { BackendError } from '../errors.js';
+import { printFormula } from '../graph/print.js';
+import { LruCache } from '../kernel/cache.js';
 import type { KernelPlan } from '../kernel/plan.js';
 import { stateWidth } from '../ops/reductions.js';
 import { record } from '../stats.js';
@@ -19,7 +21,7 @@ import {
 import { acquireDevice, isDeviceLost, type GpuContext } from './device.js';
 import { wgslDialect } from './dialect.js';
 import { schedule, type Dispatch, type Schedule } from './schedule.js';
-import { delay, isNode, observePace, paceFor, type PaceState } from './pace.js';
+import { delayUnless, isNode, observePace, paceFor, type PaceState } from './pace.js';
 
 /** Output arrays of one reduction, one per reduction output (values float32, indices int32). */
 export type KernelOutputs = (Float32Array | Int32Array)[];
@@ -91,7 +93,7 @@ export function defaultParallelism(ctx: Pick<GpuContext, 'software' | 'cores'>):
  */
 export class GpuBackend {
   readonly name = 'webgpu' as const;
-  private readonly cache = new Map<string, Promise<Pipeline>>();
+  private readonly cache = new LruCache<Promise<Pipeline>>();
   private cacheGeneration = -1;
 
   constructor(private readonly opts: GpuBackendOptions = {}) {}
@@ -144,7 +146,7 @@ export class GpuBackend {
   }
 
   /** Runs a plan: `ins[v]` is the data of variable v; M kept rows, N reduced terms. */
-  async run(plan: KernelPlan, ins: readonly (Float32Array | undefined)[], M: number, N: number): Promise<KernelOutputs> {
+  async run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number): Promise<KernelOutputs> {
     const outs: KernelOutputs = plan.outputs.map((o) => (o.int ? new Int32Array(M * o.width) : new Float32Array(M * o.width)));
     if (M === 0) return outs;
     const ctx = await acquireDevice();
@@ -156,7 +158,8 @@ export class GpuBackend {
     const inputs = new Map<number, Float32Array>();
     for (const v of vars) {
       const need = (v.cat === Cat.i ? M : v.cat === Cat.j ? N : 1) * v.dim;
-      const data = ins[v.index];
+      const given = ins[v.index];
+      const data = given instanceof Float64Array ? Float32Array.from(given) : given;
       if (data === undefined || data.length < need) {
         throw new BackendError(`WebGPU: variable ${v.index} (${v.key}) needs ${need} values, got ${data?.length ?? 'none'}`);
       }
@@ -284,7 +287,7 @@ export class GpuBackend {
       const pace = pipes[0]!.pace;
       const pairs = M * Math.max(1, N);
       const sleep = (this.opts.pace ?? isNode) ? paceFor(pace, pairs) : 0;
-      if (sleep > 0) await delay(sleep);
+      if (sleep > 0) await delayUnless(sleep, ctx.lost); // a loss ends the nap: the call fails at once
       await settle(ctx, Promise.all([validation, oom, staging.mapAsync(USAGE.MAP_READ)]).then(([v, o]) => {
         const err = v ?? o;
         if (err !== null) throw new BackendError(`WebGPU: ${plan.reduction.name} kernel failed: ${err.message}`);
@@ -343,11 +346,11 @@ export class GpuBackend {
     const storage = rendered.bindings.length;
     if (storage > device.limits.maxStorageBuffersPerShaderStage) {
       throw new BackendError(
-        `WebGPU: ${plan.reduction.name} of ${plan.f.key} needs ${storage} storage buffers, the device allows ${device.limits.maxStorageBuffersPerShaderStage}`,
+        `WebGPU: ${plan.reduction.name} of ${printFormula(plan.f, 500)} needs ${storage} storage buffers, the device allows ${device.limits.maxStorageBuffersPerShaderStage}`,
       );
     }
     device.pushErrorScope('validation');
-    const module = device.createShaderModule({ code: rendered.source, label: `${kind} ${plan.key}`.slice(0, 200) });
+    const module = device.createShaderModule({ code: rendered.source, label: `${kind} ${plan.reduction.name} of ${printFormula(plan.f, 160)}` });
     const layout = device.createBindGroupLayout({
       entries: [
         { binding: 0, visibility: COMPUTE, buffer: { type: 'uniform' } },
@@ -372,7 +375,7 @@ export class GpuBackend {
       const info = await module.getCompilationInfo().catch(() => undefined);
       const msgs = info?.messages.filter((m) => m.type === 'error').map((m) => `  ${m.lineNum}:${m.linePos} ${m.message}`) ?? [];
       throw new BackendError(
-        `WebGPU: the ${kind === 'full' ? '' : `${kind} `}kernel for ${plan.reduction.name} of ${plan.f.key} did not compile: ${errText(e)}\n${msgs.join('\n')}\n--- WGSL ---\n${rendered.source}`,
+        `WebGPU: the ${kind === 'full' ? '' : `${kind} `}kernel for ${plan.reduction.name} of ${printFormula(plan.f, 500)} did not compile: ${errText(e)}\n${msgs.join('\n')}\n--- WGSL ---\n${rendered.source}`,
       );
     });
     return { rendered, pipeline: outcome, layout, pace: {} };

@@ -1,9 +1,8 @@
 import { Cat } from '../graph/formula.js';
-import type { VarNode } from '../graph/formula.js';
 import { linearize, type Linearized } from '../graph/lower.js';
 import type { KernelPlan } from '../kernel/plan.js';
-import type { ReduceCtx } from '../ops/reductions.js';
-import { renderTemps, type RenderedTemps } from '../kernel/render.js';
+import { kernelTemplate, planRoots, type LoopDialect } from '../kernel/template.js';
+import { stateWidth, type ReduceCtx } from '../ops/reductions.js';
 import { WGSL_PRELUDE, wgslBarrierInit, wgslDialect } from './dialect.js';
 
 /** The kernel's shape: rows of the kept axis per invocation, invocations per workgroup. */
@@ -65,7 +64,7 @@ const struct = (fields: readonly string[]): string => `struct Params { ${fields.
  * first-dispatch compile, 0.8 s instead of 0.4 s). The KMin family keeps K-long lists per row:
  * ArgKMin K=10 ran at 0.3 G/s with 1 row, 0.6 with 2, 1.0 with 4 (8 rows: no faster, 1.5 s compile).
  */
-export function defaultShape(plan: KernelPlan, lin: Linearized = linearize(plan.g === null ? [plan.f] : [plan.f, plan.g])): KernelShape {
+export function defaultShape(plan: KernelPlan, lin: Linearized = linearize(planRoots(plan))): KernelShape {
   const pairTemps = lin.temps.filter((t) => t.level === 3).length;
   const accWidth = plan.outputs.reduce((s, o) => s + o.width, 0);
   if (plan.reduction.usesK) {
@@ -115,18 +114,14 @@ export function renderPartialWgsl(plan: KernelPlan, shape?: KernelShape): Render
 }
 
 function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'full' | 'partial'): RenderedWgsl {
-  const roots = plan.g === null ? [plan.f] : [plan.f, plan.g];
-  const lin = linearize(roots);
+  const lin = linearize(planRoots(plan));
   const sh = shape ?? defaultShape(plan, lin);
   const R = sh.rowsPerThread;
   const d = wgslDialect;
   const partial = kind === 'partial';
   const vars = plan.vars.flatMap((v) => (v === undefined ? [] : [v]));
-  const iVars = vars.filter((v) => v.cat === Cat.i);
-  const jVars = vars.filter((v) => v.cat === Cat.j);
   const red = plan.reduction;
-  const ctx = (r: number): ReduceCtx => ({ d, fDim: plan.f.dim, gDim: plan.g?.dim ?? 0, K: plan.K, p: `acc${r}_` });
-  const W = partial ? red.state(ctx(0)).length : 0;
+  const W = partial ? stateWidth(red, d, plan.f.dim, plan.g?.dim ?? 0, plan.K) : 0;
 
   const bindings: Binding[] = [];
   const decls: string[] = [struct(partial ? PARTIAL_UNIFORM : FULL_UNIFORM), '@group(0) @binding(0) var<uniform> P: Params;'];
@@ -144,22 +139,26 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
     });
   }
 
-  const load = (r: number) => (v: VarNode, k: number): string =>
-    v.cat === Cat.i ? `V${v.index}[ib${v.index}_${r} + ${k}u]` : v.cat === Cat.j ? `V${v.index}[jb${v.index} + ${k}u]` : `V${v.index}[${k}u]`;
-  const top = renderTemps(lin, d, load(0), '_r0');
-  const rs: RenderedTemps[] = [];
-  for (let r = 0; r < R; r++) {
-    const first = rs[0];
-    const shared = first === undefined ? { from: top, levels: [0 as const] } : { from: first, levels: [0 as const, 2 as const] };
-    rs.push(renderTemps(lin, d, load(r), `_b${r}`, shared));
-  }
-  const comps = (r: number, root: number): readonly string[] => (root < 0 ? [] : rs[r]!.names[lin.roots[root]!]!);
-  const each = (fn: (r: number) => readonly string[]): string[] => rs.flatMap((_, r) => fn(r));
   const write = (r: number) => (o: number, k: number, e: string): string => {
     const out = plan.outputs[o]!;
     return `O${o}[row${r} * ${out.width}u + ${k}u] = ${out.int ? `i32(${e})` : e};`;
   };
   const put = (r: number) => (k: number, e: string): string => `S[sb${r} + ${k}u] = ${e};`;
+  const loop: LoopDialect = {
+    d,
+    load: (v, k, r) =>
+      v.cat === Cat.i ? `V${v.index}[ib${v.index}_${r} + ${k}u]` : v.cat === Cat.j ? `V${v.index}[jb${v.index} + ${k}u]` : `V${v.index}[${k}u]`,
+    // Rows past M are clamped for reading (no divergence in the loop) and skipped for writing.
+    rowStart: (r, iVars) => [`let row${r} = base + ${r}u;`, `let ri${r} = min(row${r}, M - 1u);`, ...iVars.map((v) => `let ib${v.index}_${r} = ri${r} * ${v.dim}u;`)],
+    openJ: partial ? 'for (var j: u32 = j0; j < j1; j = j + 1u) {' : 'for (var j: u32 = 0u; j < N; j = j + 1u) {',
+    jStart: (jVars) => [partial ? 'let jf = f32(jbase + j);' : 'let jf = f32(j);', ...jVars.map((v) => `let jb${v.index} = j * ${v.dim}u;`)],
+    j: 'jf',
+    rowEnd: (r, c) =>
+      partial
+        ? [`if (row${r} < M) {`, ...indent([`let sb${r} = (row${r} * P.B + blk) * ${W}u;`, ...red.save(c, put(r))], 2), '}']
+        : [`if (row${r} < M) {`, ...indent(red.finalize(c, write(r)), 2), '}'],
+  };
+  const t = kernelTemplate(plan, loop, lin);
 
   const body = [
     'let M = P.M;',
@@ -177,27 +176,8 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
         ]
       : [`let base = P.row0 + gid.x * ${R}u;`, 'if (base >= M) { return; }']),
     wgslBarrierInit('P.zero'),
-    ...top.stmts[0],
-    ...each((r) => [`let row${r} = base + ${r}u;`, `let ri${r} = min(row${r}, M - 1u);`]),
-    ...each((r) => iVars.map((v) => `let ib${v.index}_${r} = ri${r} * ${v.dim}u;`)),
-    ...each((r) => rs[r]!.stmts[1]),
-    ...each((r) => red.init(ctx(r))),
-    partial ? 'for (var j: u32 = j0; j < j1; j = j + 1u) {' : 'for (var j: u32 = 0u; j < N; j = j + 1u) {',
-    ...indent(
-      [
-        partial ? 'let jf = f32(jbase + j);' : 'let jf = f32(j);',
-        ...jVars.map((v) => `let jb${v.index} = j * ${v.dim}u;`),
-        ...rs[0]!.stmts[2],
-        ...each((r) => [...rs[r]!.stmts[3], ...red.combine(ctx(r), comps(r, 0), comps(r, plan.g === null ? -1 : 1), 'jf')]),
-      ],
-      2,
-    ),
-    '}',
-    ...each((r) =>
-      partial
-        ? [`if (row${r} < M) {`, ...indent([`let sb${r} = (row${r} * P.B + blk) * ${W}u;`, ...red.save(ctx(r), put(r))], 2), '}']
-        : [`if (row${r} < M) {`, ...indent(red.finalize(ctx(r), write(r)), 2), '}'],
-    ),
+    ...t.once,
+    ...t.block(R, 'b'),
   ];
 
   const source = [

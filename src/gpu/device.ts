@@ -27,6 +27,22 @@ let current: Promise<GpuContext> | undefined;
 let live: GpuContext | undefined;
 let generation = 0;
 const lostErrors = new WeakSet<BackendError>();
+/** The errors saying that the 'webgpu' package is not installed (Node). */
+const missingPackage = new WeakSet<BackendError>();
+
+/** How to destroy each context's device, reporting its loss at once (see `open`). */
+const destroyers = new WeakMap<GpuContext, () => void>();
+
+function lostError(reason: string, message: string): BackendError {
+  const e = new BackendError(`WebGPU device lost (${reason}): ${message}; the next call acquires a new device`, { transient: true });
+  lostErrors.add(e);
+  return e;
+}
+
+/** Destroys a context's device; its `lost` promise resolves at once. */
+function destroy(ctx: GpuContext): void {
+  (destroyers.get(ctx) ?? (() => ctx.device.destroy()))();
+}
 
 /** Whether an error is the one a lost (or destroyed) device reported. */
 export function isDeviceLost(e: unknown): boolean {
@@ -52,15 +68,34 @@ async function loadGpu(): Promise<GPU> {
   if (typeof process === 'undefined' || process.versions?.node === undefined) {
     throw new BackendError('WebGPU is not available: navigator.gpu is undefined in this environment');
   }
+  let mod: { create(options: string[]): GPU };
   try {
     // A computed name, so that bundlers targeting the browser leave dawn.node (Node only) alone.
     const dawn = 'webgpu';
-    const mod = (await import(dawn)) as unknown as { create(options: string[]): GPU };
-    gpuRoot = mod.create([]);
+    mod = (await import(dawn)) as unknown as { create(options: string[]): GPU };
   } catch (e) {
+    if (isMissingPackage(e)) {
+      const missing = new BackendError(
+        "WebGPU in Node needs the optional peer dependency 'webgpu' (Dawn), which is not installed: " +
+          "run 'npm install webgpu', or use the CPU backend (init({ backend: 'cpu' }))",
+      );
+      missingPackage.add(missing);
+      throw missing;
+    }
     throw new BackendError(`WebGPU is not available: the 'webgpu' package failed to load (${String(e)})`);
   }
+  try {
+    gpuRoot = mod.create([]);
+  } catch (e) {
+    throw new BackendError(`WebGPU is not available: the 'webgpu' package's create() failed (${String(e)})`);
+  }
   return gpuRoot;
+}
+
+/** Whether an import failed because the 'webgpu' package itself is not installed. */
+function isMissingPackage(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && /'webgpu'/.test(String((e as Error).message));
 }
 
 async function requestAdapter(): Promise<GPUAdapter | null> {
@@ -90,22 +125,29 @@ async function open(): Promise<GpuContext> {
   } catch (e) {
     throw new BackendError(`WebGPU: requestDevice failed: ${String(e)}`);
   }
+  // A device destroyed here (releaseDevice, a test) is lost at once: Dawn reports the loss only
+  // after the work already submitted has run, which on a CPU driver can take seconds.
+  let lostNow: (e: BackendError) => void = () => undefined;
+  const destroyed = new Promise<BackendError>((res) => (lostNow = res));
   const ctx: GpuContext = {
     device,
     adapter,
     software: isSoftware(adapter),
     cores: await hostCores(),
     generation: ++generation,
-    lost: device.lost.then((info) => {
+    lost: Promise.race([device.lost.then((info) => lostError(info.reason ?? 'unknown', info.message || 'no message')), destroyed]).then((e) => {
       if (live?.device === device) {
         live = undefined;
         current = undefined;
       }
-      const e = new BackendError(`WebGPU device lost (${info.reason ?? 'unknown'}): ${info.message || 'no message'}; the next call acquires a new device`);
-      lostErrors.add(e);
       return e;
     }),
   };
+  destroyers.set(ctx, () => {
+    lostNow(lostError('destroyed', 'the device was destroyed'));
+    // Blocks until the submitted work has run (lavapipe cannot preempt it); the pending calls settle right after.
+    device.destroy();
+  });
   live = ctx;
   return ctx;
 }
@@ -122,14 +164,28 @@ export function acquireDevice(): Promise<GpuContext> {
   return current;
 }
 
+/** Why the last `hasAdapter()` said no: the load error, or that no adapter was found. */
+let noAdapterReason = 'no WebGPU adapter';
+
 /** Whether a WebGPU adapter exists here (acquires nothing but the `GPU` object; call releaseDevice() to let the process exit). */
 export async function hasAdapter(): Promise<boolean> {
   if (live !== undefined) return true;
   try {
-    return (await requestAdapter()) !== null;
-  } catch {
-    return false;
+    if ((await requestAdapter()) !== null) return true;
+    noAdapterReason = 'no WebGPU adapter (no GPU, or no Vulkan driver: install lavapipe, see .ci/install-lavapipe.sh)';
+  } catch (e) {
+    noAdapterReason = missingPackage.has(e as BackendError)
+      ? "the optional 'webgpu' package is not installed (npm install webgpu)"
+      : e instanceof Error
+        ? e.message
+        : String(e);
   }
+  return false;
+}
+
+/** Why the last `hasAdapter()` call answered false (the 'webgpu' package is missing, no adapter, ...). */
+export function whyNoAdapter(): string {
+  return noAdapterReason;
 }
 
 /**
@@ -143,7 +199,7 @@ export async function releaseDevice(): Promise<void> {
   if (pending !== undefined) {
     try {
       const ctx = await pending;
-      ctx.device.destroy();
+      destroy(ctx);
       await settledWithin(ctx.lost, 2000);
     } catch {
       // acquisition failed: nothing to destroy
@@ -156,7 +212,7 @@ export async function releaseDevice(): Promise<void> {
 export async function loseDeviceForTesting(): Promise<void> {
   const ctx = live;
   if (ctx === undefined) return;
-  ctx.device.destroy();
+  destroy(ctx);
   await settledWithin(ctx.lost, 2000);
 }
 

@@ -13,6 +13,11 @@ export interface PaceState {
   warm?: boolean;
 }
 
+/**
+ * Calls this small are not timed: their fixed costs (submit, map, readback) dominate, and a
+ * per-pair rate taken from them predicts seconds of sleep for a large call that takes milliseconds.
+ */
+const MIN_TIMED_PAIRS = 1 << 16;
 /** Below this predicted duration (ms) a call does not sleep. */
 const MIN_MS = 3;
 /** Share of the predicted duration slept through (the rest is waited for by polling). */
@@ -24,6 +29,13 @@ const SPIN_INFLATION = 1.5;
 export const isNode = typeof process !== 'undefined' && process.versions?.node !== undefined;
 
 export const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Sleeps `ms`, or less if `stop` settles first (no timer is left behind). */
+export async function delayUnless(ms: number, stop: Promise<unknown>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([new Promise<void>((r) => (timer = setTimeout(r, ms))), stop.then(() => undefined, () => undefined)]);
+  clearTimeout(timer);
+}
 
 /** How long to sleep before waiting on a call of `pairs` pairs. */
 export function paceFor(s: PaceState, pairs: number): number {
@@ -41,6 +53,7 @@ export function observePace(s: PaceState, pairs: number, slept: number, total: n
     s.warm = true;
     return;
   }
+  if (pairs < MIN_TIMED_PAIRS) return;
   if (deviceMs !== undefined && deviceMs > 0) {
     s.msPerPair = deviceMs / pairs;
   } else if (slept === 0) {

@@ -1,9 +1,9 @@
 import { KernelflowError } from '../errors.js';
 import { sumCotangents } from '../nodes/cotangent.js';
 import { Node, SourceNode, type Cotangent } from '../nodes/node.js';
-import { ReductionNode } from '../nodes/reduction.js';
+import type { BackendChoice } from '../scheduler/backends.js';
 import { ReshapeNode, rowsOf } from '../nodes/reshape.js';
-import type { TensorLike } from '../tensor.js';
+import type { Tensor, TensorLike } from '../tensor.js';
 
 /*
  * Reverse mode over the node graph (the "mirrored graph" of DESIGN.md), as a generic walk: each
@@ -23,7 +23,8 @@ import type { TensorLike } from '../tensor.js';
  * @param output the node to differentiate (a reduction, a solve, or a node built from them).
  * @param wrt the nodes to differentiate with respect to (sources, or any node `output` reads).
  * @param gradOutput the cotangent of `output` (default: ones of its shape).
- * @returns one node per `wrt` entry, shaped like it.
+ * @returns one node per `wrt` entry, shaped like it: a tuple of the same length when `wrt` is
+ * written as an array literal (`const [dx, dy] = grad(a, [x, y])`).
  * @example
  * ```ts
  * import { source, Vi, Vj, grad } from 'kernelflow';
@@ -38,7 +39,11 @@ import type { TensorLike } from '../tensor.js';
  * console.log((await dx!.read()).shape, (await dy!.read()).shape, (await hv!.read()).shape);
  * ```
  */
-export function grad(output: Node, wrt: readonly Node[], gradOutput?: Node | TensorLike): Node[] {
+export function grad<const W extends readonly Node[]>(
+  output: Node,
+  wrt: W,
+  gradOutput?: Node | TensorLike,
+): { -readonly [K in keyof W]: Node<Tensor<Float32Array>> } {
   if (!(output instanceof Node)) throw new KernelflowError('ARGUMENT', 'grad: output must be a Node');
   for (const w of wrt) if (!(w instanceof Node)) throw new KernelflowError('ARGUMENT', 'grad: every target must be a Node');
   const targets = new Set(wrt);
@@ -59,12 +64,14 @@ export function grad(output: Node, wrt: readonly Node[], gradOutput?: Node | Ten
     const terms = cot.get(n);
     if (terms !== undefined) n.backward(terms, { reaches, push });
   }
-  return wrt.map((w) => {
+  const grads = wrt.map((w): Node<Tensor<Float32Array>> => {
     const terms = cot.get(w) ?? [];
-    if (terms.length === 0) return new ReshapeNode(w, 'zeros', w.dim, (t) => [...t.shape]);
-    const backend = terms.map((t) => ('node' in t && t.node instanceof ReductionNode ? t.node.backend : undefined)).find(Boolean);
-    return new ReshapeNode(sumCotangents(terms, w, backend), 'view', terms[0]!.dim, (t) => w.gradShape(t));
+    const hint = (): readonly number[] | undefined => w.staticShape();
+    if (terms.length === 0) return new ReshapeNode(w, 'zeros', w.dim, (t) => [...t.shape], hint);
+    const backend = terms.map((t) => ('node' in t ? t.node.gradBackend() : undefined)).find((b) => b !== undefined) as BackendChoice | undefined;
+    return new ReshapeNode(sumCotangents(terms, w, backend), 'view', terms[0]!.dim, (t) => w.gradShape(t), hint);
   });
+  return grads as { -readonly [K in keyof W]: Node<Tensor<Float32Array>> };
 }
 
 /**

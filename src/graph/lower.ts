@@ -1,4 +1,4 @@
-import type { Formula } from './formula.js';
+import { postOrder, type Formula } from './formula.js';
 
 /**
  * One SSA temporary: a formula node whose arguments are earlier temporaries.
@@ -23,18 +23,15 @@ const LEVEL_OF_CAT = [1, 2, 0] as const;
 
 /** Linearises formulas into SSA temporaries in dependency order; common subexpressions appear once. */
 export function linearize(roots: readonly Formula[]): Linearized {
-  const ids = new Map<string, number>();
+  const ids = new Map<Formula, number>();
   const temps: Temp[] = [];
-  const visit = (f: Formula): number => {
-    const known = ids.get(f.key);
-    if (known !== undefined) return known;
-    const args = f.kind === 'op' ? f.args.map(visit) : [];
+  for (const f of postOrder(roots)) {
+    const args = f.kind === 'op' ? f.args.map((a) => ids.get(a)!) : [];
     let level: number = f.kind === 'var' ? LEVEL_OF_CAT[f.cat] : 0;
     for (const a of args) level |= temps[a]!.level;
     const id = temps.length;
     temps.push({ id, node: f, args, level: level as Level });
-    ids.set(f.key, id);
-    return id;
-  };
-  return { temps, roots: roots.map(visit) };
+    ids.set(f, id);
+  }
+  return { temps, roots: roots.map((r) => ids.get(r)!) };
 }

@@ -1,25 +1,34 @@
 /**
- * The graph state: an immutable record (immer) of every live node of the dataflow graph, its
- * wiring and its version. The live Node objects (src/api/node.ts) are the user's handles; this
- * state is what the scheduler consults (who depends on whom, what changed) and what `printGraph`
- * and `toJSON` read. Every update is a pure function `GraphState -> GraphState`.
+ * The graph state: an immutable record of every live node of the dataflow graph, its wiring and
+ * its version. The live Node objects (src/nodes/node.ts) are the user's handles; this state is what
+ * the scheduler consults (who depends on whom, what changed) and what `printGraph` and `toJSON`
+ * read. Every update is a pure function `GraphState -> GraphState`.
+ *
+ * Records and adjacency live in persistent maps (src/graph/intmap.ts): wiring, describing or
+ * removing a node copies one path per record or edge it touches, never the whole graph, so adding
+ * a node costs the same at 10 nodes and at 10 000; every earlier state stays valid and frozen.
  *
  * Versions come from one clock: a change stamps the changed sources and everything downstream of
  * them with the same new clock value, so "is this cached value current?" is one comparison.
  */
-import { castDraft, produce } from 'immer';
+import { IntMap } from './intmap.js';
+
+export { IntMap } from './intmap.js';
 
 /** What a node is: dense data, a fused reduction of a formula, or an opaque JavaScript function. */
 export type NodeKind = 'source' | 'reduction' | 'computed';
 
 /** How a reduction node reduces (mirrors the API's ReductionSpec with formulas as their keys). */
 export interface ReductionRecord {
-  /** The formula's KeOps string (its structural key): `parseFormula(formula, [])` rebuilds it. */
+  /**
+   * The formula's KeOps text for people (`printFormula`: elided with `...` past 10 000 characters);
+   * `toJSON` prints the live formula in full instead, so that `parseFormula` rebuilds it.
+   */
   readonly formula: string;
   readonly reduction: string;
   readonly axis: 0 | 1;
   readonly K?: number;
-  /** The weight formula's key (SumSoftMaxWeight, weighted LogSumExp), or null. */
+  /** The weight formula's KeOps text (SumSoftMaxWeight, weighted LogSumExp), or null. */
   readonly weight: string | null;
   readonly backend?: string;
   /** Which output of the reduction (1 = the indices of a pair reduction). */
@@ -47,21 +56,54 @@ export interface NodeRecord {
 }
 
 export interface GraphState {
-  readonly nodes: Readonly<Record<number, NodeRecord>>;
-  /** Edges as adjacency: node id -> ids of the nodes that read it (each once, in wiring order). */
-  readonly dependents: Readonly<Record<number, readonly number[]>>;
+  /** Every live node's record, by id. */
+  readonly nodes: IntMap<NodeRecord>;
+  /** Edges as adjacency: node id -> the set of ids of the nodes that read it (ascending: wiring order). */
+  readonly dependents: IntMap<IntMap<true>>;
   /** The change clock (see `touch`). */
   readonly clock: number;
   readonly nextId: number;
 }
 
-export const emptyGraph: GraphState = Object.freeze({ nodes: {}, dependents: {}, clock: 0, nextId: 0 });
+export const emptyGraph: GraphState = Object.freeze({ nodes: IntMap.empty<NodeRecord>(), dependents: IntMap.empty<IntMap<true>>(), clock: 0, nextId: 0 });
+
+/** The record of node `id` (undefined when there is none). */
+export function nodeOf(g: GraphState, id: number): NodeRecord | undefined {
+  return g.nodes.get(id);
+}
+
+/** Ids of the nodes that read node `id`, each once, in wiring order. */
+export function dependentsOf(g: GraphState, id: number): number[] {
+  const d = g.dependents.get(id);
+  return d === undefined ? [] : [...d.keys()];
+}
+
+/** Whether some node reads node `id`. */
+export function hasDependents(g: GraphState, id: number): boolean {
+  return (g.dependents.get(id)?.size ?? 0) > 0;
+}
+
+/** Ids of every live node, in wiring order. */
+export function nodeIds(g: GraphState): number[] {
+  return [...g.nodes.keys()];
+}
 
 /** Fields a caller gives when wiring a node (id and version are assigned). */
 export type NewNode = Omit<NodeRecord, 'id' | 'version'>;
 
+function freezeRecord(rec: NodeRecord): NodeRecord {
+  Object.freeze(rec.inputs);
+  if (rec.shape !== undefined) Object.freeze(rec.shape);
+  if (rec.reduction !== undefined) Object.freeze(rec.reduction);
+  return Object.freeze(rec);
+}
+
+function state(g: GraphState, patch: Partial<GraphState>): GraphState {
+  return Object.freeze({ ...g, ...patch });
+}
+
 /**
- * Wires a node: a new record, an edge from each of its inputs. Pure.
+ * Wires a node: a new record, an edge from each of its inputs. Pure; costs O(its inputs).
  * @example
  * ```ts
  * const [g1, x] = addNode(emptyGraph, { kind: 'source', label: 'x', inputs: [], shape: [10, 3] });
@@ -69,58 +111,57 @@ export type NewNode = Omit<NodeRecord, 'id' | 'version'>;
  */
 export function addNode(g: GraphState, node: NewNode): [GraphState, number] {
   const id = g.nextId;
-  for (const i of node.inputs) if (g.nodes[i] === undefined) throw new Error(`graph: input #${i} of a new node does not exist`);
-  const next = produce(g, (d) => {
-    const rec: NodeRecord = { ...node, inputs: [...node.inputs], id, version: g.clock };
-    if (node.shape !== undefined) (rec as { shape?: number[] }).shape = [...node.shape];
-    d.nodes[id] = castDraft(rec);
-    d.dependents[id] = [];
-    for (const i of new Set(node.inputs)) d.dependents[i]!.push(id);
-    d.nextId = id + 1;
-  });
-  return [next, id];
+  for (const i of node.inputs) if (!g.nodes.has(i)) throw new Error(`graph: input #${i} of a new node does not exist`);
+  const rec: NodeRecord = { ...node, inputs: [...node.inputs], id, version: g.clock };
+  if (node.shape !== undefined) (rec as { shape?: number[] }).shape = [...node.shape];
+  let dependents = g.dependents.set(id, IntMap.empty<true>());
+  for (const i of new Set(node.inputs)) dependents = dependents.set(i, dependents.get(i)!.set(id, true));
+  return [state(g, { nodes: g.nodes.set(id, freezeRecord(rec)), dependents, nextId: id + 1 }), id];
 }
 
 /** Updates descriptive fields of a node (label, shape, reduction...); wiring and version are kept. */
 export function describeNode(g: GraphState, id: number, patch: Partial<Omit<NodeRecord, 'id' | 'inputs' | 'version'>>): GraphState {
-  if (g.nodes[id] === undefined) return g;
-  return produce(g, (d) => {
-    Object.assign(d.nodes[id]!, patch);
-  });
+  const rec = g.nodes.get(id);
+  if (rec === undefined) return g;
+  const next = { ...rec, ...patch } as NodeRecord;
+  if (patch.shape !== undefined) (next as { shape?: number[] }).shape = [...patch.shape];
+  return state(g, { nodes: g.nodes.set(id, freezeRecord(next)) });
 }
 
-/** Removes nodes and their edges (a node whose inputs are removed keeps a dangling id: remove it too). */
+/** Removes nodes and their edges (a node whose inputs are removed keeps a dangling id: remove it too). Costs O(their edges). */
 export function removeNodes(g: GraphState, ids: Iterable<number>): GraphState {
-  const gone = new Set([...ids].filter((id) => g.nodes[id] !== undefined));
+  const gone = new Set([...ids].filter((id) => g.nodes.has(id)));
   if (gone.size === 0) return g;
-  return produce(g, (d) => {
-    for (const id of gone) {
-      for (const i of new Set(g.nodes[id]!.inputs)) {
-        const deps = d.dependents[i];
-        if (deps !== undefined && !gone.has(i)) d.dependents[i] = deps.filter((x) => x !== id);
-      }
-      delete d.nodes[id];
-      delete d.dependents[id];
+  let { nodes, dependents } = g;
+  for (const id of gone) {
+    for (const i of new Set(g.nodes.get(id)!.inputs)) {
+      const deps = dependents.get(i);
+      if (deps !== undefined && !gone.has(i)) dependents = dependents.set(i, deps.delete(id));
     }
-  });
+    nodes = nodes.delete(id);
+    dependents = dependents.delete(id);
+  }
+  return state(g, { nodes, dependents });
 }
 
 /**
  * Records a change of some sources: the clock advances once and the sources and every node
- * downstream of them take the new clock value as version. `shapes` updates source shapes. Pure.
+ * downstream of them take the new clock value as version. `shapes` updates source shapes. Pure;
+ * costs O(the nodes reached).
  */
 export function touch(g: GraphState, sources: readonly number[], shapes?: ReadonlyMap<number, readonly number[]>): GraphState {
   const reached = downstream(g, sources);
   if (reached.length === 0) return g;
   const clock = g.clock + 1;
-  return produce(g, (d) => {
-    d.clock = clock;
-    for (const id of reached) d.nodes[id]!.version = clock;
-    shapes?.forEach((shape, id) => {
-      const n = d.nodes[id];
-      if (n !== undefined && !sameShape(n.shape, shape)) n.shape = [...shape];
-    });
-  });
+  let nodes = g.nodes;
+  for (const id of reached) {
+    const rec = nodes.get(id)!;
+    const shape = shapes?.get(id);
+    const next: NodeRecord = { ...rec, version: clock };
+    if (shape !== undefined && !sameShape(rec.shape, shape)) (next as { shape?: number[] }).shape = [...shape];
+    nodes = nodes.set(id, freezeRecord(next));
+  }
+  return state(g, { nodes, clock });
 }
 
 function sameShape(a: readonly number[] | undefined, b: readonly number[]): boolean {
@@ -130,12 +171,13 @@ function sameShape(a: readonly number[] | undefined, b: readonly number[]): bool
 /** The given nodes and everything that (transitively) reads them. */
 export function downstream(g: GraphState, ids: Iterable<number>): number[] {
   const seen = new Set<number>();
-  const stack = [...ids].filter((id) => g.nodes[id] !== undefined);
+  const stack = [...ids].filter((id) => g.nodes.has(id));
   while (stack.length > 0) {
     const id = stack.pop()!;
     if (seen.has(id)) continue;
     seen.add(id);
-    for (const d of g.dependents[id] ?? []) if (!seen.has(d)) stack.push(d);
+    const deps = g.dependents.get(id);
+    if (deps !== undefined) for (const d of deps.keys()) if (!seen.has(d)) stack.push(d);
   }
   return [...seen];
 }
@@ -146,42 +188,26 @@ export function downstream(g: GraphState, ids: Iterable<number>): number[] {
  */
 export function upstream(g: GraphState, ids: Iterable<number>, stop: (id: number) => boolean = () => false): number[] {
   const seen = new Set<number>();
-  const stack = [...ids].filter((id) => g.nodes[id] !== undefined);
+  const stack = [...ids].filter((id) => g.nodes.has(id));
   while (stack.length > 0) {
     const id = stack.pop()!;
     if (seen.has(id)) continue;
     seen.add(id);
     if (stop(id)) continue;
-    for (const i of g.nodes[id]!.inputs) if (!seen.has(i)) stack.push(i);
+    for (const i of g.nodes.get(id)!.inputs) if (!seen.has(i)) stack.push(i);
   }
   return [...seen];
 }
 
-/** Topological order (inputs first) of a set of nodes; ties keep wiring (id) order. */
+/**
+ * Topological order (inputs first) of a set of live nodes. A node's inputs exist when it is wired
+ * and ids only grow, so every edge runs from a smaller id to a larger one: ascending id order is a
+ * topological order, and the stable one (wiring order).
+ */
 export function topoOrder(g: GraphState, ids: Iterable<number>): number[] {
-  const set = new Set(ids);
-  const indeg = new Map<number, number>();
-  for (const id of set) indeg.set(id, new Set(g.nodes[id]!.inputs.filter((i) => set.has(i))).size);
-  // Ids grow with wiring, so a node's inputs always have smaller ids: a sorted ready list is a
-  // stable Kahn order.
-  const ready = [...set].filter((id) => indeg.get(id) === 0).sort((a, b) => a - b);
-  const out: number[] = [];
-  while (ready.length > 0) {
-    const id = ready.shift()!;
-    out.push(id);
-    for (const d of new Set(g.dependents[id] ?? [])) {
-      if (!set.has(d)) continue;
-      const k = indeg.get(d)! - 1;
-      indeg.set(d, k);
-      if (k === 0) {
-        let at = ready.findIndex((r) => r > d);
-        if (at < 0) at = ready.length;
-        ready.splice(at, 0, d);
-      }
-    }
-  }
-  if (out.length !== set.size) throw new Error('graph: cycle among nodes ' + [...set].filter((id) => !out.includes(id)).join(', '));
-  return out;
+  const out = [...new Set(ids)];
+  for (const id of out) if (!g.nodes.has(id)) throw new Error(`graph: node #${id} is not in the graph`);
+  return out.sort((a, b) => a - b);
 }
 
 /** KeOps's name of a reduction with its parameters, e.g. `ArgKMin_Reduction(SqDist(...),K=3,axis=1)`. */
@@ -204,13 +230,11 @@ export function formatGraph(g: GraphState, ids?: Iterable<number>): string {
   // Lifted constants that nothing reads any more (their nodes were disposed) are noise: left out.
   const all =
     ids === undefined
-      ? Object.values(g.nodes)
-          .filter((n) => n.lifted !== true || (g.dependents[n.id] ?? []).length > 0)
-          .map((n) => n.id)
+      ? [...g.nodes.values()].filter((n) => n.lifted !== true || hasDependents(g, n.id)).map((n) => n.id)
       : upstream(g, ids);
   const order = topoOrder(g, all);
   const lines = order.map((id) => {
-    const n = g.nodes[id]!;
+    const n = g.nodes.get(id)!;
     const name = n.label === '' ? '' : ` '${n.label}'`;
     if (n.kind === 'source') {
       const shape = n.shape === undefined ? 'awaiting first frame' : `[${n.shape.join(', ')}] ${n.dtype ?? 'float32'}`;

@@ -1,10 +1,13 @@
-import { Observable, type Subscription } from 'rxjs';
+import { Observable, type Subscriber, type Subscription } from 'rxjs';
 import { DataError, DimensionError, KernelflowError } from '../errors.js';
 import type { Formula } from '../graph/formula.js';
+import { printFormula } from '../graph/print.js';
 import type { GraphState, NodeKind, NodeRecord } from '../graph/state.js';
 import type { ReductionSpec } from '../ops/reductions.js';
 import { Engine } from '../scheduler/engine.js';
+import { aliasSymbolObservable, iterate, nodeCreated } from './interop.js';
 import { checkTensor, type Tensor, type TensorLike } from '../tensor.js';
+import { streamEndedError, streamError } from './stream-errors.js';
 
 /** The one scheduler all nodes live in. */
 const engine = new Engine<Tensor>({
@@ -69,7 +72,7 @@ export interface BackwardContext {
  * total.dispose();
  * ```
  */
-export abstract class Node {
+export abstract class Node<T extends Tensor = Tensor> implements AsyncIterable<T> {
   /** This node's id in the graph state (`printGraph` shows it as `#id`). */
   readonly id: number;
   /** How many times this node actually computed (for tests and stats). */
@@ -78,6 +81,7 @@ export abstract class Node {
   constructor(protected readonly inputs: readonly Node[]) {
     for (const n of inputs) if (n.disposed) throw new KernelflowError('DISPOSED', `${n.describe()} was disposed: it cannot be an input`);
     this.id = engine.add(this, { kind: this.kind(), label: '', inputs: inputs.map((n) => n.id) });
+    nodeCreated.hook?.(this);
   }
 
   /** The kind recorded in the graph state when the node is wired (read before subclass fields exist). */
@@ -89,10 +93,10 @@ export abstract class Node {
    * Computes this node's value from its inputs' values. `signal` aborts when an input changes
    * while this runs: a long computation may stop early (reject), and its work is then dropped.
    */
-  protected abstract compute(inputs: readonly Tensor[], signal?: AbortSignal): Promise<Tensor>;
+  protected abstract compute(inputs: readonly Tensor[], signal?: AbortSignal): Promise<T>;
 
   /** @internal The scheduler's entry point. */
-  evaluate(inputs: readonly Tensor[], signal?: AbortSignal): Promise<Tensor> {
+  evaluate(inputs: readonly Tensor[], signal?: AbortSignal): Promise<T> {
     this.computeCount++;
     return this.compute(inputs, signal);
   }
@@ -118,6 +122,11 @@ export abstract class Node {
     return [...t.shape];
   }
 
+  /** @internal The backend a gradient reading this node should run on (undefined: the one `init` chose). */
+  gradBackend(): string | undefined {
+    return undefined;
+  }
+
   /** The version of this node's value: it changes whenever an input changes. */
   protected get version(): number {
     return engine.version(this.id);
@@ -138,11 +147,11 @@ export abstract class Node {
       rec.kind = 'reduction';
       rec.label ??= '';
       rec.reduction = {
-        formula: r.formula.key,
+        formula: printFormula(r.formula),
         reduction: r.spec.reduction,
         axis: r.spec.axis,
         ...(r.spec.K === undefined ? {} : { K: r.spec.K }),
-        weight: r.spec.weight?.key ?? null,
+        weight: r.spec.weight == null ? null : printFormula(r.spec.weight),
         ...(r.backend === undefined ? {} : { backend: r.backend }),
         output: r.output,
         dim: this.dim,
@@ -162,8 +171,8 @@ export abstract class Node {
    * console.log(t.data);                          // Float32Array [2, 4, 6]
    * ```
    */
-  read(): Promise<Tensor> {
-    return engine.read(this.id).catch((e: unknown) => {
+  read(): Promise<T> {
+    return (engine.read(this.id) as Promise<T>).catch((e: unknown) => {
       throw e instanceof KernelflowError && e.code === 'DISPOSED' ? new KernelflowError('DISPOSED', `${this.describe()} was disposed`) : e;
     });
   }
@@ -185,13 +194,52 @@ export abstract class Node {
    * setTimeout(() => sub.unsubscribe(), 100);
    * ```
    */
-  observe(): Observable<Tensor> {
-    return new Observable<Tensor>((sub) => engine.subscribe(this.id, sub));
+  observe(): Observable<T> {
+    return new Observable<T>((sub) => engine.subscribe(this.id, sub as Subscriber<Tensor>));
+  }
+
+  /**
+   * `for await (const t of node)`: the current value, then one per recompute (a consumer slower
+   * than the recomputes gets the latest); ends when the node is disposed, throws its errors.
+   */
+  [Symbol.asyncIterator](): AsyncIterableIterator<T> {
+    return iterate(this.observe());
+  }
+
+  /** rxjs interop (`from(node)`, and `Symbol.observable` where defined): {@link Node.observe}. */
+  ['@@observable'](): Observable<T> {
+    return this.observe();
   }
 
   /** A short description for messages (`source 'x'`, `Sum(..., axis 1)`). */
   describe(): string {
     return this.constructor.name;
+  }
+
+  /** @internal The shape of this node's value where known without computing it (-1: an unknown extent). */
+  staticShape(): readonly number[] | undefined {
+    return undefined;
+  }
+
+  /** @internal What `toString` adds after the shape (dtype, backend). */
+  protected details(): string {
+    return '';
+  }
+
+  /**
+   * For people (and `console.log` in Node): kind and id, the reduction in KeOps syntax, the shape
+   * (`?` where known only once computed), dtype and backend, e.g.
+   * `ReductionNode #2 ArgMin(SqDist(Var(0,3,0),Var(1,3,1)), axis 1) [100, 1] int32 on cpu`.
+   */
+  toString(): string {
+    const s = this.disposed ? undefined : this.staticShape();
+    const shape = s === undefined ? '?' : `[${s.map((d) => (d < 0 ? '?' : d)).join(', ')}]`;
+    return `${this.constructor.name} #${this.id} ${this.describe()} ${shape}${this.details()}${this.disposed ? ' (disposed)' : ''}`;
+  }
+
+  /** @internal console.log / util.inspect in Node. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
   }
 
 
@@ -212,6 +260,8 @@ export abstract class Node {
     engine.dispose(this.id);
   }
 }
+
+aliasSymbolObservable(Node.prototype);
 
 /**
  * Runs `fn` and recomputes observers once for all the changes it makes. (Changes made in one
@@ -270,6 +320,8 @@ export class SourceNode extends Node {
   private subscription: Subscription | undefined;
   private iterator: AsyncIterator<unknown> | undefined;
   private declaredShape: readonly number[] | undefined;
+  /** A stream source has had a frame (good or malformed). */
+  private framed = false;
 
   protected override kind(): NodeKind {
     return 'source';
@@ -323,7 +375,8 @@ export class SourceNode extends Node {
     if (input instanceof Observable) {
       this.subscription = input.subscribe({
         next: (t) => this.take(t),
-        error: (e: unknown) => engine.failSource(this.id, e),
+        error: (e: unknown) => this.streamFailed(e),
+        complete: () => this.streamEnded(),
       });
       return;
     }
@@ -333,20 +386,32 @@ export class SourceNode extends Node {
       try {
         for (;;) {
           const r = await it.next();
-          if (r.done === true || this.disposed) return;
+          if (r.done === true) return this.streamEnded();
+          if (this.disposed) return;
           this.take(r.value);
           // Pull-based back-pressure: the next frame is asked for once a recompute took this one.
           await engine.whenConsumed(this.id);
           if (this.disposed) return;
         }
       } catch (e) {
-        if (!this.disposed) engine.failSource(this.id, e);
+        this.streamFailed(e);
       }
     })();
   }
 
+  /** A stream that ends before its first frame fails what reads it (a read would otherwise wait forever). */
+  private streamEnded(): void {
+    if (!this.disposed && !this.framed && engine.sourceValue(this.id) === undefined) engine.failSource(this.id, streamEndedError(this.describe()));
+  }
+
+  /** A stream error is a DataError naming this source (the stream's own error is its cause). */
+  private streamFailed(e: unknown): void {
+    if (!this.disposed) engine.failSource(this.id, streamError(this.describe(), e));
+  }
+
   private take(frame: unknown): void {
     if (this.disposed) return;
+    this.framed = true;
     try {
       this.set(checkFrame(frame, this.label));
     } catch (e) {
@@ -375,6 +440,15 @@ export class SourceNode extends Node {
   override get dim(): number {
     const s = this.shape;
     return s.length <= 1 ? 1 : s[s.length - 1]!;
+  }
+
+  override staticShape(): readonly number[] | undefined {
+    return this.disposed ? undefined : (engine.sourceValue(this.id)?.shape ?? this.declaredShape);
+  }
+
+  protected override details(): string {
+    const v = this.disposed ? undefined : engine.sourceValue(this.id);
+    return v === undefined ? '' : v.data instanceof Int32Array ? ' int32' : ' float32';
   }
 
   override gradShape(t: Tensor): number[] {

@@ -6,13 +6,15 @@ import { Node, type BackwardContext, type Cotangent } from './node.js';
  * another node's size (`zeros`, `ones`). `grad` uses them: views pass cotangents through,
  * constants stop them.
  */
-export class ReshapeNode extends Node {
+export class ReshapeNode extends Node<Tensor<Float32Array>> {
   constructor(
     readonly source: Node,
     readonly role: 'view' | 'zeros' | 'ones',
     /** Width of a row: the dimension this node has when lifted with Vi/Vj. */
     private readonly width: number,
     private readonly shapeOf: (t: Tensor) => number[],
+    /** The shape of the value where known before computing it (a gradient has its target's shape). */
+    private readonly hint?: () => readonly number[] | undefined,
   ) {
     super([source]);
     this.wire({ kind: 'computed', label: `gradient ${role}` });
@@ -22,7 +24,7 @@ export class ReshapeNode extends Node {
     return this.width;
   }
 
-  protected compute([t]: readonly Tensor[]): Promise<Tensor> {
+  protected compute([t]: readonly Tensor[]): Promise<Tensor<Float32Array>> {
     const shape = this.shapeOf(t!);
     const n = t!.data.length;
     const data = this.role === 'view' ? Float32Array.from(t!.data) : new Float32Array(n).fill(this.role === 'ones' ? 1 : 0);
@@ -39,6 +41,10 @@ export class ReshapeNode extends Node {
 
   override describe(): string {
     return `gradient ${this.role} of ${this.source.describe()}`;
+  }
+
+  override staticShape(): readonly number[] | undefined {
+    return this.hint?.() ?? (this.role === 'view' ? undefined : this.source.staticShape());
   }
 }
 

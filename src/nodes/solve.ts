@@ -1,12 +1,16 @@
 import { Observable, Subject } from 'rxjs';
 import { KernelflowError } from '../errors.js';
 import { Cat, mkVar, type Formula } from '../graph/formula.js';
+import { printFormula } from '../graph/print.js';
 import { op } from '../ops/build.js';
 import { solveKernel, type KernelSolveOptions, type SolveOptions, type SolveProgress } from '../solve/kernel-solve.js';
-import type { Tensor } from '../tensor.js';
+import { checkSolveOptions } from '../solve/options.js';
+import type { BackendChoice } from '../scheduler/backends.js';
+import { asFloat32, type Tensor } from '../tensor.js';
 import { sumCotangents } from './cotangent.js';
 import { Node, type BackwardContext, type Cotangent } from './node.js';
 import { reductionNodes } from './reduction.js';
+import { chosenBackend } from '../scheduler/backends.js';
 
 /**
  * c = (alpha Id + K)^-1 b as a node: K is a scalar kernel formula over the same n points (its
@@ -27,7 +31,7 @@ import { reductionNodes } from './reduction.js';
  * await c.read();
  * ```
  */
-export class SolveNode extends Node {
+export class SolveNode extends Node<Tensor<Float32Array>> {
   private readonly progress$ = new Subject<SolveProgress>();
   private warm: Tensor | undefined;
   /** Iterations of the last completed solve. */
@@ -46,6 +50,7 @@ export class SolveNode extends Node {
     /** Width of b's rows (Dv). */
     private readonly width: number,
   ) {
+    checkSolveOptions('solve', options);
     super([...kernelInputs, rhs]);
     this.wire({ kind: 'computed', label: `solve (alpha ${options.alpha ?? 0})` });
   }
@@ -67,7 +72,7 @@ export class SolveNode extends Node {
     return this.progress$.asObservable();
   }
 
-  protected async compute(vals: readonly Tensor[], signal?: AbortSignal): Promise<Tensor> {
+  protected async compute(vals: readonly Tensor[], signal?: AbortSignal): Promise<Tensor<Float32Array>> {
     const b = vals[vals.length - 1]!;
     const kernelVals = vals.slice(0, -1);
     const warm = this.options.x0 ?? (this.warm !== undefined && this.warm.data.length === b.data.length ? this.warm : undefined);
@@ -76,21 +81,34 @@ export class SolveNode extends Node {
       x0: warm,
       cancelled: () => signal?.aborted === true,
       onProgress: (p) => this.progress$.next(p),
+      names: [...this.kernelInputs, this.rhs].map((n) => n.describe()),
     };
     const res = await solveKernel(this.kernel, kernelVals, b, opts);
     // The last iterate, even of a cancelled solve, is the warm start of the next one.
     this.warm = res.c;
     if (res.cancelled) throw new KernelflowError('CANCELLED', 'solve cancelled: an input changed');
     this.lastIterations = res.iterations;
-    return { data: res.c.data, shape: [...b.shape] };
+    return { data: asFloat32(res.c), shape: [...b.shape] };
   }
 
   override describe(): string {
-    return `solve(${this.kernel.key})`;
+    return `solve(${printFormula(this.kernel, 500)})`;
+  }
+
+  override staticShape(): readonly number[] | undefined {
+    return this.rhs.staticShape();
+  }
+
+  protected override details(): string {
+    return ` float32 on ${this.options.backend ?? chosenBackend() ?? 'auto'}`;
   }
 
   override get dim(): number {
     return this.width;
+  }
+
+  override gradBackend(): BackendChoice | undefined {
+    return this.options.backend;
   }
 
   override gradInputs(): readonly Node[] {

@@ -1,5 +1,5 @@
-import { DimensionError, KernelflowError } from '../errors.js';
-import { mkOpUnchecked, type Formula, type OpNode } from '../graph/formula.js';
+import { DimensionError, KernelflowError, LimitError } from '../errors.js';
+import { checkDim, LIMITS, mkOpUnchecked, type Formula, type OpNode } from '../graph/formula.js';
 import { opDef } from './table.js';
 
 /** Builds a checked op node: arity, parameters and the op's dimension rule are enforced here. */
@@ -14,7 +14,10 @@ export function op(name: string, args: readonly Formula[], params: readonly numb
   }
   for (const p of params) {
     if (!Number.isFinite(p)) throw new KernelflowError('ARGUMENT', `${name}: parameter ${p} is not a finite number`);
+    if (Math.abs(p) > LIMITS.param) throw new LimitError('param', `${name}: parameter ${p} exceeds the limit of ${LIMITS.param} in magnitude`);
   }
   const dim = def.dim(args.map((a) => a.dim), params);
+  // Before any code is generated or evaluated: a huge output dimension would exhaust memory there.
+  checkDim(dim, `${name} output`);
   return mkOpUnchecked(name, args, params, dim);
 }

@@ -1,7 +1,7 @@
 import { mkVar, variables, Cat, type Formula, type VarNode } from '../graph/formula.js';
 import { op } from './build.js';
 import type { GradInputs, ReductionInfo } from './reduction-rule.js';
-import { REDUCTIONS, reductionDef, type ReductionName } from './reductions.js';
+import { REDUCTIONS, reductionDef, type ReductionName, type ReductionSpec } from './reductions.js';
 import { vjpSeeds } from './vjp.js';
 
 /*
@@ -12,11 +12,10 @@ import { vjpSeeds } from './vjp.js';
  */
 
 /** One gradient reduction to build: reduce `formula` (with `weight`) over `axis`, then maybe over the rows. */
-export interface GradReduction {
+export interface GradReduction extends ReductionSpec {
   readonly formula: Formula;
   readonly weight: Formula | null;
   readonly reduction: 'Sum' | 'SumSoftMaxWeight';
-  readonly axis: 0 | 1;
   /** A parameter's gradient: the [rows, d] result is summed over its rows. */
   readonly sumRows: boolean;
 }

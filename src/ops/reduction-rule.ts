@@ -1,6 +1,7 @@
 import type { Formula } from '../graph/formula.js';
 import { op } from './build.js';
 import { add, call, cst, mul, sub } from './diff.js';
+import type { ReductionSpec } from './reductions.js';
 import type { Seed } from './vjp.js';
 
 /*
@@ -11,12 +12,10 @@ import type { Seed } from './vjp.js';
  * reduction-grads.ts turns that into a reduction over the other index.
  */
 
-/** What the rules need to know of a reduction. */
-export interface ReductionInfo {
+/** A reduction as its rule sees it: the shared description with its formula, weight and K made definite. */
+export interface ReductionInfo extends ReductionSpec {
   readonly formula: Formula;
   readonly weight: Formula | null;
-  readonly reduction: string;
-  readonly axis: 0 | 1;
   readonly K: number;
 }
 

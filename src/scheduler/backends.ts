@@ -3,8 +3,10 @@ import { closeNatsConnections } from '../cluster/connection.js';
 import { CpuBackend } from '../cpu/backend.js';
 import { BackendError } from '../errors.js';
 import { GpuBackend } from '../gpu/backend.js';
-import { adapterInfo, hasAdapter, releaseDevice } from '../gpu/device.js';
+import { adapterInfo, hasAdapter, releaseDevice, whyNoAdapter } from '../gpu/device.js';
+import { setKernelCacheSize } from '../kernel/cache.js';
 import type { KernelPlan } from '../kernel/plan.js';
+import { checkOptions, integerAtLeast, show, type OptionCheck } from '../options.js';
 
 /**
  * A backend: `'webgpu'` (one WGSL compute shader per fused reduction, through Dawn in Node or the
@@ -31,6 +33,24 @@ export type BackendName = 'webgpu' | 'cpu' | 'cluster';
  */
 export type BackendChoice = BackendName | 'auto';
 
+/** Every name `init` and the `backend` options accept. */
+const CHOICES: readonly BackendChoice[] = ['auto', 'webgpu', 'cpu', 'cluster'];
+
+/** A backend name checked: anything else is a BackendError naming it (`where` is the entry). */
+export function checkBackend(name: unknown, where: string): BackendChoice {
+  if (!CHOICES.includes(name as BackendChoice)) {
+    const what = typeof name === 'string' ? `'${name}'` : show(name);
+    throw new BackendError(`${where}: unknown backend ${what} (use ${CHOICES.map((c) => `'${c}'`).join(', ')})`);
+  }
+  return name as BackendChoice;
+}
+
+/** The `backend` option of every entry, as an option check (an unknown name is a BackendError). */
+export const backendOption: OptionCheck = (v, where) => {
+  checkBackend(v, where);
+  return undefined;
+};
+
 /**
  * The small interface both backends implement: run one fused reduction plan over typed arrays.
  * Exported for typing only: plans are built inside kernelflow, users pick a backend by name.
@@ -43,8 +63,8 @@ export type BackendChoice = BackendName | 'auto';
 export interface Backend {
   /** Which backend this is. */
   readonly name: BackendName;
-  /** Runs one kernel plan on inputs of M and N rows; resolves to the plan's outputs. */
-  run(plan: KernelPlan, ins: readonly (Float32Array | undefined)[], M: number, N: number): Promise<(Float32Array | Int32Array)[]>;
+  /** Runs one kernel plan on inputs of M and N rows (float64 data: the literal parameters); resolves to the plan's outputs. */
+  run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number): Promise<(Float32Array | Int32Array)[]>;
 }
 
 let cpu: CpuBackend | undefined;
@@ -54,10 +74,48 @@ let software = false;
 let cluster: ClusterBackend | undefined;
 
 /**
+ * Options of {@link init}.
+ * @example
+ * ```ts
+ * import { init, type InitOptions } from 'kernelflow';
+ * const opts: InitOptions = { backend: 'auto', quiet: true }; // no line on stderr
+ * console.log(await init(opts));
+ * ```
+ */
+export interface InitOptions {
+  /** `'auto'` (default: WebGPU when an adapter exists, else CPU; `KERNELFLOW_BACKEND` may say which), `'webgpu'` or `'cpu'`. */
+  readonly backend?: BackendChoice;
+  /** Says nothing on stderr about the backend chosen (also `KERNELFLOW_QUIET=1`). */
+  readonly quiet?: boolean;
+  /** Compiled kernels each backend keeps, least recently used evicted first (default 256). */
+  readonly kernelCacheSize?: number;
+  /** NATS server(s) of the cluster backend (`'nats://HOST:PORT'`): needed by `backend: 'cluster'`, here or per call. */
+  readonly servers?: string | readonly string[];
+  /** Options of the cluster backend (docs/scaling-out.md). */
+  readonly cluster?: ClusterOptions;
+}
+
+const isBoolean: OptionCheck = (v) => (typeof v === 'boolean' ? undefined : 'must be true or false');
+const isServers: OptionCheck = (v) =>
+  typeof v === 'string' || (Array.isArray(v) && v.every((s) => typeof s === 'string')) ? undefined : "must be a NATS URL ('nats://HOST:PORT') or a list of them";
+// The cluster options are checked, key by key, by the cluster backend itself.
+const isObject: OptionCheck = (v) => (typeof v === 'object' && v !== null && !Array.isArray(v) ? undefined : 'must be an object of cluster options');
+
+/** An environment variable in Node ('' elsewhere). */
+function env(name: string): string {
+  return (typeof process !== 'undefined' ? process.env?.[name] : undefined) ?? '';
+}
+
+/**
  * Chooses the backend. `'auto'` (default) takes WebGPU when an adapter exists, else the CPU
- * backend, and says once on stderr which one it took. `'webgpu'` without an adapter is a
- * BackendError. Without a call to `init` everything runs on the CPU backend. Call `shutdown()`
- * when done so that the process can exit.
+ * backend, and says once on stderr which one it took (and why, when WebGPU is unavailable);
+ * `quiet: true` or `KERNELFLOW_QUIET=1` silences that line, and `KERNELFLOW_BACKEND=cpu|webgpu`
+ * decides what `'auto'` means. `'webgpu'` without an adapter (or, in Node, without the optional
+ * `webgpu` package) is a BackendError. Calling `init` is optional: the first computation without
+ * a chosen backend runs `init()` itself. Call `shutdown()` when done so that the process can exit
+ * promptly.
+ * `kernelCacheSize` bounds the compiled kernels each backend keeps (default 256); the least
+ * recently used are evicted (`stats().kernelsEvicted`).
  * `'cluster'` shards reductions over `kernelflow-worker` processes reached through the NATS
  * `servers` (docs/scaling-out.md); `servers` (and `cluster` options) given with another backend
  * configure the cluster for a per-call `backend: 'cluster'` option. An unreachable server is a
@@ -66,22 +124,27 @@ let cluster: ClusterBackend | undefined;
  * @example
  * ```ts
  * import { init, backendName, shutdown } from 'kernelflow';
- * await init({ backend: 'cpu' });
+ * await init({ backend: 'cpu', kernelCacheSize: 64 }); // keep at most 64 compiled kernels
  * console.log(backendName()); // 'cpu'
  * await init({ backend: 'cpu', servers: 'nats://127.0.0.1:4222' }); // CPU, and { backend: 'cluster' } per call
  * await shutdown();
  * ```
  */
-export async function init(opts: { backend?: BackendChoice; servers?: string | readonly string[]; cluster?: ClusterOptions } = {}): Promise<BackendName> {
-  const want = opts.backend ?? 'auto';
-  if (want !== 'cpu' && want !== 'auto' && want !== 'webgpu' && want !== 'cluster') {
-    throw new BackendError(`unknown backend '${String(want)}' (use 'auto', 'webgpu', 'cpu' or 'cluster')`);
-  }
+export async function init(opts: InitOptions = {}): Promise<BackendName> {
+  checkOptions('init', opts, { backend: backendOption, kernelCacheSize: integerAtLeast(1), quiet: isBoolean, servers: isServers, cluster: isObject });
+  if (opts.kernelCacheSize !== undefined) setKernelCacheSize(opts.kernelCacheSize);
+  let want = opts.backend ?? 'auto';
+  const quiet = opts.quiet === true || /^(1|true|yes)$/i.test(env('KERNELFLOW_QUIET'));
+  // Only a choice made for the user ('auto', the first time) is announced.
+  const announce = want === 'auto' && current === undefined && !quiet;
+  const say = (line: string): void => {
+    if (announce) notice(line);
+  };
   // The cluster backend (src/cluster): configured by `servers` with any backend, so that a
   // per-call `backend: 'cluster'` option can use it; current when `backend: 'cluster'`.
   if (opts.servers !== undefined || opts.cluster !== undefined) {
-    const servers = opts.servers ?? cluster?.servers ?? (typeof process !== 'undefined' ? process.env.KERNELFLOW_SERVERS : undefined);
-    if (servers === undefined) throw new BackendError("the cluster backend needs servers: init({ backend: 'cluster', servers: 'nats://HOST:PORT' })");
+    const servers = opts.servers ?? cluster?.servers ?? (env('KERNELFLOW_SERVERS') || undefined);
+    if (servers === undefined) throw new BackendError("init: the cluster backend needs servers: init({ backend: 'cluster', servers: 'nats://HOST:PORT' })");
     cluster = new ClusterBackend(servers, opts.cluster);
   }
   if (want === 'cluster') {
@@ -89,19 +152,26 @@ export async function init(opts: { backend?: BackendChoice; servers?: string | r
     current = 'cluster';
     return current;
   }
+  if (want === 'auto') {
+    const forced = env('KERNELFLOW_BACKEND');
+    if (forced === 'cpu' || forced === 'webgpu') want = forced;
+    else if (forced !== '' && forced !== 'auto') throw new BackendError(`KERNELFLOW_BACKEND='${forced}': use auto, webgpu or cpu`);
+    if (want === 'cpu') say('kernelflow: using the CPU backend (KERNELFLOW_BACKEND=cpu)');
+  }
   if (want === 'cpu') {
     current = 'cpu';
     return current;
   }
   const info = (await hasAdapter()) ? await adapterInfo() : null;
   if (info === null) {
-    if (want === 'webgpu') throw new BackendError('no WebGPU adapter: no GPU, or no Vulkan driver (install lavapipe: .ci/install-lavapipe.sh)');
-    if (current === undefined) notice('kernelflow: no WebGPU adapter, using the CPU backend');
+    const why = whyNoAdapter();
+    if (want === 'webgpu') throw new BackendError(`init({ backend: 'webgpu' }): ${why}`);
+    say(`kernelflow: using the CPU backend (WebGPU unavailable: ${why})`);
     current = 'cpu';
     return current;
   }
   software = info.software;
-  if (want === 'auto' && current === undefined) notice(`kernelflow: using WebGPU (${info.description || 'unknown adapter'})`);
+  say(`kernelflow: using WebGPU (${info.description || 'unknown adapter'})`);
   current = 'webgpu';
   return current;
 }
@@ -112,8 +182,19 @@ function notice(line: string): void {
   else console.warn(line);
 }
 
+let choosing: Promise<BackendName> | undefined;
+/** The backend in use, chosen by `init()` ('auto') on first use when nobody chose one. */
+function chosen(): Promise<BackendName> {
+  if (current !== undefined) return Promise.resolve(current);
+  choosing ??= init().finally(() => {
+    choosing = undefined;
+  });
+  return choosing;
+}
+
 /**
- * The backend in use ('cpu' until `init` picks another).
+ * The backend in use: the one `init` chose (explicitly, or on the first computation); `'cpu'`
+ * before any was chosen.
  * @example
  * ```ts
  * import { init, backendName, shutdown } from 'kernelflow';
@@ -141,9 +222,18 @@ export function softwareAdapter(): boolean {
   return current === 'webgpu' && software;
 }
 
-/** The backend object for a name (default: the current one). */
+/** @internal The backend chosen so far (by `init`, or by the first computation), if any. */
+export function chosenBackend(): BackendName | undefined {
+  return current;
+}
+
+/**
+ * The backend object for a name (default: the current one). Before any backend was chosen, the
+ * default is a stand-in whose first `run` chooses one with `init()` ('auto') and then delegates.
+ */
 export function getBackend(name?: BackendChoice): Backend {
-  const n = name === undefined || name === 'auto' ? backendName() : name;
+  const n = name === undefined || name === 'auto' ? current : (checkBackend(name, 'backend') as BackendName);
+  if (n === undefined) return { name: backendName(), run: async (...args) => getBackend(await chosen()).run(...args) };
   if (n === 'cluster') return clusterBackend();
   if (n === 'webgpu') return (gpu ??= new GpuBackend());
   return (cpu ??= new CpuBackend());
@@ -152,11 +242,11 @@ export function getBackend(name?: BackendChoice): Backend {
 /** The configured cluster backend (from `init({ servers })`, else the KERNELFLOW_SERVERS environment variable). */
 function clusterBackend(): ClusterBackend {
   if (cluster !== undefined) return cluster;
-  const env = typeof process !== 'undefined' ? process.env.KERNELFLOW_SERVERS : undefined;
-  if (env === undefined || env === '') {
+  const servers = env('KERNELFLOW_SERVERS');
+  if (servers === '') {
     throw new BackendError("the cluster backend is not configured: call init({ backend: 'cluster', servers: 'nats://HOST:PORT' }) (or set KERNELFLOW_SERVERS)");
   }
-  return (cluster = new ClusterBackend(env));
+  return (cluster = new ClusterBackend(servers));
 }
 
 /** The NATS servers the cluster backend uses, if it is configured. */

@@ -19,80 +19,22 @@
  *   result older than the one a node already holds is never stored or emitted.
  * - Errors are values: a node that fails holds the error for its version; its observers get it on
  *   their error channel, its dependents fail with it, everything else keeps working, and the next
- *   change recomputes it.
+ *   change recomputes it. A transient backend fault (BackendError.transient: a lost device, a dead
+ *   worker) is retried once by the next read or subscription instead.
  *
  * Live node objects are referenced weakly (a node nobody holds, observes or reads is collected and
  * its record removed), so the state never keeps user handles alive.
  */
-import {
-  addNode,
-  describeNode,
-  downstream,
-  emptyGraph,
-  removeNodes,
-  topoOrder,
-  touch,
-  upstream,
-  type GraphState,
-  type NewNode,
-  type NodeRecord,
-} from '../graph/state.js';
+import { addNode, dependentsOf, describeNode, downstream, emptyGraph, hasDependents, nodeIds, removeNodes, topoOrder, touch, upstream } from '../graph/state.js';
+import type { GraphState, NewNode, NodeRecord } from '../graph/state.js';
+import { isTransient } from '../errors.js';
 import { record } from '../stats.js';
+import type { EngineOptions, Result, Sink, Slot, Task } from './slots.js';
 
-/** An observer's three channels (an rxjs Subscriber fits). */
-export interface Sink<T> {
-  next(value: T): void;
-  error(err: unknown): void;
-  complete(): void;
-}
-
-/** What the scheduler needs from a live node. */
-export interface Task<T> {
-  /**
-   * Computes the node's value from its inputs' values (never called for sources). `signal` aborts
-   * when an input changes while this runs: a computation that can stop early (an iterative solve)
-   * may then reject, and its work is dropped; one that finishes anyway is kept and emitted.
-   */
-  evaluate(inputs: readonly T[], signal: AbortSignal): Promise<T>;
-  /** Called once when the scheduler disposes the node (it, or a node upstream, was disposed). */
-  onDispose?(): void;
-}
-
-type Result<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
-
-interface PendingRead<T> {
-  /** The version the node had when read: an older value does not answer it. */
-  readonly min: number;
-  readonly resolve: (v: T) => void;
-  readonly reject: (e: unknown) => void;
-}
-
-interface Slot<T> {
-  readonly source: boolean;
-  result: Result<T> | undefined;
-  /** Version `result` belongs to (-1: none yet). */
-  tag: number;
-  bytes: number;
-  /** Observers with the version each was last sent. */
-  readonly sinks: Map<Sink<T>, number>;
-  reads: PendingRead<T>[];
-  /** Source: a flush took the current value. */
-  consumed: boolean;
-  /** Source: callbacks waiting for the current value to be taken (pull-based streams). */
-  waiters: (() => void)[];
-  /** Lifted source whose last dependent was disposed: its bytes are released until it is wired again. */
-  parked: boolean;
-}
+export type { EngineOptions, Sink, Task } from './slots.js';
 
 /** Marks work dropped because its node was disposed or is no longer wanted. */
 const DROPPED: unique symbol = Symbol('dropped');
-
-export interface EngineOptions<T> {
-  /** Bytes a value holds (counted in stats().bytesAllocated while cached). */
-  bytesOf(value: T): number;
-  /** The error a read of a disposed node rejects with. */
-  disposedError(id: number): Error;
-}
 
 export class Engine<T> {
   private graph: GraphState = emptyGraph;
@@ -138,7 +80,7 @@ export class Engine<T> {
     this.slots.set(id, slot);
     this.refs.set(id, new WeakRef(task));
     this.finalizer.register(task, id, task);
-    if (value !== undefined) this.store(slot, { ok: true, value }, this.graph.nodes[id]!.version);
+    if (value !== undefined) this.store(slot, { ok: true, value }, this.version(id));
     for (const i of new Set(node.inputs)) {
       const s = this.slots.get(i);
       if (s?.parked === true && s.result?.ok === true) {
@@ -165,7 +107,7 @@ export class Engine<T> {
   }
 
   version(id: number): number {
-    return this.graph.nodes[id]?.version ?? -1;
+    return this.graph.nodes.get(id)?.version ?? -1;
   }
 
   /** A source's current value (undefined while it waits for its first frame or holds an error). */
@@ -186,8 +128,6 @@ export class Engine<T> {
     this.changeSource(id, { ok: false, error });
   }
 
-
-
   /** Signals the computations in flight whose inputs just changed (see Task.evaluate). */
   private abortStale(ids: readonly number[]): void {
     if (this.inflight.size === 0) return;
@@ -201,7 +141,7 @@ export class Engine<T> {
     // A frame that no flush took, replaced while someone wants the result: skipped (back-pressure).
     if (slot.result?.ok === true && !slot.consumed && reached.some((n) => this.held.has(n))) record.frameSkipped();
     this.graph = touch(this.graph, [id], shape === undefined ? undefined : new Map([[id, shape]]));
-    this.store(slot, result, this.graph.nodes[id]!.version);
+    this.store(slot, result, this.version(id));
     slot.consumed = false;
     this.abortStale(reached);
     this.schedule();
@@ -220,6 +160,7 @@ export class Engine<T> {
   read(id: number): Promise<T> {
     const slot = this.slots.get(id);
     if (slot === undefined) return Promise.reject(this.opts.disposedError(id));
+    this.retryTransient(id);
     const version = this.version(id);
     if (slot.result !== undefined && slot.tag === version) {
       return slot.result.ok ? Promise.resolve(slot.result.value) : Promise.reject(slot.result.error);
@@ -244,6 +185,7 @@ export class Engine<T> {
     }
     slot.sinks.set(sink, -1);
     this.hold(id);
+    this.retryTransient(id);
     if (slot.result !== undefined && slot.tag === this.version(id)) {
       slot.sinks.set(sink, slot.tag);
       if (slot.result.ok) sink.next(slot.result.value);
@@ -254,6 +196,23 @@ export class Engine<T> {
       slot.sinks.delete(sink);
       this.release(id);
     };
+  }
+
+  /**
+   * A node whose value is a transient backend fault (a lost device, a dead worker, a shutdown) is
+   * computed again when next read or observed, with the failed nodes it reads, instead of repeating
+   * the stale error: one retry per demand, so a fault that persists still rejects.
+   */
+  private retryTransient(id: number): void {
+    if (!this.failedTransiently(id)) return;
+    for (const n of upstream(this.graph, [id], (u) => !this.failedTransiently(u))) {
+      if (this.failedTransiently(n)) this.slots.get(n)!.tag = -1; // stale: the next flush computes it
+    }
+  }
+
+  private failedTransiently(id: number): boolean {
+    const s = this.slots.get(id);
+    return s !== undefined && !s.source && s.result?.ok === false && s.tag === this.version(id) && isTransient(s.result.error);
   }
 
   private hold(id: number): void {
@@ -335,7 +294,7 @@ export class Engine<T> {
   private async recompute(g: GraphState, closure: ReadonlySet<number>): Promise<void> {
     const order = topoOrder(g, [...closure].filter((id) => this.stale(id)));
     const inFlush = new Set(order);
-    const versions = new Map(order.map((id) => [id, g.nodes[id]!.version]));
+    const versions = new Map(order.map((id) => [id, g.nodes.get(id)!.version]));
     this.running++;
     for (const id of order) this.busy.add(id);
     // The snapshot: values of the nodes this flush reads but does not compute.
@@ -362,7 +321,7 @@ export class Engine<T> {
     for (const id of order) {
       const task = this.refs.get(id)?.deref();
       const ctl = new AbortController();
-      const p = Promise.all(g.nodes[id]!.inputs.map(input)).then((vals) => {
+      const p = Promise.all(g.nodes.get(id)!.inputs.map(input)).then((vals) => {
         if (task === undefined || !this.slots.has(id) || !this.wanted(id, inFlush)) throw DROPPED;
         // Inputs changed before this started: still computed (the snapshot is consistent, and a
         // stream must make progress), but told so at once.
@@ -410,7 +369,7 @@ export class Engine<T> {
       if (seen.has(n)) continue;
       seen.add(n);
       if (this.held.has(n)) return true;
-      for (const d of this.graph.dependents[n] ?? []) if (inFlush.has(d)) stack.push(d);
+      for (const d of dependentsOf(this.graph, n)) if (inFlush.has(d)) stack.push(d);
     }
     return false;
   }
@@ -469,7 +428,7 @@ export class Engine<T> {
     const ids = downstream(g, [id]);
     const gone = new Set(ids);
     const affected = new Set<number>();
-    for (const n of ids) for (const i of g.nodes[n]!.inputs) if (!gone.has(i)) affected.add(i);
+    for (const n of ids) for (const i of g.nodes.get(n)!.inputs) if (!gone.has(i)) affected.add(i);
     const slots: [number, Slot<T>][] = [];
     const tasks: Task<T>[] = [];
     for (const n of ids) {
@@ -493,9 +452,9 @@ export class Engine<T> {
     }
     this.graph = removeNodes(this.graph, ids);
     for (const i of affected) {
-      const rec = this.graph.nodes[i];
+      const rec = this.graph.nodes.get(i);
       const slot = this.slots.get(i);
-      if (rec?.lifted === true && slot !== undefined && (this.graph.dependents[i] ?? []).length === 0 && !slot.parked) {
+      if (rec?.lifted === true && slot !== undefined && !hasDependents(this.graph, i) && !slot.parked) {
         record.free(slot.bytes);
         slot.bytes = 0;
         slot.parked = true;
@@ -516,7 +475,7 @@ export class Engine<T> {
 
   /** Disposes every live node (tests use it to leave no bytes behind). */
   disposeAll(): void {
-    for (const id of Object.keys(this.graph.nodes).map(Number)) this.dispose(id);
+    for (const id of nodeIds(this.graph)) this.dispose(id);
   }
 
   /** A node nobody could reach was collected: so was everything downstream of it. */

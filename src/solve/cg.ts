@@ -64,6 +64,19 @@ function colDots(a: Float64Array, b: Float64Array, cols: number): Float64Array {
   return s;
 }
 
+/** r·z must be positive where r is not zero: otherwise the preconditioner (or the operator it approximates) is not positive definite. */
+function checkCurvature(rz: Float64Array, iter: number, residual: number): void {
+  rz.forEach((v, c) => {
+    if (!(v >= 0)) {
+      throw new SolveError(
+        `conjugate gradient broke down at iteration ${iter} (r·z = ${v} in column ${c}): the preconditioner is not positive definite, so neither is the kernel it approximates; residual reached ${residual.toExponential(3)}`,
+        iter,
+        residual,
+      );
+    }
+  });
+}
+
 /**
  * Preconditioned conjugate gradient on several right-hand sides at once: the columns are
  * independent systems sharing each operator application (one fused reduction per step).
@@ -84,6 +97,7 @@ export async function conjugateGradient(A: BlockOperator, b: Float64Array, cols:
   let z = opts.precond?.(r) ?? Float64Array.from(r);
   const p = Float64Array.from(z);
   let rz = colDots(r, z, cols);
+  checkCurvature(rz, 0, residual);
   for (let iter = 1; iter <= opts.maxIter; iter++) {
     if (opts.cancelled?.()) return { x, iterations: iter - 1, residual, cancelled: true };
     const Ap = await A(p);
@@ -114,6 +128,7 @@ export async function conjugateGradient(A: BlockOperator, b: Float64Array, cols:
     if (residual <= opts.tol) return { x, iterations: iter, residual, cancelled: false };
     z = opts.precond?.(r) ?? r;
     const rzNew = colDots(r, z, cols);
+    checkCurvature(rzNew, iter, residual);
     for (let k = 0; k < p.length; k++) {
       const c = k % cols;
       p[k] = z[k]! + (rz[c] === 0 ? 0 : rzNew[c]! / rz[c]!) * p[k]!;

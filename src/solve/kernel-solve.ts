@@ -1,10 +1,11 @@
-import { executeReduction } from '../scheduler/execute.js';
+import { executeReduction, type ArgDecl } from '../scheduler/execute.js';
 import type { BackendChoice } from '../scheduler/backends.js';
 import type { Tensor, TensorLike } from '../tensor.js';
 import { DimensionError, KernelflowError } from '../errors.js';
 import { Cat, mapVars, mkVar, variables, type Formula } from '../graph/formula.js';
 import { op } from '../ops/build.js';
-import { conjugateGradient, type CgResult } from './cg.js';
+import { conjugateGradient, SolveError, type CgResult } from './cg.js';
+import { checkFinite, checkInternalSolveOptions, checkX0 } from './options.js';
 import { nystromPreconditioner, pickLandmarks } from './nystrom.js';
 
 /**
@@ -62,6 +63,13 @@ export interface SolveProgress {
 export interface KernelSolveOptions extends SolveOptions {
   readonly onProgress?: (p: { iter: number; residual: number }) => void;
   readonly cancelled?: () => boolean;
+  /** Names of `vals` for messages (`names[p]` is b's), e.g. the aliases or the source labels. */
+  readonly names?: readonly string[];
+  /**
+   * How `vals` are declared (kernelSolve: its aliases and inline Vars), so that the extents of each
+   * product come from every argument, read by the formula or not (default: the formula's variables).
+   */
+  readonly decls?: readonly (ArgDecl | undefined)[];
 }
 
 /** Rows `idx` of a row-major [n, d] array. */
@@ -129,22 +137,32 @@ export function solveKernel(K: Formula, vals: readonly (Tensor | undefined)[], b
  * reduction linear in one variable (KeOps KernelSolve): `vals[op.p]` is replaced by each CG direction.
  */
 export async function solveLinear(lin: LinearOperator, vals: readonly (Tensor | undefined)[], b: TensorLike, opts: KernelSolveOptions = {}): Promise<CgResult & { c: Tensor }> {
+  checkInternalSolveOptions(opts);
   const alpha = opts.alpha ?? 0;
-  if (!(alpha >= 0)) throw new KernelflowError('ARGUMENT', `solve: alpha must be >= 0, got ${alpha}`);
   const n = b.shape[0]!;
   const Dv = b.shape.length === 1 ? 1 : b.shape[b.shape.length - 1]!;
   if (b.data.length !== n * Dv) throw new DimensionError(`solve: b has ${b.data.length} values for shape [${b.shape.join(', ')}]`);
   const K = lin.apply;
+  const decls = opts.decls === undefined ? undefined : [...opts.decls];
+  if (decls !== undefined) decls[lin.p] = { dim: Dv, cat: lin.axis === 1 ? Cat.j : Cat.i };
   for (const v of variables(K)) {
     const t = vals[v.index];
     if (v.index !== lin.p && v.cat !== Cat.param && t !== undefined && t.shape[0] !== n) {
       throw new DimensionError(`solve: variable ${v.key} has ${t.shape[0]} rows but b has ${n}; the operator must be square (n × n)`);
     }
   }
+  if (opts.x0 !== undefined) checkX0(opts.x0, b);
+  // Non-finite data is named as such, not found iterations later as "not positive definite".
+  const nameOf = (v: number): string => opts.names?.[v] ?? (v === lin.p ? 'b' : `variable ${v}`);
+  checkFinite(b, nameOf(lin.p));
+  vals.forEach((t, v) => {
+    if (t !== undefined && v !== lin.p) checkFinite(t, nameOf(v));
+  });
+  if (opts.x0 !== undefined) checkFinite(opts.x0, 'x0');
   const A = async (v: Float64Array): Promise<Float64Array> => {
     const args = [...vals];
     args[lin.p] = { data: Float32Array.from(v), shape: [n, Dv] };
-    const [Kv] = await executeReduction(lin.apply, { reduction: 'Sum', axis: lin.axis, backend: opts.backend }, args);
+    const [Kv] = await executeReduction(lin.apply, { reduction: 'Sum', axis: lin.axis, backend: opts.backend }, args, { names: opts.names, decls });
     const out = new Float64Array(v.length);
     for (let k = 0; k < v.length; k++) out[k] = Kv!.data[k]! + alpha * v[k]!;
     return out;
@@ -156,7 +174,14 @@ export async function solveLinear(lin: LinearOperator, vals: readonly (Tensor | 
     const land = pickLandmarks(n, m);
     const Knm = await denseBlock(kernel, vals, null, land, n, opts.backend);
     const Kmm = await denseBlock(kernel, vals, land, land, n, opts.backend);
-    precond = nystromPreconditioner(Knm, Kmm, n, m, alpha);
+    try {
+      precond = nystromPreconditioner(Knm, Kmm, n, m, alpha);
+    } catch (e) {
+      if (!(e instanceof KernelflowError && e.code === 'SOLVE')) throw e;
+      // Before the first iteration: the residual is that of the initial guess.
+      const r0 = opts.x0 === undefined ? 1 : relativeResidual(b, await A(Float64Array.from(opts.x0.data)), Dv);
+      throw new SolveError(`${e.message}: the kernel is not positive definite (found before the first iteration; relative residual ${r0.toExponential(3)})`, 0, r0);
+    }
   }
   const res = await conjugateGradient(A, Float64Array.from(b.data), Dv, {
     tol: opts.tol ?? 1e-6,
@@ -167,4 +192,15 @@ export async function solveLinear(lin: LinearOperator, vals: readonly (Tensor | 
     cancelled: opts.cancelled,
   });
   return { ...res, c: { data: Float32Array.from(res.x), shape: [n, Dv] } };
+}
+
+/** max over columns of ||b - Ax|| / ||b||. */
+function relativeResidual(b: TensorLike, Ax: Float64Array, cols: number): number {
+  const num = new Float64Array(cols);
+  const den = new Float64Array(cols);
+  for (let k = 0; k < Ax.length; k++) {
+    num[k % cols]! += (b.data[k]! - Ax[k]!) ** 2;
+    den[k % cols]! += b.data[k]! ** 2;
+  }
+  return Math.max(...Array.from(num, (v, c) => Math.sqrt(v) / (den[c]! === 0 ? 1 : Math.sqrt(den[c]!))));
 }

@@ -40,8 +40,14 @@ function choleskySolve(L: Float64Array, m: number, t: Float64Array, cols: number
  * `Knm` is [n, m], `Kmm` is [m, m], both dense float64.
  */
 export function nystromPreconditioner(Knm: Float64Array, Kmm: Float64Array, n: number, m: number, alpha: number): (r: Float64Array) => Float64Array {
+  // Kmm comes from float32 kernels: a near-duplicate landmark pair leaves it indefinite by a few
+  // float32 ulps per entry. A jitter above that error (m ulps of its largest entry) keeps
+  // alpha (Kmm + eps I) + Kmn Knm positive definite and barely changes the preconditioner.
+  let maxDiag = 0;
+  for (let a = 0; a < m; a++) maxDiag = Math.max(maxDiag, Math.abs(Kmm[a * m + a]!));
+  const eps = m * 2 ** -21 * maxDiag;
   const S = new Float64Array(m * m);
-  for (let a = 0; a < m; a++) for (let b = 0; b < m; b++) S[a * m + b] = alpha * Kmm[a * m + b]!;
+  for (let a = 0; a < m; a++) for (let b = 0; b < m; b++) S[a * m + b] = alpha * (Kmm[a * m + b]! + (a === b ? eps : 0));
   // S += K_mn K_nm, accumulated row by row of K_nm (cache-friendly, symmetric half then mirrored).
   for (let i = 0; i < n; i++) {
     const row = i * m;
@@ -51,13 +57,8 @@ export function nystromPreconditioner(Knm: Float64Array, Kmm: Float64Array, n: n
       for (let b = 0; b <= a; b++) S[a * m + b]! += ka * Knm[row + b]!;
     }
   }
-  let trace = 0;
-  for (let a = 0; a < m; a++) {
-    for (let b = 0; b < a; b++) S[b * m + a] = S[a * m + b]!;
-    trace += S[a * m + a]!;
-  }
-  // A relative jitter keeps the factorisation stable when landmarks nearly coincide.
-  for (let a = 0; a < m; a++) S[a * m + a]! += 1e-10 * (trace / m);
+  // Symmetrise from the lower half: Kmm's two float32 halves may differ in the last bit.
+  for (let a = 0; a < m; a++) for (let b = 0; b < a; b++) S[b * m + a] = S[a * m + b]!;
   const L = cholesky(S, m);
   return (r: Float64Array): Float64Array => {
     const cols = r.length / n;

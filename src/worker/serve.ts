@@ -22,6 +22,7 @@ import { chunkSize, natsConnection, natsModules, objectStore, svcm } from '../cl
 import {
   arrayAt,
   blockOffsets,
+  float64At,
   bytesOf,
   decodeFrame,
   encodeFrame,
@@ -63,10 +64,10 @@ export interface Worker {
 
 /** Arrays by content id, least recently used first out. */
 class ArrayCache {
-  private readonly map = new Map<string, Float32Array>();
+  private readonly map = new Map<string, Float32Array | Float64Array>();
   private bytes = 0;
   constructor(private readonly budget: number) {}
-  get(id: string): Float32Array | undefined {
+  get(id: string): Float32Array | Float64Array | undefined {
     const a = this.map.get(id);
     if (a !== undefined) {
       this.map.delete(id);
@@ -74,7 +75,7 @@ class ArrayCache {
     }
     return a;
   }
-  set(id: string, a: Float32Array): void {
+  set(id: string, a: Float32Array | Float64Array): void {
     if (this.map.has(id)) return;
     this.map.set(id, a);
     this.bytes += a.byteLength;
@@ -145,7 +146,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       const { header: req, payload } = decodeFrame<ShardRequest>(m.data);
       shard = req.shard;
       if (req.v !== PROTOCOL) throw new KernelflowError('PROTOCOL', `protocol ${req.v} (this worker speaks ${PROTOCOL})`);
-      const data: Float32Array[] = [];
+      const data: (Float32Array | Float64Array)[] = [];
       const missing: string[] = [];
       const got = { cached: 0, inline: 0, store: 0 };
       // Cached arrays first, so that arrays arriving with this request cannot evict them before use.
@@ -158,16 +159,16 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       }
       for (const v of req.vars) {
         if (data[v.index] !== undefined) continue;
-        let a: Float32Array | undefined;
+        let a: Float32Array | Float64Array | undefined;
+        const read = (bytes: Uint8Array, at: number): Float32Array | Float64Array =>
+          v.f64 ? float64At(bytes, at, v.length) : (arrayAt(bytes, at, v.length, false) as Float32Array);
         if (typeof v.at === 'object') {
           got.inline++;
-          a = arrayAt(payload, v.at.inline, v.length, false) as Float32Array;
+          a = read(payload, v.at.inline);
         } else if (v.at === 'store') {
           got.store++;
           const blob = await (await objectStore(nc)).getBlob(v.id);
-          if (blob !== null && blob.byteLength === v.length * 4) {
-            a = blob.byteOffset % 4 === 0 ? new Float32Array(blob.buffer, blob.byteOffset, v.length) : (arrayAt(blob, 0, v.length, false) as Float32Array);
-          }
+          if (blob !== null && blob.byteLength === v.length * (v.f64 ? 8 : 4)) a = read(blob, 0);
         }
         if (a === undefined) missing.push(v.id);
         else {
@@ -182,7 +183,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       }
       const M = req.i1 - req.i0;
       const N = req.j1 - req.j0;
-      const ins: (Float32Array | undefined)[] = [];
+      const ins: (Float32Array | Float64Array | undefined)[] = [];
       for (const v of req.vars) {
         const a = data[v.index]!;
         ins[v.index] = v.cat === 0 ? a.subarray(req.i0 * v.dim, req.i1 * v.dim) : v.cat === 1 ? a.subarray(req.j0 * v.dim, req.j1 * v.dim) : a;

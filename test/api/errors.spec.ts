@@ -40,6 +40,7 @@ test('dimension errors name the op or the argument', async () => {
   await throwsWith(() => op(t(4, 2), t(5, 3)), DimensionError, "'x'", '[4, 2]');
   const xs = genred('x * y', ['x = Vi(1)', 'y = Vi(1)'], { reduction: 'Sum', axis: 1 });
   await throwsWith(() => xs(t(4, 1), t(5, 1)), DimensionError, "'y'", '5 rows', "'x'");
+  // @ts-expect-error a wrong argument count does not compile; at run time it is an error too
   await throwsWith(() => op(t(4, 3)), KernelflowError, 'expected 2 arguments');
 });
 

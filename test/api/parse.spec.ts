@@ -1,8 +1,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { formulaToString, parseAliases, parseFormula } from '../../src/api/parse.js';
-import { DimensionError, KernelflowError, ParseError } from '../../src/errors.js';
+import { DimensionError, KernelflowError, LimitError, ParseError } from '../../src/errors.js';
 import { mkConst, mkVar } from '../../src/graph/formula.js';
+import { printedLength, printFormula } from '../../src/graph/print.js';
+import { evaluateReference } from '../../src/ops/reference.js';
 import { op } from '../../src/ops/build.js';
 import { OPS } from '../../src/ops/table.js';
 
@@ -150,10 +152,80 @@ test('alias errors name the alias string and the column', () => {
 
 test('bad input never hangs or overflows the stack', () => {
   const bad = ['', '   ', '((((((', ')', 'Exp(', 'x +', '1e', 'Pow(x)', 'Exp(x,)', '-', '|', ',', '='];
-  bad.push('('.repeat(100000) + 'x' + ')'.repeat(100000), '-'.repeat(100000) + 'x', 'Exp('.repeat(50000) + 'x');
+  bad.push('('.repeat(100000) + 'x', 'Exp('.repeat(50000) + 'x', 'x' + ')'.repeat(100000));
   for (const s of bad) throwsWith(() => key(s), ParseError, null);
-  throwsWith(() => key('('.repeat(300) + 'x' + ')'.repeat(300)), ParseError, 257, 'nested');
-  assert.is(key('('.repeat(200) + 'a' + ')'.repeat(200)), A);
+  // A long formula's message shows an excerpt around the culprit, not the whole text.
+  const long = 'x + '.repeat(50000) + 'z';
+  throwsWith(() => key(long), ParseError, long.length, "'z'", 'not declared');
+  let caught: unknown;
+  try {
+    key(long);
+  } catch (e) {
+    caught = e;
+  }
+  assert.ok((caught as Error).message.length < 500, 'the message is short');
+});
+
+test('nesting depth and chain length are not limited by the JavaScript stack', () => {
+  // Operators, operands and open parentheses live on explicit stacks.
+  assert.is(key('('.repeat(100000) + 'a' + ')'.repeat(100000)), A);
+  const minus = parseFormula('-'.repeat(100001) + 'a', ALIASES);
+  assert.is(printFormula(minus, 20), '-'.repeat(20) + '...');
+  const sum = parseFormula(Array.from({ length: 100000 }, () => 'a').join('+'), ALIASES);
+  assert.is(sum.dim, 1);
+  assert.equal(evaluateReference(sum, () => [1.5]), [150000]);
+  // Left-associative: (((a + a) + a) + ...), printed back in full and parsed to the same node.
+  const text = formulaToString(sum);
+  assert.ok(text.startsWith('(((((') && text.endsWith(' + Var(4,1,0))'));
+  assert.is(parseFormula(text, []), sum);
+  const calls = parseFormula('Abs('.repeat(20000) + 'a' + ')'.repeat(20000), ALIASES);
+  assert.equal(evaluateReference(calls, () => [-1.5]), [1.5]);
+});
+
+test('dimensions, variable indices and static parameters have limits, each a LimitError naming it', () => {
+  const limit = (fn: () => unknown, which: string, ...parts: string[]): void => {
+    let caught: unknown;
+    try {
+      fn();
+    } catch (e) {
+      caught = e;
+    }
+    assert.ok(caught instanceof LimitError, `expected a LimitError, got ${String(caught)}`);
+    assert.is((caught as LimitError).limit, which);
+    assert.is((caught as LimitError).code, 'LIMIT');
+    for (const p of parts) assert.ok((caught as Error).message.includes(p), `"${(caught as Error).message}" names "${p}"`);
+  };
+  limit(() => key('Sum(Zero(100000000))'), 'dim', 'SumT', '65536', 'column 5');
+  limit(() => key('Var(1e300,1,0) + a'), 'varIndex', 'Var', 'exceeds the limit of 65535');
+  limit(() => key('Var(4294967295,1,0)'), 'varIndex', '4294967295');
+  limit(() => key('Vj(3,100000)'), 'dim', '100000');
+  limit(() => parseAliases(['x = Vi(70000)']), 'dim', "'x = Vi(70000)'");
+  limit(() => parseAliases(['x = Var(65536,1,0)']), 'varIndex', '65536');
+  limit(() => key('Pow(a, 3000000000)'), 'param', 'Pow', '3000000000');
+  limit(() => key('OneHot(a, 70000)'), 'dim', 'OneHot');
+  // At the limits themselves everything is fine.
+  assert.is(parseFormula('Var(65535,1,0)', []).kind, 'var');
+  assert.is(parseFormula('Zero(65536)', []).dim, 65536);
+});
+
+test('printing a DAG with heavy sharing is bounded', () => {
+  // x = x*x + x forty times: 121 nodes, a printed tree of about 10^20 characters.
+  let f = parseFormula('a', ALIASES);
+  for (let k = 0; k < 40; k++) f = op('Add', [op('Mult', [f, f]), f]);
+  const shown = printFormula(f);
+  assert.is(shown.length, 10_003);
+  assert.ok(shown.endsWith('...') && shown.startsWith('(((((('));
+  assert.ok(printedLength(f) > 1e19);
+  let caught: unknown;
+  try {
+    formulaToString(f);
+  } catch (e) {
+    caught = e;
+  }
+  assert.ok(caught instanceof LimitError && caught.limit === 'printLength', String(caught));
+  // Structural keys stay small: op, argument ids, params.
+  assert.ok(f.key.length < 40, f.key);
+  assert.equal(evaluateReference(f, () => [0.5]).length, 1);
 });
 
 test.run();

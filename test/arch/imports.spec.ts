@@ -6,14 +6,15 @@ import * as assert from 'uvu/assert';
 
 /*
  * The layering of src/ (README "Layout"): each folder may import only folders below it, and
- * src/index.ts is the only importer of src/api, apart from the commands above it (`worker`: a
- * program, which nothing of the library imports). Root files (errors, stats, tensor) are shared
- * utilities that import nothing of ours but each other.
+ * src/index.ts is the only importer of src/api, apart from the worker command (a program built on
+ * the library's internals, which nothing imports). Root files (errors, options, stats, tensor) are
+ * shared utilities that import nothing of ours but each other. The cluster backend sits beside the
+ * CPU and WebGPU backends and imports neither.
  */
-const LAYERS = ['graph', 'ops', 'kernel', 'cpu|gpu|cluster', 'scheduler', 'solve', 'nodes', 'grad', 'api', 'worker'] as const;
+const LAYERS = ['graph', 'ops', 'kernel', 'cpu|gpu|cluster', 'scheduler', 'solve', 'nodes', 'grad', 'api', 'cli|worker'] as const;
 /** Layers above the user API: programs built on the library (nothing imports them). */
-const COMMANDS = new Set(['worker']);
-const SHARED = new Set(['errors.ts', 'stats.ts', 'tensor.ts']);
+const COMMANDS = new Set(['cli', 'worker']);
+const SHARED = new Set(['errors.ts', 'options.ts', 'stats.ts', 'tensor.ts']);
 
 const SRC = normalize(join(dirname(fileURLToPath(import.meta.url)), '../../src'));
 
@@ -74,13 +75,18 @@ test('no import runs upward (a folder imports only its own layer or those below 
 
 test('only src/index.ts imports src/api', () => {
   const bad = edges().filter(
-    ([from, to]) => folderOf(to) === 'api' && folderOf(from) !== 'api' && !COMMANDS.has(folderOf(from)) && !from.endsWith('src/index.ts'),
+    ([from, to]) => folderOf(to) === 'api' && folderOf(from) !== 'api' && folderOf(from) !== 'worker' && !from.endsWith('src/index.ts'),
   );
   assert.equal(bad.map(([a, b]) => `${relative(SRC, a)} -> ${relative(SRC, b)}`), []);
 });
 
-test('nothing imports a command (src/worker)', () => {
+test('nothing imports a command (src/cli, src/worker)', () => {
   const bad = edges().filter(([from, to]) => COMMANDS.has(folderOf(to)) && folderOf(from) !== folderOf(to));
+  assert.equal(bad.map(([a, b]) => `${relative(SRC, a)} -> ${relative(SRC, b)}`), []);
+});
+
+test('src/cli (the kernelflow command) uses kernelflow only through src/index.ts, as a user would', () => {
+  const bad = edges().filter(([from, to]) => folderOf(from) === 'cli' && folderOf(to) !== 'cli' && relative(SRC, to) !== 'index.ts');
   assert.equal(bad.map(([a, b]) => `${relative(SRC, a)} -> ${relative(SRC, b)}`), []);
 });
 

@@ -208,7 +208,7 @@ test('any NATS client can ask the queue group (kernelflow.shard): ack, then the 
     i1: 2,
     j0: 0,
     j1: 1,
-    vars: [{ index: 0, dim: 2, cat: 0, id: 'external-x', length: 4, at: { inline: 0 } }],
+    vars: [{ index: 0, dim: 2, cat: 0, id: 'external-x', length: 4, f64: false, at: { inline: 0 } }],
   };
   const replies = await nc.requestMany(SHARD_SUBJECT, encodeFrame(req, [new Uint8Array(x.buffer)]), { strategy: 'stall', stall: 5000, maxWait: 15_000 });
   const got: ShardReply[] = [];

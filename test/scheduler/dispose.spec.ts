@@ -18,7 +18,7 @@ test.after.each(() => disposeAll());
 
 test('disposing a source completes every dependent observer and frees every buffer', async () => {
   const baseline = stats().bytesAllocated;
-  const nodesBefore = Object.keys(graphState().nodes).length;
+  const nodesBefore = graphState().nodes.size;
   const x = source(cloud(50), [50, 3], 'x');
   const y = source(cloud(70), [70, 3], 'y');
   const w = { data: Float32Array.from(uniform(r, 70)), shape: [70, 1] };
@@ -45,7 +45,7 @@ test('disposing a source completes every dependent observer and frees every buff
   assert.is(stats().bytesAllocated, baseline, 'bytesAllocated is back to the baseline');
   // The records left the graph state; the two lifted constants stay (parked, no bytes) while the
   // LazyTensor K that holds them lives.
-  const left = Object.values(graphState().nodes).slice(nodesBefore);
+  const left = [...graphState().nodes.values()].slice(nodesBefore);
   assert.equal(left.map((n) => [n.kind, n.lifted]), [['source', true], ['source', true]]);
   assert.not.match(printGraph(), /lifted/);
 });

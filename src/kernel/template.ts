@@ -1,0 +1,82 @@
+import { Cat, type VarNode } from '../graph/formula.js';
+import { linearize, type Linearized } from '../graph/lower.js';
+import type { Dialect } from '../ops/op.js';
+import type { ReduceCtx } from '../ops/reductions.js';
+import type { KernelPlan } from './plan.js';
+import { renderTemps, type RenderedTemps } from './render.js';
+
+/**
+ * How one backend spells the parts of the kernel loop that differ between languages. The loop
+ * itself (what runs per row, per j, per pair, and in which order) is `kernelTemplate`'s.
+ */
+export interface LoopDialect {
+  readonly d: Dialect;
+  /** An expression reading component k of variable v for row r of the block (at the current j for a j-variable). */
+  load(v: VarNode, k: number, r: number): string;
+  /** Statements starting row r of a block: its index and the offsets of its i-variables' rows. */
+  rowStart(r: number, iVars: readonly VarNode[]): string[];
+  /** The opening line of the loop over j. */
+  readonly openJ: string;
+  /** Statements at the top of each j iteration, before any temp: the offsets of the j-variables' rows. */
+  jStart(jVars: readonly VarNode[]): string[];
+  /** The reduced index as the reduction hooks receive it. */
+  readonly j: string;
+  /** Statements ending row r after the j loop: finalize into the outputs, or save a partial state. */
+  rowEnd(r: number, c: ReduceCtx): string[];
+}
+
+/** The kernel loop of a plan, printed with a backend's loop dialect. */
+export interface KernelTemplate {
+  readonly lin: Linearized;
+  /** Statements run once per kernel call, before any row (level 0: parameters, constants). */
+  readonly once: readonly string[];
+  /** The statements reducing a block of R rows over j; names of the block's temps end in `_${tag}${r}`. */
+  block(R: number, tag: string): string[];
+}
+
+/** The roots a plan's kernel computes: F, then G when there is one. */
+export const planRoots = (plan: KernelPlan) => (plan.g === null ? [plan.f] : [plan.f, plan.g]);
+
+const indent = (lines: readonly string[]): string[] => lines.map((l) => `  ${l}`);
+
+/**
+ * The one loop template of both backends. Each temporary is placed in the outermost loop it can
+ * live in: level 0 once, level 1 per row, level 2 once per j for all R rows of a block (the rows
+ * share the j loads), level 3 per pair; the plan's reduction hooks wrap the j loop per row.
+ */
+export function kernelTemplate(plan: KernelPlan, loop: LoopDialect, lin: Linearized = linearize(planRoots(plan))): KernelTemplate {
+  const { d } = loop;
+  const vars = plan.vars.flatMap((v) => (v === undefined ? [] : [v]));
+  const iVars = vars.filter((v) => v.cat === Cat.i);
+  const jVars = vars.filter((v) => v.cat === Cat.j);
+  const load = (r: number) => (v: VarNode, k: number): string => loop.load(v, k, r);
+  const top = renderTemps(lin, d, load(0), '_r0');
+  const red = plan.reduction;
+  const hasG = plan.g !== null;
+
+  const block = (R: number, tag: string): string[] => {
+    const rs: RenderedTemps[] = [];
+    for (let r = 0; r < R; r++) {
+      const first = rs[0];
+      const shared = first === undefined ? { from: top, levels: [0 as const] } : { from: first, levels: [0 as const, 2 as const] };
+      rs.push(renderTemps(lin, d, load(r), `_${tag}${r}`, shared));
+    }
+    const ctx = (r: number): ReduceCtx => ({ d, fDim: plan.f.dim, gDim: plan.g?.dim ?? 0, K: plan.K, p: `acc${r}_` });
+    const root = (r: number, k: number): readonly string[] => rs[r]!.names[lin.roots[k]!]!;
+    const each = (fn: (r: number) => readonly string[]): string[] => rs.flatMap((_, r) => fn(r));
+    return [
+      ...each((r) => loop.rowStart(r, iVars)),
+      ...each((r) => rs[r]!.stmts[1]),
+      ...each((r) => red.init(ctx(r))),
+      loop.openJ,
+      ...indent([
+        ...loop.jStart(jVars),
+        ...rs[0]!.stmts[2],
+        ...each((r) => [...rs[r]!.stmts[3], ...red.combine(ctx(r), root(r, 0), hasG ? root(r, 1) : [], loop.j)]),
+      ]),
+      '}',
+      ...each((r) => loop.rowEnd(r, ctx(r))),
+    ];
+  };
+  return { lin, once: top.stmts[0], block };
+}

@@ -1,0 +1,53 @@
+/** The records the scheduler (engine.ts) keeps per node, and what it asks of a live node. */
+
+/** An observer's three channels (an rxjs Subscriber fits). */
+export interface Sink<T> {
+  next(value: T): void;
+  error(err: unknown): void;
+  complete(): void;
+}
+
+/** What the scheduler needs from a live node. */
+export interface Task<T> {
+  /**
+   * Computes the node's value from its inputs' values (never called for sources). `signal` aborts
+   * when an input changes while this runs: a computation that can stop early (an iterative solve)
+   * may then reject, and its work is dropped; one that finishes anyway is kept and emitted.
+   */
+  evaluate(inputs: readonly T[], signal: AbortSignal): Promise<T>;
+  /** Called once when the scheduler disposes the node (it, or a node upstream, was disposed). */
+  onDispose?(): void;
+}
+
+export type Result<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
+
+export interface PendingRead<T> {
+  /** The version the node had when read: an older value does not answer it. */
+  readonly min: number;
+  readonly resolve: (v: T) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+export interface Slot<T> {
+  readonly source: boolean;
+  result: Result<T> | undefined;
+  /** Version `result` belongs to (-1: none yet). */
+  tag: number;
+  bytes: number;
+  /** Observers with the version each was last sent. */
+  readonly sinks: Map<Sink<T>, number>;
+  reads: PendingRead<T>[];
+  /** Source: a flush took the current value. */
+  consumed: boolean;
+  /** Source: callbacks waiting for the current value to be taken (pull-based streams). */
+  waiters: (() => void)[];
+  /** Lifted source whose last dependent was disposed: its bytes are released until it is wired again. */
+  parked: boolean;
+}
+
+export interface EngineOptions<T> {
+  /** Bytes a value holds (counted in stats().bytesAllocated while cached). */
+  bytesOf(value: T): number;
+  /** The error a read of a disposed node rejects with. */
+  disposedError(id: number): Error;
+}
