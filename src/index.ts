@@ -20,7 +20,7 @@ export { Vi, Vj, Pm, LazyTensor, type Operand, type ReduceOptions } from './api/
 export { Node, SourceNode, batch } from './nodes/node.js';
 export { source } from './api/source.js';
 export { natsSource, natsSink, type NatsSink, type NatsStreamOptions } from './api/nats.js';
-export type { ClusterOptions } from './cluster/backend.js';
+export type { ClusterOptions } from './cluster/options.js';
 export { printGraph, toJSON, fromJSON, type PipelineJSON, type Pipeline, type SourceJSON, type ReductionJSON } from './api/pipeline.js';
 export type { SourceOptions } from './nodes/node.js';
 export { grad } from './grad/grad.js';

@@ -1,4 +1,5 @@
-import { ClusterBackend, type ClusterOptions } from '../cluster/backend.js';
+import { ClusterBackend } from '../cluster/backend.js';
+import type { ClusterOptions } from '../cluster/options.js';
 import { closeNatsConnections } from '../cluster/connection.js';
 import { CpuBackend } from '../cpu/backend.js';
 import { BackendError } from '../errors.js';
