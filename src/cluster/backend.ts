@@ -154,7 +154,9 @@ export class ClusterBackend {
     const mods = await natsModules();
     let workers = await this.liveWorkers(false);
     if (workers.length === 0) workers = await this.liveWorkers(true);
-    if (workers.length === 0) throw new BackendError(`no kernelflow worker answers on ${this.servers.join(',')} (start one: npx kernelflow-worker --servers ${this.servers[0]})`);
+    if (workers.length === 0) {
+      throw new BackendError(`no kernelflow worker answers on ${this.servers.join(',')} (start one: npx kernelflow-worker --servers ${this.servers[0]})`, { transient: true });
+    }
 
     const inputs = await this.inputs(plan, ins, M, N);
     const shards = this.shardsFor(plan, M, N, workers.length);
@@ -235,6 +237,7 @@ export class ClusterBackend {
       if (pool.length === 0) {
         throw new BackendError(
           `no kernelflow worker left for shard ${shardId} (rows ${s.i0}-${s.i1}, terms ${s.j0}-${s.j1})${why.length > 0 ? `: ${why.join('; ')}` : ''}`,
+          { transient: true },
         );
       }
       // Pull-style balance: a shard goes to an idle worker (the least loaded from a rotation on

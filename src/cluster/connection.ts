@@ -78,7 +78,7 @@ export function natsConnection(servers: string | readonly string[], name = 'kern
       return nc;
     } catch (e) {
       connections.delete(key);
-      throw new BackendError(`cannot connect to NATS at ${key}: ${(e as Error).message}`);
+      throw new BackendError(`cannot connect to NATS at ${key}: ${(e as Error).message}`, { transient: true });
     }
   })();
   connections.set(key, opened);

@@ -110,6 +110,7 @@ test('no worker left: a BackendError', async () => {
   } catch (e) {
     assert.instance(e, BackendError);
     assert.match((e as Error).message, /no kernelflow worker/);
+    assert.ok((e as BackendError).transient, 'transient: a worker may come back');
   }
 });
 
