@@ -2,6 +2,7 @@ import { Cat, type VarNode } from '../graph/formula.js';
 import type { Linearized } from '../graph/lower.js';
 import type { KernelPlan } from '../kernel/plan.js';
 import { kernelTemplate, type LoopDialect } from '../kernel/template.js';
+import type { Ix } from '../ops/loop.js';
 import { JS_PRELUDE, jsDialect } from './dialect.js';
 
 /** Signature of a generated CPU kernel: reduces over j in [0, N) for rows i in [i0, i1). */
@@ -26,7 +27,7 @@ const indent = (lines: readonly string[], n: number): string => lines.map((l) =>
 function jsLoop(plan: KernelPlan): LoopDialect {
   return {
     d: jsDialect,
-    load: (v: VarNode, k: number, r: number) =>
+    load: (v: VarNode, k: Ix, r: number) =>
       v.cat === Cat.i ? `V${v.index}[ib${v.index}_${r} + ${k}]` : v.cat === Cat.j ? `V${v.index}[jb${v.index} + ${k}]` : `V${v.index}[${k}]`,
     rowStart: (r, iVars) => iVars.map((v) => `const ib${v.index}_${r} = (i + ${r}) * ${v.dim};`),
     openJ: 'for (let j = 0; j < N; j++) {',
@@ -44,16 +45,20 @@ export function renderKernelJs(plan: KernelPlan, rows?: number): string {
   const t = kernelTemplate(plan, jsLoop(plan));
   const R = rows ?? rowsPerBlock(t.lin, plan);
   const vars = plan.vars.flatMap((v) => (v === undefined ? [] : [v]));
+  const [blocked, single] = [t.block(R, 'b'), t.block(1, 'q')];
+  // Arrays (wide temps, accumulators) are allocated once per compiled kernel (each worker compiles
+  // its own); both row loops run one after the other, so they share the accumulators' arrays.
   return `${JS_PRELUDE}
+${[...new Set([...t.once.arrays, ...blocked.arrays, ...single.arrays])].join('\n')}
 return function kernel(N, i0, i1, ins, outs) {
 ${indent([...vars.map((v) => `const V${v.index} = ins[${v.index}];`), ...plan.outputs.map((_, o) => `const O${o} = outs[${o}];`)], 2)}
-${indent(t.once, 2)}
+${indent(t.once.body, 2)}
   let i = i0;
   for (; i + ${R} <= i1; i += ${R}) {
-${indent(t.block(R, 'b'), 4)}
+${indent(blocked.body, 4)}
   }
   for (; i < i1; i++) {
-${indent(t.block(1, 'q'), 4)}
+${indent(single.body, 4)}
   }
 };`;
 }

@@ -20,6 +20,7 @@ import {
 } from './codegen.js';
 import { acquireDevice, isDeviceLost, type GpuContext } from './device.js';
 import { wgslDialect } from './dialect.js';
+import { PACKED_NAME, packLayout, packRows } from './pack.js';
 import { schedule, type Dispatch, type Schedule } from './schedule.js';
 import { delayUnless, isNode, observePace, paceFor, type PaceState } from './pace.js';
 
@@ -67,6 +68,9 @@ interface Pipeline {
   /** Pacing of waits (see pace.ts), per pipeline. */
   readonly pace: PaceState;
 }
+
+/** What a category's packed buffer holds, for error messages. */
+const CAT_WORDS: Readonly<Record<Cat, string>> = { [Cat.i]: 'i-variables', [Cat.j]: 'j-variables', [Cat.param]: 'parameters' };
 
 const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
@@ -125,12 +129,12 @@ export class GpuBackend {
 
   /** How a call of these sizes would run on a device with these limits (for tests and benchmarks). */
   scheduleFor(plan: KernelPlan, M: number, N: number, ctx: Pick<GpuContext, 'software' | 'cores'> & { limits: Pick<GPUSupportedLimits, 'maxStorageBufferBindingSize' | 'minStorageBufferOffsetAlignment' | 'maxComputeWorkgroupsPerDimension'> }): Schedule {
-    const vars = plan.vars.flatMap((v) => (v === undefined ? [] : [v]));
+    const layout = packLayout(plan);
     return schedule({
       M,
       N,
-      iDims: vars.filter((v) => v.cat === Cat.i).map((v) => v.dim),
-      jDims: vars.filter((v) => v.cat === Cat.j).map((v) => v.dim),
+      iDims: layout.filter((c) => c.cat === Cat.i).map((c) => c.stride),
+      jDims: layout.filter((c) => c.cat === Cat.j).map((c) => c.stride),
       outWidths: plan.outputs.map((o) => o.width),
       stateWidth: stateWidth(plan.reduction, wgslDialect, plan.f.dim, plan.g?.dim ?? 0, plan.K),
       full: this.shapeFor(plan),
@@ -177,7 +181,9 @@ export class GpuBackend {
     const tooBig = (what: string, bytes: number): void => {
       if (bytes > limits.maxBufferSize) throw new BackendError(`WebGPU: ${what} needs ${bytes} bytes, more than maxBufferSize (${limits.maxBufferSize})`);
     };
-    for (const [index, data] of inputs) tooBig(`variable ${index}`, bytesOf(data.length));
+    const layout = packLayout(plan);
+    const rowsOf = (cat: Cat): number => (cat === Cat.i ? M : cat === Cat.j ? N : 1);
+    for (const c of layout) tooBig(`the ${CAT_WORDS[c.cat]} (${c.stride} floats per row)`, bytesOf(rowsOf(c.cat) * c.stride));
     const stateBytes = split === null ? 0 : bytesOf(M * split.B * W);
     tooBig('the partial states', stateBytes);
     const outOffsets: number[] = [];
@@ -207,11 +213,13 @@ export class GpuBackend {
     device.pushErrorScope('validation');
     let popped = false;
     try {
-      const varBufs = new Map<number, GPUBuffer>();
-      for (const [index, data] of inputs) {
-        const buf = make(bytesOf(data.length), USAGE.STORAGE | USAGE.COPY_DST, `V${index}`);
+      // One buffer per category, its variables interleaved row by row (pack.ts).
+      const packedBufs = new Map<Cat, GPUBuffer>();
+      for (const c of layout) {
+        const data = packRows(c, inputs, rowsOf(c.cat));
+        const buf = make(bytesOf(data.length), USAGE.STORAGE | USAGE.COPY_DST, PACKED_NAME[c.cat]);
         if (data.length > 0) device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
-        varBufs.set(index, buf);
+        packedBufs.set(c.cat, buf);
       }
       const outBufs = plan.outputs.map((o, k) => make(bytesOf(M * o.width), USAGE.STORAGE | USAGE.COPY_SRC, `O${k}`));
       const stateBuf = split === null ? undefined : make(stateBytes, USAGE.STORAGE, 'partial states');
@@ -232,10 +240,10 @@ export class GpuBackend {
         const [rb, re] = d.rows;
         if (b.kind === 'out') return range(outBufs[b.index]!, rb, re - rb, plan.outputs[b.index]!.width);
         if (b.kind === 'state') return range(stateBuf!, rb, re - rb, split!.B * W);
-        const v = plan.vars[b.index]!;
-        const buffer = varBufs.get(b.index)!;
-        if (v.cat === Cat.i) return range(buffer, rb, re - rb, v.dim);
-        if (v.cat === Cat.j) return range(buffer, d.terms[0], d.terms[1] - d.terms[0], v.dim);
+        const buffer = packedBufs.get(b.cat)!;
+        const stride = layout.find((c) => c.cat === b.cat)!.stride;
+        if (b.cat === Cat.i) return range(buffer, rb, re - rb, stride);
+        if (b.cat === Cat.j) return range(buffer, d.terms[0], d.terms[1] - d.terms[0], stride);
         return { buffer };
       };
 
@@ -357,7 +365,7 @@ export class GpuBackend {
         ...rendered.bindings.map((b, k) => ({
           binding: k + 1,
           visibility: COMPUTE,
-          buffer: { type: b.kind === 'var' || (b.kind === 'state' && !b.write) ? ('read-only-storage' as const) : ('storage' as const) },
+          buffer: { type: b.kind === 'packed' || (b.kind === 'state' && !b.write) ? ('read-only-storage' as const) : ('storage' as const) },
         })),
       ],
     });

@@ -1,8 +1,10 @@
-import { Cat } from '../graph/formula.js';
+import { Cat, type VarNode } from '../graph/formula.js';
 import { linearize, type Linearized } from '../graph/lower.js';
 import type { KernelPlan } from '../kernel/plan.js';
 import { kernelTemplate, planRoots, type LoopDialect } from '../kernel/template.js';
+import { isWide, ix, ixAdd, type Ix } from '../ops/loop.js';
 import { stateWidth, type ReduceCtx } from '../ops/reductions.js';
+import { PACKED_NAME, packedOffset, packLayout } from './pack.js';
 import { WGSL_PRELUDE, wgslBarrierInit, wgslDialect } from './dialect.js';
 
 /** The kernel's shape: rows of the kept axis per invocation, invocations per workgroup. */
@@ -12,11 +14,12 @@ export interface KernelShape {
 }
 
 /**
- * What a binding slot of the rendered shader holds. Binding 0 is always the uniform. `state` is
- * the buffer of partial states of a split reduced axis: written by pass 1, read by pass 2.
+ * What a binding slot of the rendered shader holds. Binding 0 is always the uniform. `packed`
+ * holds the variables of one category (pack.ts); `state` is the buffer of partial states of a
+ * split reduced axis: written by pass 1, read by pass 2.
  */
 export type Binding =
-  | { readonly kind: 'var'; readonly index: number }
+  | { readonly kind: 'packed'; readonly cat: Cat }
   | { readonly kind: 'out'; readonly index: number }
   | { readonly kind: 'state'; readonly write: boolean };
 
@@ -67,6 +70,8 @@ const struct = (fields: readonly string[]): string => `struct Params { ${fields.
 export function defaultShape(plan: KernelPlan, lin: Linearized = linearize(planRoots(plan))): KernelShape {
   const pairTemps = lin.temps.filter((t) => t.level === 3).length;
   const accWidth = plan.outputs.reduce((s, o) => s + o.width, 0);
+  // Loops over wide vectors gain nothing from more rows (each row reloads the j side) and compile longer.
+  if (lin.temps.some((t) => t.level !== 0 && isWide(wgslDialect, t.node.dim))) return { rowsPerThread: 1, workgroupSize: 16 };
   if (plan.reduction.usesK) {
     const list = plan.K * plan.f.dim;
     return { rowsPerThread: list <= 16 ? 4 : list <= 32 ? 2 : 1, workgroupSize: 16 };
@@ -119,15 +124,16 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
   const R = sh.rowsPerThread;
   const d = wgslDialect;
   const partial = kind === 'partial';
-  const vars = plan.vars.flatMap((v) => (v === undefined ? [] : [v]));
   const red = plan.reduction;
   const W = partial ? stateWidth(red, d, plan.f.dim, plan.g?.dim ?? 0, plan.K) : 0;
+  const layout = packLayout(plan);
+  const stride = (cat: Cat): number => layout.find((c) => c.cat === cat)?.stride ?? 0;
 
   const bindings: Binding[] = [];
   const decls: string[] = [struct(partial ? PARTIAL_UNIFORM : FULL_UNIFORM), '@group(0) @binding(0) var<uniform> P: Params;'];
-  for (const v of vars) {
-    bindings.push({ kind: 'var', index: v.index });
-    decls.push(`@group(0) @binding(${bindings.length}) var<storage, read> V${v.index}: array<f32>;`);
+  for (const c of layout) {
+    bindings.push({ kind: 'packed', cat: c.cat });
+    decls.push(`@group(0) @binding(${bindings.length}) var<storage, read> ${PACKED_NAME[c.cat]}: array<f32>;`);
   }
   if (partial) {
     bindings.push({ kind: 'state', write: true });
@@ -139,19 +145,20 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
     });
   }
 
-  const write = (r: number) => (o: number, k: number, e: string): string => {
+  const write = (r: number) => (o: number, k: Ix, e: string): string => {
     const out = plan.outputs[o]!;
-    return `O${o}[row${r} * ${out.width}u + ${k}u] = ${out.int ? `i32(${e})` : e};`;
+    return `O${o}[row${r} * ${out.width}u + ${ix(d, k)}] = ${out.int ? `i32(${e})` : e};`;
   };
-  const put = (r: number) => (k: number, e: string): string => `S[sb${r} + ${k}u] = ${e};`;
+  const put = (r: number) => (k: Ix, e: string): string => `S[sb${r} + ${ix(d, k)}] = ${e};`;
+  const at = (v: VarNode, k: Ix): string => ix(d, ixAdd(d, packedOffset(layout, v.index), k));
   const loop: LoopDialect = {
     d,
     load: (v, k, r) =>
-      v.cat === Cat.i ? `V${v.index}[ib${v.index}_${r} + ${k}u]` : v.cat === Cat.j ? `V${v.index}[jb${v.index} + ${k}u]` : `V${v.index}[${k}u]`,
+      v.cat === Cat.i ? `XI[ib${r} + ${at(v, k)}]` : v.cat === Cat.j ? `XJ[jb + ${at(v, k)}]` : `XP[${at(v, k)}]`,
     // Rows past M are clamped for reading (no divergence in the loop) and skipped for writing.
-    rowStart: (r, iVars) => [`let row${r} = base + ${r}u;`, `let ri${r} = min(row${r}, M - 1u);`, ...iVars.map((v) => `let ib${v.index}_${r} = ri${r} * ${v.dim}u;`)],
+    rowStart: (r, iVars) => [`let row${r} = base + ${r}u;`, `let ri${r} = min(row${r}, M - 1u);`, ...(iVars.length > 0 ? [`let ib${r} = ri${r} * ${stride(Cat.i)}u;`] : [])],
     openJ: partial ? 'for (var j: u32 = j0; j < j1; j = j + 1u) {' : 'for (var j: u32 = 0u; j < N; j = j + 1u) {',
-    jStart: (jVars) => [partial ? 'let jf = f32(jbase + j);' : 'let jf = f32(j);', ...jVars.map((v) => `let jb${v.index} = j * ${v.dim}u;`)],
+    jStart: (jVars) => [partial ? 'let jf = f32(jbase + j);' : 'let jf = f32(j);', ...(jVars.length > 0 ? [`let jb = j * ${stride(Cat.j)}u;`] : [])],
     j: 'jf',
     rowEnd: (r, c) =>
       partial
@@ -159,6 +166,7 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
         : [`if (row${r} < M) {`, ...indent(red.finalize(c, write(r)), 2), '}'],
   };
   const t = kernelTemplate(plan, loop, lin);
+  const block = t.block(R, 'b');
 
   const body = [
     'let M = P.M;',
@@ -176,8 +184,11 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
         ]
       : [`let base = P.row0 + gid.x * ${R}u;`, 'if (base >= M) { return; }']),
     wgslBarrierInit('P.zero'),
-    ...t.once,
-    ...t.block(R, 'b'),
+    // Function-scope arrays of the wide temps, declared once per invocation.
+    ...t.once.arrays,
+    ...block.arrays,
+    ...t.once.body,
+    ...block.body,
   ];
 
   const source = [
@@ -205,25 +216,25 @@ export function renderMergeWgsl(plan: KernelPlan): RenderedWgsl {
   const red = plan.reduction;
   const ctx = (p: string): ReduceCtx => ({ d, fDim: plan.f.dim, gDim: plan.g?.dim ?? 0, K: plan.K, p });
   const acc = ctx('acc_');
-  const W = red.state(acc).length;
+  const W = stateWidth(red, d, plan.f.dim, plan.g?.dim ?? 0, plan.K);
   const bindings: Binding[] = [{ kind: 'state', write: false }];
   const decls = [struct(MERGE_UNIFORM), '@group(0) @binding(0) var<uniform> P: Params;', '@group(0) @binding(1) var<storage, read> S: array<f32>;'];
   plan.outputs.forEach((o, k) => {
     bindings.push({ kind: 'out', index: k });
     decls.push(`@group(0) @binding(${bindings.length}) var<storage, read_write> O${k}: array<${o.int ? 'i32' : 'f32'}>;`);
   });
-  const write = (o: number, k: number, e: string): string => {
+  const write = (o: number, k: Ix, e: string): string => {
     const out = plan.outputs[o]!;
-    return `O${o}[row * ${out.width}u + ${k}u] = ${out.int ? `i32(${e})` : e};`;
+    return `O${o}[row * ${out.width}u + ${ix(d, k)}] = ${out.int ? `i32(${e})` : e};`;
   };
   const body = [
     'let row = P.row0 + gid.x;',
     'if (row >= P.M) { return; }',
     wgslBarrierInit('P.zero'),
     `let s0 = row * P.B * ${W}u;`,
-    ...red.load(acc, (k) => `S[s0 + ${k}u]`),
+    ...red.load(acc, (k) => `S[s0 + ${ix(d, k)}]`),
     'for (var b: u32 = 1u; b < P.B; b = b + 1u) {',
-    ...indent([`let sb = (row * P.B + b) * ${W}u;`, ...red.load(ctx('blk_'), (k) => `S[sb + ${k}u]`), ...red.merge(acc, 'blk_')], 2),
+    ...indent([`let sb = (row * P.B + b) * ${W}u;`, ...red.load(ctx('blk_'), (k) => `S[sb + ${ix(d, k)}]`), ...red.merge(acc, 'blk_')], 2),
     '}',
     ...red.finalize(acc, write),
   ];

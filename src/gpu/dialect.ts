@@ -134,4 +134,12 @@ export const wgslDialect: Dialect = {
   select: (c, a, b) => `select(${b}, ${a}, ${c})`,
   decl: (n, e) => `var ${n}: f32 = ${e};`,
   barrier: (e) => `bitcast<f32>(bitcast<u32>(${e}) | kf_rt)`,
+  // Measured on lavapipe (Gaussian sum, 1e4 x 1e4, 2 busy cores): at D = 16 unrolled runs 0.068 G pairs/s (8 rows) but compiles 22 s; loops 0.008, 1.4 s.
+  unrollMax: 8,
+  int: (n) => `${n}u`,
+  // The bound is hidden behind the uniform zero, so the driver does not unroll the loop (lavapipe, D = 16: first result 0.23 s instead of 1.1 s, same speed).
+  loop: (k, n) => `for (var ${k}: u32 = 0u; ${k} < ${n}u + P.zero; ${k} = ${k} + 1u) {`,
+  declIndex: (n, e) => `var ${n}: u32 = ${e};`,
+  toFloat: (i) => `f32(${i})`,
+  declArray: (n, size) => `var ${n}: array<f32, ${size}>;`,
 };

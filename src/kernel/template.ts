@@ -1,5 +1,6 @@
 import { Cat, type VarNode } from '../graph/formula.js';
 import { linearize, type Linearized } from '../graph/lower.js';
+import type { Ix, Operand } from '../ops/loop.js';
 import type { Dialect } from '../ops/op.js';
 import type { ReduceCtx } from '../ops/reductions.js';
 import type { KernelPlan } from './plan.js';
@@ -11,8 +12,8 @@ import { renderTemps, type RenderedTemps } from './render.js';
  */
 export interface LoopDialect {
   readonly d: Dialect;
-  /** An expression reading component k of variable v for row r of the block (at the current j for a j-variable). */
-  load(v: VarNode, k: number, r: number): string;
+  /** An expression reading component k (a constant or an index expression) of variable v for row r of the block (at the current j for a j-variable). */
+  load(v: VarNode, k: Ix, r: number): string;
   /** Statements starting row r of a block: its index and the offsets of its i-variables' rows. */
   rowStart(r: number, iVars: readonly VarNode[]): string[];
   /** The opening line of the loop over j. */
@@ -25,19 +26,33 @@ export interface LoopDialect {
   rowEnd(r: number, c: ReduceCtx): string[];
 }
 
+/** Statements, and the declarations of the arrays they use (for the backend to hoist out of every loop: never allocated per pair). */
+export interface Code {
+  readonly arrays: readonly string[];
+  readonly body: readonly string[];
+}
+
 /** The kernel loop of a plan, printed with a backend's loop dialect. */
 export interface KernelTemplate {
   readonly lin: Linearized;
   /** Statements run once per kernel call, before any row (level 0: parameters, constants). */
-  readonly once: readonly string[];
+  readonly once: Code;
   /** The statements reducing a block of R rows over j; names of the block's temps end in `_${tag}${r}`. */
-  block(R: number, tag: string): string[];
+  block(R: number, tag: string): Code;
 }
 
 /** The roots a plan's kernel computes: F, then G when there is one. */
 export const planRoots = (plan: KernelPlan) => (plan.g === null ? [plan.f] : [plan.f, plan.g]);
 
 const indent = (lines: readonly string[]): string[] => lines.map((l) => `  ${l}`);
+
+/** The weight operand of a reduction without one. */
+const NO_WEIGHT: Operand = {
+  dim: 0,
+  at: () => {
+    throw new Error('internal: a reduction without weight read one');
+  },
+};
 
 /**
  * The one loop template of both backends. Each temporary is placed in the outermost loop it can
@@ -49,22 +64,25 @@ export function kernelTemplate(plan: KernelPlan, loop: LoopDialect, lin: Lineari
   const vars = plan.vars.flatMap((v) => (v === undefined ? [] : [v]));
   const iVars = vars.filter((v) => v.cat === Cat.i);
   const jVars = vars.filter((v) => v.cat === Cat.j);
-  const load = (r: number) => (v: VarNode, k: number): string => loop.load(v, k, r);
+  const load = (r: number) => (v: VarNode, k: Ix): string => loop.load(v, k, r);
   const top = renderTemps(lin, d, load(0), '_r0');
   const red = plan.reduction;
   const hasG = plan.g !== null;
 
-  const block = (R: number, tag: string): string[] => {
+  const block = (R: number, tag: string): Code => {
     const rs: RenderedTemps[] = [];
     for (let r = 0; r < R; r++) {
       const first = rs[0];
       const shared = first === undefined ? { from: top, levels: [0 as const] } : { from: first, levels: [0 as const, 2 as const] };
       rs.push(renderTemps(lin, d, load(r), `_${tag}${r}`, shared));
     }
-    const ctx = (r: number): ReduceCtx => ({ d, fDim: plan.f.dim, gDim: plan.g?.dim ?? 0, K: plan.K, p: `acc${r}_` });
-    const root = (r: number, k: number): readonly string[] => rs[r]!.names[lin.roots[k]!]!;
+    const accArrays: string[] = [];
+    const ctx = (r: number): ReduceCtx => ({ d, fDim: plan.f.dim, gDim: plan.g?.dim ?? 0, K: plan.K, p: `acc${r}_`, arrays: accArrays });
+    const root = (r: number, k: number): Operand => rs[r]!.values[lin.roots[k]!]!;
     const each = (fn: (r: number) => readonly string[]): string[] => rs.flatMap((_, r) => fn(r));
-    return [
+    // Level-2 temps (and their arrays) are the first row's, shared by the block.
+    const arrays = [...rs[0]!.arrays[2], ...each((r) => [...rs[r]!.arrays[1], ...rs[r]!.arrays[3]])];
+    const body = [
       ...each((r) => loop.rowStart(r, iVars)),
       ...each((r) => rs[r]!.stmts[1]),
       ...each((r) => red.init(ctx(r))),
@@ -72,11 +90,13 @@ export function kernelTemplate(plan: KernelPlan, loop: LoopDialect, lin: Lineari
       ...indent([
         ...loop.jStart(jVars),
         ...rs[0]!.stmts[2],
-        ...each((r) => [...rs[r]!.stmts[3], ...red.combine(ctx(r), root(r, 0), hasG ? root(r, 1) : [], loop.j)]),
+        ...each((r) => [...rs[r]!.stmts[3], ...red.combine(ctx(r), root(r, 0), hasG ? root(r, 1) : NO_WEIGHT, loop.j)]),
       ]),
       '}',
       ...each((r) => loop.rowEnd(r, ctx(r))),
     ];
+    // Accumulator arrays were declared (once each) while printing the hooks.
+    return { arrays: [...arrays, ...new Set(accArrays)], body };
   };
-  return { lin, once: top.stmts[0], block };
+  return { lin, once: { arrays: top.arrays[0], body: top.stmts[0] }, block };
 }

@@ -1,5 +1,5 @@
 import { DimensionError } from '../errors.js';
-import { comp, compv, type EmitCtx, type OpDef } from './op.js';
+import { compv, type OpDef, type PrintCtx } from './op.js';
 
 /** The vector-Jacobian product slot of an op (see OpDef.vjp). */
 export type Vjp = NonNullable<OpDef['vjp']>;
@@ -17,7 +17,7 @@ export function broadcastDim(name: string) {
 /** An elementwise unary op from a scalar printer and a scalar float64 reference. */
 export function unary(
   name: string,
-  emit1: (x: string, c: EmitCtx) => string,
+  emit1: (x: string, c: PrintCtx) => string,
   ref1: (x: number) => number,
   vjp?: Vjp,
 ): OpDef {
@@ -27,7 +27,7 @@ export function unary(
     arity: 1,
     nParams: 0,
     dim: (dims) => dims[0]!,
-    emit: (c) => c.args[0]!.map((x) => emit1(x, c)),
+    vec: (c) => ({ each: (k) => emit1(c.args[0]!.at(k), c) }),
     ref: (args) => args[0]!.map(ref1),
   };
 }
@@ -35,7 +35,7 @@ export function unary(
 /** An elementwise binary op with scalar broadcasting. */
 export function binary(
   name: string,
-  emit2: (a: string, b: string, c: EmitCtx) => string,
+  emit2: (a: string, b: string, c: PrintCtx) => string,
   ref2: (a: number, b: number) => number,
   vjp?: Vjp,
 ): OpDef {
@@ -45,7 +45,8 @@ export function binary(
     arity: 2,
     nParams: 0,
     dim: broadcastDim(name),
-    emit: (c) => Array.from({ length: c.dim }, (_, k) => emit2(comp(c.args[0]!, k), comp(c.args[1]!, k), c)),
+    // A dimension-1 operand reads the same component at every k (broadcasting).
+    vec: (c) => ({ each: (k) => emit2(c.args[0]!.at(k), c.args[1]!.at(k), c) }),
     ref: (args, _p, dim) => Array.from({ length: dim }, (_, k) => ref2(compv(args[0]!, k), compv(args[1]!, k))),
   };
 }
@@ -64,7 +65,7 @@ export function broadcastDims(name: string) {
 /** An elementwise ternary op with broadcasting of dimension-1 operands. */
 export function ternary(
   name: string,
-  emit3: (a: string, b: string, x: string, c: EmitCtx) => string,
+  emit3: (a: string, b: string, x: string, c: PrintCtx) => string,
   ref3: (a: number, b: number, x: number) => number,
   vjp?: Vjp,
 ): OpDef {
@@ -74,8 +75,7 @@ export function ternary(
     arity: 3,
     nParams: 0,
     dim: broadcastDims(name),
-    emit: (c) =>
-      Array.from({ length: c.dim }, (_, k) => emit3(comp(c.args[0]!, k), comp(c.args[1]!, k), comp(c.args[2]!, k), c)),
+    vec: (c) => ({ each: (k) => emit3(c.args[0]!.at(k), c.args[1]!.at(k), c.args[2]!.at(k), c) }),
     ref: (args, _p, dim) =>
       Array.from({ length: dim }, (_, k) => ref3(compv(args[0]!, k), compv(args[1]!, k), compv(args[2]!, k))),
   };

@@ -1,7 +1,7 @@
 import { KernelflowError } from '../errors.js';
 import type { Formula, OpNode } from '../graph/formula.js';
 import { binary, ternary, unary, type Vjp } from './common.js';
-import type { EmitCtx, OpDef } from './op.js';
+import type { OpDef, PrintCtx } from './op.js';
 import { add, call, cst, div, mul, neg, powOf, sub, sumTo, through } from './diff.js';
 
 /** Throws unless every static parameter of `name` is an integer (KeOps takes C ints there). */
@@ -15,7 +15,7 @@ function integerParams(name: string, params: readonly number[]): void {
 function unaryInt(
   name: string,
   nParams: number,
-  emit1: (x: string, p: readonly number[], c: EmitCtx, stmts: string[]) => string,
+  emit1: (x: string, p: readonly number[], c: PrintCtx, stmts: string[]) => string,
   ref1: (x: number, p: readonly number[]) => number,
   vjp: Vjp,
 ): OpDef {
@@ -28,17 +28,13 @@ function unaryInt(
       integerParams(name, params);
       return dims[0]!;
     },
-    emit: (c) => {
-      const stmts: string[] = [];
-      const out = c.args[0]!.map((x) => emit1(x, c.params, c, stmts));
-      return { stmts, out };
-    },
+    vec: (c) => ({ each: (k, pre) => emit1(c.args[0]!.at(k), c.params, c, pre) }),
     ref: (args, p) => args[0]!.map((x) => ref1(x, p)),
   };
 }
 
 /** `x^m` for a static integer m, unrolled by square-and-multiply (no pow call: WGSL pow needs x > 0). */
-function emitIntPow(x: string, m: number, c: EmitCtx, stmts: string[]): string {
+function emitIntPow(x: string, m: number, c: PrintCtx, stmts: string[]): string {
   const one = c.d.num(1);
   if (m === 0) return one;
   let n = Math.abs(m);
@@ -61,7 +57,7 @@ const chain = (d: (x: Formula, n: OpNode) => Formula): Vjp => (n, g) => [mul(g, 
 const flat: Vjp = (n) => n.args.map(() => null);
 
 /** 1.0 where `cond` holds, else 0.0. */
-const indicator = (cond: string, c: EmitCtx): string => c.d.select(cond, c.d.num(1), c.d.num(0));
+const indicator = (cond: string, c: PrintCtx): string => c.d.select(cond, c.d.num(1), c.d.num(0));
 
 /** Elementwise arithmetic and math functions (KeOps keopscore/formulas/maths), one entry each. */
 export const elementwiseOps: readonly OpDef[] = [

@@ -1,6 +1,7 @@
 import { DimensionError } from '../errors.js';
 import type { Formula } from '../graph/formula.js';
 import { op } from './build.js';
+import { forEach, isWide, ixAdd, ixMul, sumOf, sumOver, type Ix, type Operand } from './loop.js';
 import type { OpDef } from './op.js';
 
 /*
@@ -53,9 +54,10 @@ function prod(xs: readonly number[]): number {
   return p;
 }
 
-/** `(t0 + t1 + ...)`, or the single term. */
-function sumOf(terms: readonly string[]): string {
-  return terms.length === 1 ? terms[0]! : `(${terms.join(' + ')})`;
+/** A sum's expression, its statements pushed to `pre` (they run before the component that reads it). */
+function summed({ stmts, expr }: { stmts: string[]; expr: string }, pre: string[]): string {
+  pre.push(...stmts);
+  return expr;
 }
 
 /** Length-prefixed encoding of one static tuple. */
@@ -296,10 +298,10 @@ export const linalgOps: readonly OpDef[] = [
       if (a! % v! !== 0) fail('MatVecMult', `matrix dimension ${a} is not a multiple of the vector dimension ${v}`);
       return a! / v!;
     },
-    emit: (c) => {
-      const [a, v] = c.args as [readonly string[], readonly string[]];
-      const m = v.length;
-      return range(c.dim).map((i) => sumOf(range(m).map((k) => `(${a[i * m + k]} * ${v[k]})`)));
+    vec: (c) => {
+      const [a, v] = c.args as [Operand, Operand];
+      const m = v.dim;
+      return { each: (i, pre) => summed(sumOver(c, m, (k) => `(${a.at(ixAdd(c.d, ixMul(c.d, i, m), k))} * ${v.at(k)})`), pre) };
     },
     ref: ([a, v], _p, n) => {
       const m = v!.length;
@@ -322,10 +324,10 @@ export const linalgOps: readonly OpDef[] = [
       if (a! % v! !== 0) fail('VecMatMult', `matrix dimension ${a} is not a multiple of the vector dimension ${v}`);
       return a! / v!;
     },
-    emit: (c) => {
-      const [v, a] = c.args as [readonly string[], readonly string[]];
+    vec: (c) => {
+      const [v, a] = c.args as [Operand, Operand];
       const p = c.dim;
-      return range(p).map((j) => sumOf(range(v.length).map((k) => `(${v[k]} * ${a[k * p + j]})`)));
+      return { each: (j, pre) => summed(sumOver(c, v.dim, (k) => `(${v.at(k)} * ${a.at(ixAdd(c.d, ixMul(c.d, k, p), j))})`), pre) };
     },
     ref: ([v, a], _p, p) => {
       const out = new Array<number>(p).fill(0);
@@ -340,9 +342,11 @@ export const linalgOps: readonly OpDef[] = [
     arity: 2,
     nParams: 0,
     dim: ([a, b]) => a! * b!,
-    emit: (c) => {
-      const [a, b] = c.args as [readonly string[], readonly string[]];
-      return a.flatMap((x) => b.map((y) => `(${x} * ${y})`));
+    vec: (c) => {
+      const [a, b] = c.args as [Operand, Operand];
+      const prod = (k: Ix, l: Ix): string => `(${a.at(k)} * ${b.at(l)})`;
+      if (!isWide(c.d, c.dim)) return { out: range(a.dim).flatMap((k) => range(b.dim).map((l) => prod(k, l))) };
+      return { stmts: forEach(c, a.dim, (k) => forEach(c, b.dim, (l) => [`${c.out(ixAdd(c.d, ixMul(c.d, k, b.dim), l))} = ${prod(k, l)};`])), written: true };
     },
     ref: ([a, b]) => {
       const out: number[] = [];

@@ -1,8 +1,11 @@
 import { ReductionError } from '../errors.js';
 import type { Formula } from '../graph/formula.js';
+import { acc, declAcc, one, printer, slotsWidth, stateHooks, type StateSlot } from './accumulators.js';
 import { call, mul, sub } from './diff.js';
+import { kmin } from './kmin.js';
+import { forEach, type Ix, type Operand } from './loop.js';
 import type { Dialect } from './op.js';
-import { extremumGrad, kminGrad, plain, type GradRule } from './reduction-rule.js';
+import { extremumGrad, plain, type GradRule } from './reduction-rule.js';
 
 /** KeOps reduction names (API.md). */
 export type ReductionName =
@@ -37,16 +40,18 @@ export interface ReduceCtx {
   readonly K: number;
   /** Prefix for accumulator names, unique per reduction instance in a kernel. */
   readonly p: string;
+  /** Where the declarations of array accumulators go, for the kernel to hoist out of its loops (default: declared in place). */
+  readonly arrays?: string[];
 }
 
-/** `write(o, k, expr)`: a statement storing `expr` as component k of output o for the current row. */
-export type Writer = (o: number, k: number, expr: string) => string;
+/** `write(o, k, expr)`: a statement storing `expr` as component k (a constant or an index expression) of output o for the current row. */
+export type Writer = (o: number, k: Ix, expr: string) => string;
 
 /** `put(k, expr)`: a statement storing `expr` as float k of the current row's partial state. */
-export type StateWriter = (k: number, expr: string) => string;
+export type StateWriter = (k: Ix, expr: string) => string;
 
 /** `get(k)`: an expression reading float k of a stored partial state. */
-export type StateReader = (k: number) => string;
+export type StateReader = (k: Ix) => string;
 
 /**
  * A reduction over the reduced index, as hooks around the kernel's inner loop (KeOps
@@ -61,18 +66,18 @@ export interface ReductionDef {
   check(fDim: number, gDim: number, K: number): void;
   outputs(fDim: number, gDim: number, K: number): readonly ReductionOutput[];
   init(c: ReduceCtx): string[];
-  /** `f`, `g`: expressions of the formula components at the current pair; `j`: the reduced index. */
-  combine(c: ReduceCtx, f: readonly string[], g: readonly string[], j: string): string[];
+  /** `f`, `g`: the formulas' values at the current pair (read at the coordinate's index); `j`: the reduced index. */
+  combine(c: ReduceCtx, f: Operand, g: Operand, j: string): string[];
   finalize(c: ReduceCtx, write: Writer): string[];
   /**
    * Split of the reduced axis (KeOps GpuReduc2D): blocks of j are reduced separately into partial
    * states, which a second pass merges in block order and finalizes. `state` declares the layout:
-   * the accumulator variables (named from `c.p`, as `init` declares them) that carry a partial
-   * reduction, in storage order. Every slot is a float (indices too: exact below 2^24, as in the
-   * kernels' `jf`); its length is the state width. It may depend on the dialect (compensation
-   * terms exist only where the dialect has a `barrier`).
+   * the accumulators (named from `c.p`, as `init` declares them) that carry a partial reduction,
+   * in storage order. Every float is a value or an index (exact below 2^24, as in the kernels'
+   * `jf`); their count is the state width (`stateWidth`). It may depend on the dialect
+   * (compensation terms exist only where the dialect has a `barrier`).
    */
-  state(c: ReduceCtx): readonly string[];
+  state(c: ReduceCtx): readonly StateSlot[];
   /** Statements storing the accumulators as a partial state (after a block's loop; not finalized). */
   save(c: ReduceCtx, put: StateWriter): string[];
   /** Statements declaring the accumulators (as `init` does) and setting them from a stored state. */
@@ -94,29 +99,17 @@ export interface ReductionDef {
 }
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, k) => k);
-const flat = (xs: string[][]): string[] => xs.flat();
 
 const noCheck = (): void => undefined;
 const rowOut = (width: number, int = false): ReductionOutput => ({ width, int, rowShape: [width] });
-const kOut = (K: number, D: number, int: boolean): ReductionOutput => ({ width: K * D, int, rowShape: D === 1 ? [K] : [K, D] });
-
-/** `state`, `save` and `load` from a reduction's state layout and its `init` (which declares every accumulator). */
-function stateHooks(
-  state: (c: ReduceCtx) => string[],
-  init: (c: ReduceCtx) => string[],
-): Pick<ReductionDef, 'state' | 'save' | 'load' | 'init'> {
-  return {
-    init,
-    state,
-    save: (c, put) => state(c).map((n, k) => put(k, n)),
-    load: (c, get) => [...init(c), ...state(c).map((n, k) => `${n} = ${get(k)};`)],
-  };
-}
 
 /** Width of a reduction's partial state for these dims, as printed with dialect `d`. */
 export function stateWidth(def: ReductionDef, d: Dialect, fDim: number, gDim: number, K: number): number {
-  return def.state({ d, fDim, gDim, K, p: 'w_' }).length;
+  return slotsWidth(def.state({ d, fDim, gDim, K, p: 'w_' }));
 }
+
+/** Statements of `body(k)` for each of n coordinates (unrolled, or a loop when n is wide). */
+const coords = (c: ReduceCtx, n: number, body: (k: Ix) => readonly string[]): string[] => forEach(printer(c), n, body);
 
 /** Min/Max family, parameterised by comparison and which outputs are written. */
 function extremum(name: ReductionName, cmp: '<' | '>', emit: 'value' | 'index' | 'both'): ReductionDef {
@@ -131,23 +124,23 @@ function extremum(name: ReductionName, cmp: '<' | '>', emit: 'value' | 'index' |
     outputs: (D) => (emit === 'both' ? [rowOut(D), rowOut(D, true)] : [rowOut(D, emit === 'index')]),
     // State: the running value per coordinate, and its index unless only the value is output.
     ...stateHooks(
-      (c) => flat(range(c.fDim).map((k) => (emit === 'value' ? [`${c.p}m${k}`] : [`${c.p}m${k}`, `${c.p}a${k}`]))),
-      (c) => flat(range(c.fDim).map((k) => [c.d.decl(`${c.p}m${k}`, c.d.num(start)), c.d.decl(`${c.p}a${k}`, c.d.num(0))])),
+      (c) => (emit === 'value' ? [{ base: 'm', n: c.fDim }] : [{ base: 'm', n: c.fDim }, { base: 'a', n: c.fDim }]),
+      (c) => [...declAcc(c, 'm', c.fDim, c.d.num(start)), ...declAcc(c, 'a', c.fDim, c.d.num(0))],
     ),
     // Strict comparison keeps the first (lowest) index on ties.
-    combine: (c, f, _g, j) =>
-      range(c.fDim).map((k) => `if (${f[k]} ${cmp} ${c.p}m${k}) { ${c.p}m${k} = ${f[k]}; ${c.p}a${k} = ${j}; }`),
+    combine: (c, f, _g, j) => {
+      const [m, a] = [acc(c, 'm', c.fDim), acc(c, 'a', c.fDim)];
+      return coords(c, c.fDim, (k) => [`if (${f.at(k)} ${cmp} ${m(k)}) { ${m(k)} = ${f.at(k)}; ${a(k)} = ${j}; }`]);
+    },
     // The later block wins only when strictly better: on ties the earlier block's (lower) index stays.
-    merge: (c, q) =>
-      range(c.fDim).map((k) => `if (${q}m${k} ${cmp} ${c.p}m${k}) { ${c.p}m${k} = ${q}m${k}; ${c.p}a${k} = ${q}a${k}; }`),
-    finalize: (c, w) =>
-      flat(
-        range(c.fDim).map((k) =>
-          emit === 'both'
-            ? [w(0, k, `${c.p}m${k}`), w(1, k, `${c.p}a${k}`)]
-            : [w(0, k, emit === 'value' ? `${c.p}m${k}` : `${c.p}a${k}`)],
-        ),
-      ),
+    merge: (c, q) => {
+      const [m, a] = [acc(c, 'm', c.fDim), acc(c, 'a', c.fDim)];
+      return coords(c, c.fDim, (k) => [`if (${m(k, q)} ${cmp} ${m(k)}) { ${m(k)} = ${m(k, q)}; ${a(k)} = ${a(k, q)}; }`]);
+    },
+    finalize: (c, w) => {
+      const [m, a] = [acc(c, 'm', c.fDim), acc(c, 'a', c.fDim)];
+      return coords(c, c.fDim, (k) => (emit === 'both' ? [w(0, k, m(k)), w(1, k, a(k))] : [w(0, k, emit === 'value' ? m(k) : a(k))]));
+    },
     ref: (terms, D) => {
       const m = range(D).map(() => start);
       const a = range(D).map(() => 0);
@@ -164,83 +157,12 @@ function extremum(name: ReductionName, cmp: '<' | '>', emit: 'value' | 'index' |
   };
 }
 
-/**
- * Inserts (value, index) into coordinate k's ascending K-list, from the back; strict `<` puts a tie
- * after the equal values already kept (lowest index first). `value` and `index` are re-read, so
- * they must be names or loads.
- */
-function insertSorted(c: ReduceCtx, k: number, value: string, index: string): string {
-  const v = (r: number): string => `${c.p}v${k}_${r}`;
-  const ix = (r: number): string => `${c.p}i${k}_${r}`;
-  let body = `${v(0)} = ${value}; ${ix(0)} = ${index};`;
-  for (let r = 1; r < c.K; r++) {
-    body = `if (${value} < ${v(r - 1)}) { ${v(r)} = ${v(r - 1)}; ${ix(r)} = ${ix(r - 1)}; ${body} } else { ${v(r)} = ${value}; ${ix(r)} = ${index}; }`;
-  }
-  return `if (${value} < ${v(c.K - 1)}) { ${body} }`;
-}
-
-/** KMin family: per coordinate, an ascending list of the K smallest values and their indices. */
-function kmin(name: ReductionName, emit: 'value' | 'index' | 'both'): ReductionDef {
-  return {
-    name,
-    weight: 'none',
-    usesK: true,
-    grad: emit === 'index' ? null : kminGrad,
-    check: (_f, _g, K) => {
-      if (!Number.isInteger(K) || K < 1) throw new ReductionError(`${name}: K must be a positive integer, got ${K}`);
-    },
-    outputs: (D, _g, K) => (emit === 'both' ? [kOut(K, D, false), kOut(K, D, true)] : [kOut(K, D, emit === 'index')]),
-    // State: the K-lists of values and indices, coordinate by coordinate.
-    ...stateHooks(
-      (c) => flat(range(c.fDim).map((k) => flat(range(c.K).map((r) => [`${c.p}v${k}_${r}`, `${c.p}i${k}_${r}`])))),
-      (c) =>
-        flat(
-          range(c.fDim).map((k) =>
-            flat(range(c.K).map((r) => [c.d.decl(`${c.p}v${k}_${r}`, c.d.num(Infinity)), c.d.decl(`${c.p}i${k}_${r}`, c.d.num(-1))])),
-          ),
-        ),
-    ),
-    combine: (c, f, _g, j) => range(c.fDim).map((k) => insertSorted(c, k, f[k]!, j)),
-    // Inserting the later block's sorted list entry by entry, each after the equal values already
-    // kept, is a stable merge: on ties the earlier block's (lower) indices come first.
-    merge: (c, q) => flat(range(c.fDim).map((k) => range(c.K).map((r) => insertSorted(c, k, `${q}v${k}_${r}`, `${q}i${k}_${r}`)))),
-    finalize: (c, w) =>
-      flat(
-        range(c.K).map((r) =>
-          flat(
-            range(c.fDim).map((k) => {
-              const at = r * c.fDim + k;
-              const val = w(0, at, `${c.p}v${k}_${r}`);
-              if (emit === 'both') return [val, w(1, at, `${c.p}i${k}_${r}`)];
-              return [emit === 'value' ? val : w(0, at, `${c.p}i${k}_${r}`)];
-            }),
-          ),
-        ),
-      ),
-    ref: (terms, D, _g, K) => {
-      const vals: number[] = [];
-      const idxs: number[] = [];
-      const perCoord = range(D).map((k) =>
-        terms
-          .map((t, j) => ({ v: t.f[k]!, j }))
-          .sort((a, b) => a.v - b.v || a.j - b.j)
-          .slice(0, K),
-      );
-      for (let r = 0; r < K; r++)
-        for (let k = 0; k < D; k++) {
-          vals.push(perCoord[k]![r]?.v ?? Infinity);
-          idxs.push(perCoord[k]![r]?.j ?? -1);
-        }
-      return emit === 'both' ? [vals, idxs] : [emit === 'value' ? vals : idxs];
-    },
-  };
-}
-
-/** `s_k += x`, compensated (Kahan) where the dialect has a barrier. */
-function kahanAdd(c: ReduceCtx, k: number, x: string): string {
-  const s = `${c.p}s${k}`;
+/** `s_k += x`, compensated (Kahan) where the dialect has a barrier (its locals live in a block of their own). */
+function kahanAdd(c: ReduceCtx, k: Ix, x: string): string {
+  const s = acc(c, 's', c.fDim)(k);
   if (c.d.barrier === undefined) return `${s} = ${s} + ${x};`;
-  const [y, t, comp] = [`${c.p}ky${k}`, `${c.p}kt${k}`, `${c.p}c${k}`];
+  const tag = typeof k === 'number' ? k : '';
+  const [y, t, comp] = [`${c.p}ky${tag}`, `${c.p}kt${tag}`, acc(c, 'c', c.fDim)(k)];
   return `{ ${c.d.decl(y, `${x} - ${comp}`)} ${c.d.decl(t, c.d.barrier(`${s} + ${y}`))} ${comp} = (${t} - ${s}) - ${y}; ${s} = ${t}; }`;
 }
 
@@ -256,19 +178,19 @@ const sum: ReductionDef = {
   // relative error; the barrier keeps the compiler from simplifying the compensation away.
   // State: the sums, and where the dialect compensates, the compensation terms (the partial sum is s - c).
   ...stateHooks(
-    (c) => range(c.fDim).flatMap((k) => (c.d.barrier === undefined ? [`${c.p}s${k}`] : [`${c.p}s${k}`, `${c.p}c${k}`])),
-    (c) =>
-      range(c.fDim).flatMap((k) =>
-        c.d.barrier === undefined ? [c.d.decl(`${c.p}s${k}`, c.d.num(0))] : [c.d.decl(`${c.p}s${k}`, c.d.num(0)), c.d.decl(`${c.p}c${k}`, c.d.num(0))],
-      ),
+    (c) => (c.d.barrier === undefined ? [{ base: 's', n: c.fDim }] : [{ base: 's', n: c.fDim }, { base: 'c', n: c.fDim }]),
+    (c) => [...declAcc(c, 's', c.fDim, c.d.num(0)), ...(c.d.barrier === undefined ? [] : declAcc(c, 'c', c.fDim, c.d.num(0)))],
   ),
-  combine: (c, f) => range(c.fDim).map((k) => kahanAdd(c, k, f[k]!)),
+  combine: (c, f) => coords(c, c.fDim, (k) => [kahanAdd(c, k, f.at(k))]),
   // (s - c) + (s' - c') = s + s' - (c + c'): add the compensations, then add s' compensated.
-  merge: (c, q) =>
-    range(c.fDim).map((k) =>
-      c.d.barrier === undefined ? kahanAdd(c, k, `${q}s${k}`) : `${c.p}c${k} = ${c.p}c${k} + ${q}c${k}; ${kahanAdd(c, k, `${q}s${k}`)}`,
-    ),
-  finalize: (c, w) => range(c.fDim).map((k) => w(0, k, `${c.p}s${k}`)),
+  merge: (c, q) => {
+    const [s, comp] = [acc(c, 's', c.fDim), acc(c, 'c', c.fDim)];
+    return coords(c, c.fDim, (k) => [c.d.barrier === undefined ? kahanAdd(c, k, s(k, q)) : `${comp(k)} = ${comp(k)} + ${comp(k, q)}; ${kahanAdd(c, k, s(k, q))}`]);
+  },
+  finalize: (c, w) => {
+    const s = acc(c, 's', c.fDim);
+    return coords(c, c.fDim, (k) => [w(0, k, s(k))]);
+  },
   ref: (terms, D) => [range(D).map((k) => terms.reduce((s, t) => s + t.f[k]!, 0))],
 };
 
@@ -297,51 +219,52 @@ const logSumExp: ReductionDef = {
   outputs: (fDim, gDim) => [rowOut(gDim > 0 ? gDim : fDim)],
   // State: the running maxima m (one with a weight, else one per coordinate) and the scaled sums s.
   ...stateHooks(
-    (c) => [...range(c.gDim > 0 ? 1 : c.fDim).map((k) => `${c.p}m${k}`), ...range(c.gDim > 0 ? c.gDim : c.fDim).map((k) => `${c.p}s${k}`)],
-    (c) => {
-      const n = c.gDim > 0 ? 1 : c.fDim;
-      const w = c.gDim > 0 ? c.gDim : c.fDim;
-      return [
-        ...range(n).map((k) => c.d.decl(`${c.p}m${k}`, c.d.num(-Infinity))),
-        ...range(w).map((k) => c.d.decl(`${c.p}s${k}`, c.d.num(0))),
-        c.d.decl(`${c.p}r`, c.d.num(0)),
-      ];
-    },
+    (c) => [
+      { base: 'm', n: c.gDim > 0 ? 1 : c.fDim },
+      { base: 's', n: c.gDim > 0 ? c.gDim : c.fDim },
+    ],
+    (c) => [
+      ...declAcc(c, 'm', c.gDim > 0 ? 1 : c.fDim, c.d.num(-Infinity)),
+      ...declAcc(c, 's', c.gDim > 0 ? c.gDim : c.fDim, c.d.num(0)),
+      ...declAcc(c, 'r', 0, c.d.num(0)),
+    ],
   ),
   // (m, s) and (m', s'): rescale the pair with the smaller maximum to the larger one.
   merge: (c, q) => {
     const e = c.d;
-    const p = c.p;
     if (c.gDim === 0) {
-      return range(c.fDim).map(
-        (k) =>
-          `if (${q}m${k} > ${p}m${k}) { ${p}s${k} = ${p}s${k} * ${e.call('exp', `${p}m${k} - ${q}m${k}`)} + ${q}s${k}; ${p}m${k} = ${q}m${k}; } else { ${p}s${k} = ${p}s${k} + ${q}s${k} * ${e.call('exp', `${q}m${k} - ${p}m${k}`)}; }`,
-      );
+      const [m, s] = [acc(c, 'm', c.fDim), acc(c, 's', c.fDim)];
+      return coords(c, c.fDim, (k) => [
+        `if (${m(k, q)} > ${m(k)}) { ${s(k)} = ${s(k)} * ${e.call('exp', `${m(k)} - ${m(k, q)}`)} + ${s(k, q)}; ${m(k)} = ${m(k, q)}; } else { ${s(k)} = ${s(k)} + ${s(k, q)} * ${e.call('exp', `${m(k, q)} - ${m(k)}`)}; }`,
+      ]);
     }
-    const up = range(c.gDim).map((k) => `${p}s${k} = ${p}s${k} * ${p}r + ${q}s${k};`).join(' ');
-    const add = range(c.gDim).map((k) => `${p}s${k} = ${p}s${k} + ${p}r * ${q}s${k};`).join(' ');
-    return [
-      `if (${q}m0 > ${p}m0) { ${p}r = ${e.call('exp', `${p}m0 - ${q}m0`)}; ${up} ${p}m0 = ${q}m0; } else { ${p}r = ${e.call('exp', `${q}m0 - ${p}m0`)}; ${add} }`,
-    ];
+    const [m, s, r] = [acc(c, 'm', 1)(0), acc(c, 's', c.gDim), one(c, 'r')()];
+    const mq = acc(c, 'm', 1)(0, q);
+    const up = coords(c, c.gDim, (k) => [`${s(k)} = ${s(k)} * ${r} + ${s(k, q)};`]).join(' ');
+    const add = coords(c, c.gDim, (k) => [`${s(k)} = ${s(k)} + ${r} * ${s(k, q)};`]).join(' ');
+    return [`if (${mq} > ${m}) { ${r} = ${e.call('exp', `${m} - ${mq}`)}; ${up} ${m} = ${mq}; } else { ${r} = ${e.call('exp', `${mq} - ${m}`)}; ${add} }`];
   },
   combine: (c, f, g) => {
     const e = c.d;
     if (c.gDim === 0) {
-      return range(c.fDim).map(
-        (k) =>
-          `if (${f[k]} > ${c.p}m${k}) { ${c.p}s${k} = ${c.p}s${k} * ${e.call('exp', `${c.p}m${k} - ${f[k]}`)} + ${e.num(1)}; ${c.p}m${k} = ${f[k]}; } else { ${c.p}s${k} = ${c.p}s${k} + ${e.call('exp', `${f[k]} - ${c.p}m${k}`)}; }`,
-      );
+      const [m, s] = [acc(c, 'm', c.fDim), acc(c, 's', c.fDim)];
+      return coords(c, c.fDim, (k) => [
+        `if (${f.at(k)} > ${m(k)}) { ${s(k)} = ${s(k)} * ${e.call('exp', `${m(k)} - ${f.at(k)}`)} + ${e.num(1)}; ${m(k)} = ${f.at(k)}; } else { ${s(k)} = ${s(k)} + ${e.call('exp', `${f.at(k)} - ${m(k)}`)}; }`,
+      ]);
     }
-    const up = range(c.gDim).map((k) => `${c.p}s${k} = ${c.p}s${k} * ${c.p}r + ${g[k]};`).join(' ');
-    const add = range(c.gDim).map((k) => `${c.p}s${k} = ${c.p}s${k} + ${c.p}r * ${g[k]};`).join(' ');
-    return [
-      `if (${f[0]} > ${c.p}m0) { ${c.p}r = ${e.call('exp', `${c.p}m0 - ${f[0]}`)}; ${up} ${c.p}m0 = ${f[0]}; } else { ${c.p}r = ${e.call('exp', `${f[0]} - ${c.p}m0`)}; ${add} }`,
-    ];
+    const [m, s, r, f0] = [acc(c, 'm', 1)(0), acc(c, 's', c.gDim), one(c, 'r')(), f.at(0)];
+    const up = coords(c, c.gDim, (k) => [`${s(k)} = ${s(k)} * ${r} + ${g.at(k)};`]).join(' ');
+    const add = coords(c, c.gDim, (k) => [`${s(k)} = ${s(k)} + ${r} * ${g.at(k)};`]).join(' ');
+    return [`if (${f0} > ${m}) { ${r} = ${e.call('exp', `${m} - ${f0}`)}; ${up} ${m} = ${f0}; } else { ${r} = ${e.call('exp', `${f0} - ${m}`)}; ${add} }`];
   },
-  finalize: (c, w) =>
-    c.gDim === 0
-      ? range(c.fDim).map((k) => w(0, k, `${c.p}m${k} + ${c.d.call('log', `${c.p}s${k}`)}`))
-      : range(c.gDim).map((k) => w(0, k, `${c.p}m0 + ${c.d.call('log', `${c.p}s${k}`)}`)),
+  finalize: (c, w) => {
+    if (c.gDim === 0) {
+      const [m, s] = [acc(c, 'm', c.fDim), acc(c, 's', c.fDim)];
+      return coords(c, c.fDim, (k) => [w(0, k, `${m(k)} + ${c.d.call('log', s(k))}`)]);
+    }
+    const [m, s] = [acc(c, 'm', 1)(0), acc(c, 's', c.gDim)];
+    return coords(c, c.gDim, (k) => [w(0, k, `${m} + ${c.d.call('log', s(k))}`)]);
+  },
   ref: (terms, fDim, gDim) => {
     if (gDim === 0) {
       return [
@@ -376,32 +299,35 @@ const sumSoftMaxWeight: ReductionDef = {
   outputs: (_f, gDim) => [rowOut(gDim)],
   // State: the running maximum m, the normaliser z and the weighted sums s (all scaled by exp(-m)).
   ...stateHooks(
-    (c) => [`${c.p}m`, `${c.p}z`, ...range(c.gDim).map((k) => `${c.p}s${k}`)],
     (c) => [
-      c.d.decl(`${c.p}m`, c.d.num(-Infinity)),
-      c.d.decl(`${c.p}z`, c.d.num(0)),
-      c.d.decl(`${c.p}r`, c.d.num(0)),
-      ...range(c.gDim).map((k) => c.d.decl(`${c.p}s${k}`, c.d.num(0))),
+      { base: 'm', n: 0 },
+      { base: 'z', n: 0 },
+      { base: 's', n: c.gDim },
     ],
+    (c) => [...declAcc(c, 'm', 0, c.d.num(-Infinity)), ...declAcc(c, 'z', 0, c.d.num(0)), ...declAcc(c, 'r', 0, c.d.num(0)), ...declAcc(c, 's', c.gDim, c.d.num(0))],
   ),
   merge: (c, q) => {
     const e = c.d;
-    const p = c.p;
-    const up = range(c.gDim).map((k) => `${p}s${k} = ${p}s${k} * ${p}r + ${q}s${k};`).join(' ');
-    const add = range(c.gDim).map((k) => `${p}s${k} = ${p}s${k} + ${p}r * ${q}s${k};`).join(' ');
+    const [m, z, r, s] = [one(c, 'm'), one(c, 'z'), one(c, 'r')(), acc(c, 's', c.gDim)];
+    const up = coords(c, c.gDim, (k) => [`${s(k)} = ${s(k)} * ${r} + ${s(k, q)};`]).join(' ');
+    const add = coords(c, c.gDim, (k) => [`${s(k)} = ${s(k)} + ${r} * ${s(k, q)};`]).join(' ');
     return [
-      `if (${q}m > ${p}m) { ${p}r = ${e.call('exp', `${p}m - ${q}m`)}; ${p}z = ${p}z * ${p}r + ${q}z; ${up} ${p}m = ${q}m; } else { ${p}r = ${e.call('exp', `${q}m - ${p}m`)}; ${p}z = ${p}z + ${p}r * ${q}z; ${add} }`,
+      `if (${m(q)} > ${m()}) { ${r} = ${e.call('exp', `${m()} - ${m(q)}`)}; ${z()} = ${z()} * ${r} + ${z(q)}; ${up} ${m()} = ${m(q)}; } else { ${r} = ${e.call('exp', `${m(q)} - ${m()}`)}; ${z()} = ${z()} + ${r} * ${z(q)}; ${add} }`,
     ];
   },
   combine: (c, f, g) => {
     const e = c.d;
-    const up = range(c.gDim).map((k) => `${c.p}s${k} = ${c.p}s${k} * ${c.p}r + ${g[k]};`).join(' ');
-    const add = range(c.gDim).map((k) => `${c.p}s${k} = ${c.p}s${k} + ${c.p}r * ${g[k]};`).join(' ');
+    const [m, z, r, s, f0] = [one(c, 'm')(), one(c, 'z')(), one(c, 'r')(), acc(c, 's', c.gDim), f.at(0)];
+    const up = coords(c, c.gDim, (k) => [`${s(k)} = ${s(k)} * ${r} + ${g.at(k)};`]).join(' ');
+    const add = coords(c, c.gDim, (k) => [`${s(k)} = ${s(k)} + ${r} * ${g.at(k)};`]).join(' ');
     return [
-      `if (${f[0]} > ${c.p}m) { ${c.p}r = ${e.call('exp', `${c.p}m - ${f[0]}`)}; ${c.p}z = ${c.p}z * ${c.p}r + ${e.num(1)}; ${up} ${c.p}m = ${f[0]}; } else { ${c.p}r = ${e.call('exp', `${f[0]} - ${c.p}m`)}; ${c.p}z = ${c.p}z + ${c.p}r; ${add} }`,
+      `if (${f0} > ${m}) { ${r} = ${e.call('exp', `${m} - ${f0}`)}; ${z} = ${z} * ${r} + ${e.num(1)}; ${up} ${m} = ${f0}; } else { ${r} = ${e.call('exp', `${f0} - ${m}`)}; ${z} = ${z} + ${r}; ${add} }`,
     ];
   },
-  finalize: (c, w) => range(c.gDim).map((k) => w(0, k, `${c.p}s${k} / ${c.p}z`)),
+  finalize: (c, w) => {
+    const s = acc(c, 's', c.gDim);
+    return coords(c, c.gDim, (k) => [w(0, k, `${s(k)} / ${one(c, 'z')()}`)]);
+  },
   ref: (terms, _f, gDim) => {
     const m = Math.max(...terms.map((t) => t.f[0]!));
     const z = terms.reduce((s, t) => s + Math.exp(t.f[0]! - m), 0);

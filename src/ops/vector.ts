@@ -2,7 +2,8 @@ import { DimensionError } from '../errors.js';
 import type { Formula } from '../graph/formula.js';
 import { op } from './build.js';
 import { composite } from './composite.js';
-import { comp, compv, type EmitCtx, type Emitted, type OpDef } from './op.js';
+import { components, forEach, isWide, ixAdd, ixMul, read, sumOver, type Ix, type Operand } from './loop.js';
+import { compv, type OpDef, type VecCtx, type VecEmitted } from './op.js';
 import { add, call, cst, fitTo, mul, neg, sub, sumTo, widen } from './diff.js';
 
 /*
@@ -51,47 +52,62 @@ function weightKind(name: string, s: number, d: number): 'iso' | 'diag' | 'sym' 
   return fail(name, `weight dimension ${s} fits neither 1, the vector dimension ${d}, nor ${d}*${d} = ${d * d}`);
 }
 
-/** `(t0 + t1 + ...)`, or the single term. */
-function sumOf(terms: readonly string[]): string {
-  return terms.length === 1 ? terms[0]! : `(${terms.join(' + ')})`;
-}
-
 function range(n: number): number[] {
   return Array.from({ length: n }, (_, k) => k);
 }
 
-// ---- emit helpers (code only through the dialect plus infix arithmetic) ----
+// ---- emit helpers (code only through the dialect plus infix arithmetic; loops where vectors are wide) ----
 
-function emitSqNorm(x: readonly string[]): string {
-  return sumOf(x.map((v) => `(${v} * ${v})`));
-}
+/** sum_k x_k^2. */
+const sqNorm = (c: VecCtx, x: Operand) =>
+  sumOver(c, x.dim, (k, pre) => {
+    const v = read(c, x, k, pre);
+    return `(${v} * ${v})`;
+  });
 
-function emitDiag(s: readonly string[], x: readonly string[], d: number): string {
-  return sumOf(range(d).map((k) => `(${comp(s, k)} * (${comp(x, k)} * ${comp(x, k)}))`));
-}
+/** sum_k s_k x_k^2 (a dimension-1 side broadcast). */
+const diag = (c: VecCtx, s: Operand, x: Operand) =>
+  sumOver(c, Math.max(s.dim, x.dim), (k, pre) => {
+    const v = read(c, x, k, pre);
+    return `(${s.at(k)} * (${v} * ${v}))`;
+  });
 
-/** sum_k x_k (sum_l A[k*D+l] x_l): D*D + D products, each component read by name. */
-function emitSym(a: readonly string[], x: readonly string[]): string {
-  const d = x.length;
-  return sumOf(range(d).map((k) => `(${x[k]} * ${sumOf(range(d).map((l) => `(${a[k * d + l]} * ${x[l]})`))})`));
-}
+/** sum_k x_k (sum_l A[k*D+l] x_l): D*D + D products. */
+const sym = (c: VecCtx, a: Operand, x: Operand) =>
+  sumOver(c, x.dim, (k, pre) => {
+    const inner = sumOver(c, x.dim, (l) => `(${a.at(ixAdd(c.d, ixMul(c.d, k, x.dim), l))} * ${x.at(l)})`);
+    pre.push(...inner.stmts);
+    return `(${x.at(k)} * ${inner.expr})`;
+  });
+
+/** A sum's statements and expression as a vector emitter's scalar output. */
+const scalar = ({ stmts, expr }: { stmts: string[]; expr: string }): VecEmitted => ({ stmts, out: [expr] });
 
 /** Running extremum scan: `better` is the strict comparison `>` (max) or `<` (min). */
-function emitScan(c: EmitCtx, better: '>' | '<', wantIndex: boolean): Emitted {
+function emitScan(c: VecCtx, better: '>' | '<', wantIndex: boolean): VecEmitted {
   const x = c.args[0]!;
-  if (x.length === 1) return [wantIndex ? c.d.num(0) : x[0]!];
+  if (x.dim === 1) return { out: [wantIndex ? c.d.num(0) : x.at(0)] };
   const m = c.fresh(better === '>' ? 'mx' : 'mn');
-  const stmts = [c.d.decl(m, x[0]!)];
+  const stmts = [c.d.decl(m, x.at(0))];
   let idx = '';
   if (wantIndex) {
     idx = c.fresh('arg');
     stmts.push(c.d.decl(idx, c.d.num(0)));
   }
-  for (let k = 1; k < x.length; k++) {
-    const body = wantIndex ? `${m} = ${x[k]}; ${idx} = ${c.d.num(k)};` : `${m} = ${x[k]};`;
-    stmts.push(`if (${x[k]} ${better} ${m}) { ${body} }`);
-  }
+  // Unrolled from component 1; a loop starts at 0, where the strict comparison is false.
+  const step = (k: Ix, pre: string[]): string[] => {
+    if (k === 0) return [];
+    const v = read(c, x, k, pre);
+    const at = typeof k === 'number' ? c.d.num(k) : c.d.toFloat(k);
+    return [...pre, `if (${v} ${better} ${m}) { ${m} = ${v};${wantIndex ? ` ${idx} = ${at};` : ''} }`];
+  };
+  stmts.push(...forEach(c, x.dim, (k) => step(k, [])));
   return { stmts, out: [wantIndex ? idx : m] };
+}
+
+/** Writes a, then b, into consecutive components of the output (Concat, and ExtractT's copy). */
+function writeAt(c: VecCtx, start: number, x: Operand): string[] {
+  return forEach(c, x.dim, (k) => [`${c.out(ixAdd(c.d, start, k))} = ${x.at(k)};`]);
 }
 
 // ---- float64 reference helpers (plain JS, independent of the emitters) ----
@@ -154,7 +170,7 @@ function scanOp(name: string, better: '>' | '<', wantIndex: boolean): OpDef {
     arity: 1,
     nParams: 0,
     dim: anyDim,
-    emit: (c) => emitScan(c, better, wantIndex),
+    vec: (c) => emitScan(c, better, wantIndex),
     ref: (args) => {
       const [m, at] = refScan(args[0]!, cmp);
       return [wantIndex ? at : m];
@@ -172,10 +188,9 @@ export const vectorOps: readonly OpDef[] = [
       pairDim('Scalprod', dims[0]!, dims[1]!);
       return 1;
     },
-    emit: (c) => {
-      const [a, b] = c.args as [readonly string[], readonly string[]];
-      const d = Math.max(a.length, b.length);
-      return [sumOf(range(d).map((k) => `(${comp(a, k)} * ${comp(b, k)})`))];
+    vec: (c) => {
+      const [a, b] = c.args as [Operand, Operand];
+      return scalar(sumOver(c, Math.max(a.dim, b.dim), (k) => `(${a.at(k)} * ${b.at(k)})`));
     },
     ref: (args) => {
       const [a, b] = args as [readonly number[], readonly number[]];
@@ -190,7 +205,7 @@ export const vectorOps: readonly OpDef[] = [
     arity: 1,
     nParams: 0,
     dim: anyDim,
-    emit: (c) => [sumOf(c.args[0]!)],
+    vec: (c) => scalar(sumOver(c, c.args[0]!.dim, (k) => c.args[0]!.at(k))),
     ref: (args) => [args[0]!.reduce((s, v) => s + v, 0)],
     vjp: (n, g) => [widen(g, n.args[0]!.dim)],
   },
@@ -206,7 +221,7 @@ export const vectorOps: readonly OpDef[] = [
       if (dims[0] !== 1) fail('SumT', `argument must have dimension 1, got ${dims[0]}`);
       return intParam('SumT', 'dim', params[0]!, 1);
     },
-    emit: (c) => range(c.dim).map(() => c.args[0]![0]!),
+    vec: (c) => ({ each: () => c.args[0]!.at(0) }),
     ref: (args, _p, dim) => range(dim).map(() => args[0]![0]!),
     vjp: (_n, g) => [sumTo(g, 1)],
   },
@@ -215,7 +230,7 @@ export const vectorOps: readonly OpDef[] = [
     arity: 1,
     nParams: 0,
     dim: anyDim,
-    emit: (c) => [emitSqNorm(c.args[0]!)],
+    vec: (c) => scalar(sqNorm(c, c.args[0]!)),
     ref: (args) => [refSqNorm(args[0]!)],
     vjp: (n, g) => [mul(mul(cst(2), g), n.args[0]!)],
   },
@@ -262,11 +277,12 @@ export const vectorOps: readonly OpDef[] = [
     nParams: 0,
     // KeOps: S * SqNorm2(X), so the output has the dimension of S (1 in every ordinary use).
     dim: (dims) => dims[0]!,
-    emit: (c) => {
-      const [s, x] = c.args as [readonly string[], readonly string[]];
-      if (s.length === 1) return [`(${s[0]} * ${emitSqNorm(x)})`];
+    vec: (c) => {
+      const [s, x] = c.args as [Operand, Operand];
+      const q = sqNorm(c, x);
+      if (s.dim === 1) return { stmts: q.stmts, out: [`(${s.at(0)} * ${q.expr})`] };
       const n = c.fresh('sqn');
-      return { stmts: [c.d.decl(n, emitSqNorm(x))], out: s.map((v) => `(${v} * ${n})`) };
+      return { stmts: [...q.stmts, c.d.decl(n, q.expr)], each: (k) => `(${s.at(k)} * ${n})` };
     },
     ref: (args) => {
       const q = refSqNorm(args[1]!);
@@ -282,10 +298,7 @@ export const vectorOps: readonly OpDef[] = [
       pairDim('SqNormDiag', dims[0]!, dims[1]!, 'weight and vector dimensions');
       return 1;
     },
-    emit: (c) => {
-      const [s, x] = c.args as [readonly string[], readonly string[]];
-      return [emitDiag(s, x, Math.max(s.length, x.length))];
-    },
+    vec: (c) => scalar(diag(c, c.args[0]!, c.args[1]!)),
     ref: (args) => {
       const [s, x] = args as [readonly number[], readonly number[]];
       let acc = 0;
@@ -303,7 +316,7 @@ export const vectorOps: readonly OpDef[] = [
       if (a !== d * d) fail('SymSqNorm', `matrix dimension ${a} is not ${d}*${d} = ${d * d} for a vector of dimension ${d}`);
       return 1;
     },
-    emit: (c) => [emitSym(c.args[0]!, c.args[1]!)],
+    vec: (c) => scalar(sym(c, c.args[0]!, c.args[1]!)),
     ref: (args) => {
       const [a, x] = args as [readonly number[], readonly number[]];
       const d = x.length;
@@ -343,7 +356,10 @@ export const vectorOps: readonly OpDef[] = [
     arity: 2,
     nParams: 0,
     dim: (dims) => dims[0]! + dims[1]!,
-    emit: (c) => [...c.args[0]!, ...c.args[1]!],
+    vec: (c) => {
+      const [a, b] = c.args as [Operand, Operand];
+      return isWide(c.d, c.dim) ? { stmts: [...writeAt(c, 0, a), ...writeAt(c, a.dim, b)], written: true } : { out: [...components(a), ...components(b)] };
+    },
     ref: (args) => [...args[0]!, ...args[1]!],
     vjp: ({ args: [a, b] }, g) => [op('Extract', [g], [0, a!.dim]), op('Extract', [g], [a!.dim, b!.dim])],
   },
@@ -356,7 +372,7 @@ export const vectorOps: readonly OpDef[] = [
       if (m >= dims[0]!) fail('Elem', `index ${m} out of range for an argument of dimension ${dims[0]}`);
       return 1;
     },
-    emit: (c) => [c.args[0]![c.params[0]!]!],
+    vec: (c) => ({ out: [c.args[0]!.at(c.params[0]!)] }),
     ref: (args, params) => [args[0]![params[0]!]!],
     vjp: (n, g) => [n.args[0]!.dim === 1 ? g : op('ElemT', [g], [n.args[0]!.dim, n.params[0]!])],
   },
@@ -371,7 +387,10 @@ export const vectorOps: readonly OpDef[] = [
       if (m >= n) fail('ElemT', `index ${m} out of range for an output of dimension ${n}`);
       return n;
     },
-    emit: (c) => range(c.dim).map((k) => (k === c.params[1] ? c.args[0]![0]! : c.d.num(0))),
+    vec: (c) => {
+      const [x, m] = [c.args[0]!.at(0), c.params[1]!];
+      return { each: (k) => (typeof k === 'number' ? (k === m ? x : c.d.num(0)) : c.d.select(`${k} == ${c.d.int(m)}`, x, c.d.num(0))) };
+    },
     ref: (args, params, dim) => range(dim).map((k) => (k === params[1] ? args[0]![0]! : 0)),
     vjp: (n, g) => [g.dim === 1 ? g : op('Elem', [g], [n.params[1]!])],
   },
@@ -387,7 +406,7 @@ export const vectorOps: readonly OpDef[] = [
       }
       return len;
     },
-    emit: (c) => c.args[0]!.slice(c.params[0]!, c.params[0]! + c.dim),
+    vec: (c) => ({ each: (k) => c.args[0]!.at(ixAdd(c.d, c.params[0]!, k)) }),
     ref: (args, params, dim) => args[0]!.slice(params[0]!, params[0]! + dim),
     vjp: (n, g) => [g.dim === n.args[0]!.dim ? g : op('ExtractT', [g], [n.params[0]!, n.args[0]!.dim])],
   },
@@ -403,10 +422,11 @@ export const vectorOps: readonly OpDef[] = [
       }
       return dim;
     },
-    emit: (c) => {
+    vec: (c) => {
       const start = c.params[0]!;
       const x = c.args[0]!;
-      return range(c.dim).map((k) => (k >= start && k < start + x.length ? x[k - start]! : c.d.num(0)));
+      if (isWide(c.d, c.dim)) return { stmts: [...forEach(c, c.dim, (k) => [`${c.out(k)} = ${c.d.num(0)};`]), ...writeAt(c, start, x)], written: true };
+      return { out: range(c.dim).map((k) => (k >= start && k < start + x.dim ? x.at(k - start) : c.d.num(0))) };
     },
     ref: (args, params, dim) => {
       const out = new Array<number>(dim).fill(0);
@@ -425,12 +445,12 @@ export const vectorOps: readonly OpDef[] = [
       if (dims[0] !== 1) fail('OneHot', `argument must have dimension 1 (a scalar index), got ${dims[0]}`);
       return intParam('OneHot', 'dim', params[0]!, 1);
     },
-    emit: (c) => {
+    vec: (c) => {
       const idx = c.fresh('hot');
-      const stmts = [c.d.decl(idx, c.d.call('trunc', `(${c.args[0]![0]} + ${c.d.num(0.5)})`))];
+      const stmts = [c.d.decl(idx, c.d.call('trunc', `(${c.args[0]!.at(0)} + ${c.d.num(0.5)})`))];
       return {
         stmts,
-        out: range(c.dim).map((k) => c.d.select(`${idx} == ${c.d.num(k)}`, c.d.num(1), c.d.num(0))),
+        each: (k) => c.d.select(`${idx} == ${typeof k === 'number' ? c.d.num(k) : c.d.toFloat(k)}`, c.d.num(1), c.d.num(0)),
       };
     },
     ref: (args, _p, dim) => {

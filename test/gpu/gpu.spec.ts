@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CpuBackend } from '../../src/cpu/backend.js';
 import { BackendError } from '../../src/errors.js';
-import { mkConst, mkVar, type Formula } from '../../src/graph/formula.js';
+import { Cat, mkConst, mkVar, type Formula } from '../../src/graph/formula.js';
 import { GpuBackend } from '../../src/gpu/backend.js';
 import { renderKernelWgsl } from '../../src/gpu/codegen.js';
 import { hasAdapter, loseDeviceForTesting, releaseDevice } from '../../src/gpu/device.js';
@@ -44,7 +44,7 @@ test('kernel source: sizes come from the uniform, never from the plan', () => {
   assert.match(source, /var<uniform> P: Params/);
   assert.match(source, /j < N/);
   assert.match(source, /array<i32>/);
-  assert.equal(bindings, [{ kind: 'var', index: 0 }, { kind: 'var', index: 1 }, { kind: 'out', index: 0 }]);
+  assert.equal(bindings, [{ kind: 'packed', cat: Cat.i }, { kind: 'packed', cat: Cat.j }, { kind: 'out', index: 0 }]);
 });
 
 // ---- on the device: GPU results against the CPU backend ----

@@ -4,12 +4,12 @@ import { DimensionError, KernelflowError } from '../../src/errors.js';
 import { mkVar, type Formula, type VarNode } from '../../src/graph/formula.js';
 import { linearize } from '../../src/graph/lower.js';
 import { op } from '../../src/ops/build.js';
-import type { Dialect } from '../../src/ops/op.js';
 import { elementwiseOps } from '../../src/ops/elementwise.js';
 import { evaluateReference } from '../../src/ops/reference.js';
 import { renderTemps } from '../../src/kernel/render.js';
 import { evalGenerated } from '../helpers/generated.js';
 import { rng, uniform } from '../helpers/random.js';
+import { probe } from '../helpers/probe.js';
 
 type Range = readonly [number, number];
 
@@ -233,14 +233,6 @@ test('static parameters are validated', () => {
   assert.is(op('IntInv', [], [3]).dim, 1);
 });
 
-/** A dialect that prints WGSL-like code, to check emitters use nothing JavaScript-only. */
-const probe: Dialect = {
-  name: 'wgsl',
-  num: (v) => (Number.isInteger(v) ? `${v}.0` : String(v)),
-  call: (fn, ...args) => `${fn}(${args.join(', ')})`,
-  select: (c, a, b) => `select(${b}, ${a}, ${c})`,
-  decl: (n, e) => `var ${n} = ${e};`,
-};
 
 test('emitters print only through the dialect (no JavaScript-only syntax)', () => {
   for (const def of elementwiseOps) {

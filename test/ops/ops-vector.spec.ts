@@ -4,13 +4,14 @@ import { DimensionError } from '../../src/errors.js';
 import { linearize } from '../../src/graph/lower.js';
 import { mkVar, type Cat, type Formula, type VarNode } from '../../src/graph/formula.js';
 import { op } from '../../src/ops/build.js';
-import type { Dialect } from '../../src/ops/op.js';
 import { vectorOps } from '../../src/ops/vector.js';
 import { evaluateReference } from '../../src/ops/reference.js';
 import { expandComposites } from '../../src/ops/composite.js';
 import { renderTemps } from '../../src/kernel/render.js';
+import { components } from '../../src/ops/loop.js';
 import { evalGenerated } from '../helpers/generated.js';
 import { rng, uniform } from '../helpers/random.js';
+import { probe } from '../helpers/probe.js';
 
 type Gen = (r: () => number, dim: number, argIndex: number, params: readonly number[]) => number[];
 
@@ -217,21 +218,13 @@ test('bad dimensions and static parameters throw DimensionError naming the op', 
   throwsDim('Normalize', [1, 1]); // wrong arity: two arguments for a unary op
 });
 
-/** A WGSL-like dialect: any JS-only construct leaking from an emitter would show up in its output. */
-const probe: Dialect = {
-  name: 'wgsl',
-  num: (v) => (Number.isInteger(v) ? `${v}.0` : String(v)),
-  call: (fn, ...args) => `${fn}(${args.join(', ')})`,
-  select: (c, a, b) => `select(${b}, ${a}, ${c})`,
-  decl: (n, e) => `var ${n} = ${e};`,
-};
 
 test('emitters print only through the dialect (no JS-only syntax)', () => {
   for (const def of vectorOps) {
     for (const s of CASES[def.name]!) {
       const f = op(def.name, vars(s.dims), s.params ?? []);
       const r = renderTemps(linearize([expandComposites(f)]), probe, (v, k) => `v${v.index}[${k}]`);
-      const code = r.stmts.flat().join('\n') + '\n' + r.names.flat().join('\n');
+      const code = r.stmts.flat().join('\n') + '\n' + r.values.flatMap((v) => components(v)).join('\n');
       for (const bad of [/Math\./, /\?/, /===/, /!==/, /\blet\b/, /\bconst\b/, /\bfexp\b/, /\bInfinity\b/, /\+\+/]) {
         assert.not.ok(bad.test(code), `${f.key}: generated code matches ${bad}:\n${code}`);
       }

@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { JS_PRELUDE, jsDialect } from '../../src/cpu/dialect.js';
 import type { Dialect } from '../../src/ops/op.js';
+import { isWide, type Ix, type Operand } from '../../src/ops/loop.js';
 import { REDUCTIONS, stateWidth, type ReduceCtx, type ReductionDef } from '../../src/ops/reductions.js';
 import { rng } from '../helpers/random.js';
 
@@ -19,25 +20,25 @@ interface Terms {
 
 type Outputs = number[][];
 
+/** The components of F (or G) at the current j: scalars `f0, f1, ...` where narrow, else read from the row array in a loop. */
+function operand(d: Dialect, name: 'f' | 'g', dim: number): Operand {
+  return { dim, at: (k) => (typeof k === 'number' && !isWide(d, dim) ? `${name}${k}` : `${name.toUpperCase()}[j][${k}]`) };
+}
+
 /** Compiles `(F, G, j0, j1, put) => void` reducing terms [j0, j1) with the hooks and storing the state, and the unsplit reduction. */
 function programs(def: ReductionDef, d: Dialect, fDim: number, gDim: number, K: number) {
   const c: ReduceCtx = { d, fDim, gDim, K, p: 'a_' };
   const q: ReduceCtx = { ...c, p: 'q_' };
-  const W = def.state(c).length;
+  const W = stateWidth(def, d, fDim, gDim, K);
   const outs = def.outputs(fDim, gDim, K);
   const loop = [
     'for (let j = j0; j < j1; j++) {',
     ...Array.from({ length: fDim }, (_, k) => `const f${k} = F[j][${k}];`),
     ...Array.from({ length: gDim }, (_, k) => `const g${k} = G[j][${k}];`),
-    ...def.combine(
-      c,
-      Array.from({ length: fDim }, (_, k) => `f${k}`),
-      Array.from({ length: gDim }, (_, k) => `g${k}`),
-      'j',
-    ),
+    ...def.combine(c, operand(d, 'f', fDim), operand(d, 'g', gDim), 'j'),
     '}',
   ];
-  const write = (o: number, k: number, e: string): string => `O[${o}][${k}] = ${e};`;
+  const write = (o: number, k: Ix, e: string): string => `O[${o}][${k}] = ${e};`;
   const header = `const O = [${outs.map((o) => `new Array(${o.width}).fill(0)`).join(', ')}];`;
   const partial = new Function('F', 'G', 'j0', 'j1', 'S', 'at', [JS_PRELUDE, ...def.init(c), ...loop, ...def.save(c, (k, e) => `S[at + ${k}] = ${e};`)].join('\n')) as (
     F: number[][],
@@ -83,14 +84,16 @@ function programs(def: ReductionDef, d: Dialect, fDim: number, gDim: number, K: 
   };
 }
 
+/** Narrow cases, and wide ones (dims above the JS dialect's unrollMax, K-lists above its list threshold): the hooks then print loops over arrays. */
 function dims(def: ReductionDef): { fDim: number; gDim: number; K: number }[] {
   const K = def.usesK ? 3 : 0;
-  if (def.weight === 'required') return [{ fDim: 1, gDim: 2, K }];
+  if (def.weight === 'required') return [{ fDim: 1, gDim: 2, K }, { fDim: 1, gDim: 70, K }];
   const out = [
     { fDim: 1, gDim: 0, K },
     { fDim: 3, gDim: 0, K },
+    def.usesK ? { fDim: 2, gDim: 0, K: 20 } : { fDim: 70, gDim: 0, K },
   ];
-  if (def.weight === 'optional') out.push({ fDim: 1, gDim: 3, K });
+  if (def.weight === 'optional') out.push({ fDim: 1, gDim: 3, K }, { fDim: 1, gDim: 70, K });
   return out;
 }
 
