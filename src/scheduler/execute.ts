@@ -93,8 +93,9 @@ export async function executeReduction(
   plan.vars.forEach((v, i) => {
     if (v === undefined) return;
     if (i === lifted.index) {
-      // The CPU backend computes in float64, as it did with literals printed in its code.
-      ins[i] = backend.name === 'cpu' ? Float64Array.from(lifted.values) : Float32Array.from(lifted.values);
+      // The CPU backend computes in float64, as it did with literals printed in its code (the
+      // cluster passes them on as they are to its workers' backends).
+      ins[i] = backend.name === 'cpu' || backend.name === 'cluster' ? Float64Array.from(lifted.values) : Float32Array.from(lifted.values);
       return;
     }
     const d = decls[i];

@@ -94,7 +94,7 @@ test("an unknown backend name is a BackendError wherever it is given (it used to
   for (const [where, fn] of cases) {
     const e = await caught(fn);
     assert.instance(e, BackendError, where);
-    assert.match((e as Error).message, /unknown backend 'cuda' \(use 'auto', 'webgpu', 'cpu'\)/, where);
+    assert.match((e as Error).message, /unknown backend 'cuda' \(use 'auto', 'webgpu', 'cpu', 'cluster'\)/, where);
   }
 });
 
@@ -118,7 +118,7 @@ test('kernelSolve: unknown keys in its defaults or per-call options are OptionEr
 });
 
 test('init, toJSON and fromJSON check their options', async () => {
-  await optionError(() => init({ backnd: 'cpu' } as never), 'backnd', "init: unknown option 'backnd' (did you mean 'backend'?); the options are 'backend', 'kernelCacheSize', 'quiet'");
+  await optionError(() => init({ backnd: 'cpu' } as never), 'backnd', "init: unknown option 'backnd' (did you mean 'backend'?); the options are 'backend', 'kernelCacheSize', 'quiet', 'servers', 'cluster'");
   const x = source(pts(2).data, [2, 2], 'x');
   const n = Vi(x).sqnorm2().sum(1);
   await optionError(() => toJSON([n], { data: 'hex' as never }), 'data', "toJSON: option 'data' must be one of 'base64', 'array', got 'hex'");
