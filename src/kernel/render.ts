@@ -1,4 +1,4 @@
-import { DimensionError } from '../errors.js';
+import { LimitError } from '../errors.js';
 import type { VarNode } from '../graph/formula.js';
 import type { Level, Linearized, Temp } from '../graph/lower.js';
 import { isWide, ix, UNROLLED_OP_MAX, type Ix, type Operand } from '../ops/loop.js';
@@ -68,14 +68,12 @@ function readersOf(lin: Linearized): number[][] {
   return readers;
 }
 
-/** The statement sink of a fused component: it must stay empty (fusion is decided on a probe with no statements). */
-function noStatements(op: string): string[] {
-  return new Proxy<string[]>([], {
-    get: (target, key, receiver) => {
-      if (key === 'push') throw new Error(`internal: fused ${op} emitted statements`);
-      return Reflect.get(target, key, receiver) as unknown;
-    },
-  });
+/** Component k of a fused op: an expression only (fusion is decided on a probe that needed no statements). */
+function fusedAt(op: string, each: (k: Ix, pre: string[]) => string, k: Ix): string {
+  const pre: string[] = [];
+  const e = each(k, pre);
+  if (pre.length > 0) throw new Error(`internal: fused ${op} emitted statements`);
+  return e;
 }
 
 /** Refuses an op without a loop form on vectors too wide to unroll. */
@@ -84,7 +82,7 @@ function checkUnrolled(t: Temp): void {
   if (node.kind !== 'op') return;
   const widest = Math.max(node.dim, ...node.args.map((a) => a.dim));
   if (widest > UNROLLED_OP_MAX) {
-    throw new DimensionError(`${node.op}: dimension ${widest} is more than ${UNROLLED_OP_MAX}, the widest this op is compiled for (it is printed unrolled, one expression per component)`);
+    throw new LimitError('unrolledDim', `${node.op}: dimension ${widest} exceeds the limit of ${UNROLLED_OP_MAX} for an op printed unrolled, one expression per component (it has no loop form)`);
   }
 }
 
@@ -201,7 +199,7 @@ export function renderTemps(
         const probe: string[] = [];
         if (each('k', probe).length <= FUSED_MAX_CHARS && probe.length === 0 && pre.length === 0) {
           out.push(...body);
-          return { dim: node.dim, at: (k) => each(k, noStatements(node.op)) };
+          return { dim: node.dim, at: (k) => fusedAt(node.op, each, k) };
         }
       }
       if (wide) {

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CpuBackend } from '../../src/cpu/backend.js';
 import { renderKernelJs } from '../../src/cpu/codegen.js';
-import { DimensionError } from '../../src/errors.js';
+import { LimitError } from '../../src/errors.js';
 import { mkVar } from '../../src/graph/formula.js';
 import { makePlan } from '../../src/kernel/plan.js';
 import { op } from '../../src/ops/build.js';
@@ -32,7 +32,7 @@ test('an op without a loop form refuses a width it would unroll past its limit, 
   const a = mkVar(0, 300, 0);
   const b = mkVar(1, 300, 1);
   const plan = makePlan(op('TensorDot', [a, b], encodeTensorDotParams([300], [300], [0], [0])), { reduction: 'Sum', axis: 1 });
-  assert.throws(() => renderKernelJs(plan), (e: unknown) => e instanceof DimensionError && /TensorDot: dimension 300/.test(e.message));
+  assert.throws(() => renderKernelJs(plan), (e: unknown) => e instanceof LimitError && e.limit === 'unrolledDim' && /TensorDot: dimension 300/.test(e.message));
 });
 
 test.after(async () => {
