@@ -1,17 +1,39 @@
 import { KernelflowError } from '../errors.js';
 import { variables } from '../graph/formula.js';
-import { solveKernel, solveLinear, type SolveOptions } from '../solve/kernel-solve.js';
-import { checkSolveOptions, SOLVE_OPTIONS } from '../solve/options.js';
-import { axisOf, checkOptions, isAxis } from '../options.js';
+import { solveKernel, solveLinear, type SolveOptions, type SolveProgress } from '../solve/kernel-solve.js';
+import { SOLVE_OPTIONS } from '../solve/options.js';
+import { axisOf, checkOptions, isAxis, isFunction } from '../options.js';
 import { asFloat32, checkTensor, type Tensor, type TensorLike } from '../tensor.js';
 import { parseAliases, parseFormula } from './parse.js';
+
+/**
+ * Options of the functions `kernelSolve` makes (given to `kernelSolve` as defaults, or last to
+ * each call): the solve's options and a progress callback, called while the preconditioner is
+ * built, inside long kernel reductions and after every iteration.
+ * @example
+ * ```ts
+ * import { kernelSolve, type KernelSolveCallOptions } from 'kernelflow';
+ * const opts: KernelSolveCallOptions = {
+ *   alpha: 0.01,
+ *   onProgress: ({ phase, iter, residual }) => phase === 'iterate' && console.log(`CG ${iter}: ${residual.toExponential(2)}`),
+ * };
+ * const Kinv = kernelSolve('Exp(-g*SqDist(x,y))*b', ['x = Vi(2)', 'y = Vj(2)', 'b = Vj(1)', 'g = Pm(1)'], 'b', { axis: 1, ...opts });
+ * ```
+ */
+export interface KernelSolveCallOptions extends SolveOptions {
+  readonly onProgress?: (p: SolveProgress) => void;
+}
+
+/** The per-call options: those of a solve and the progress callback. */
+const CALL_OPTIONS = { ...SOLVE_OPTIONS, onProgress: isFunction };
 
 /**
  * KeOps's `KernelSolve`: solves (alpha Id + K) c = b for the alias `varName`, where the formula
  * is a symmetric positive definite reduction linear in `varName`, by conjugate gradient. Returns a
  * function of the aliases' data (in alias order, `varName`'s being b) and optionally, last, per-call
- * {@link SolveOptions} that override `defaults`. `axis` defaults to 0 as in pykeops; `varName`
- * must be indexed by the reduced axis (a `Vj` alias for axis 1).
+ * {@link KernelSolveCallOptions} that override `defaults`. `axis` defaults to 0 as in pykeops; `varName`
+ * must be indexed by the reduced axis (a `Vj` alias for axis 1). `onProgress` reports the solve
+ * as it runs (a long one: the preconditioner's landmarks, then every iteration).
  * @example
  * ```ts
  * import { kernelSolve } from 'kernelflow';
@@ -20,7 +42,7 @@ import { parseAliases, parseFormula } from './parse.js';
  * const b = { data: Float32Array.from({ length: n * 2 }, Math.random), shape: [n, 2] };
  * const g = { data: Float32Array.of(50), shape: [1] };
  * const Kinv = kernelSolve('Exp(-g*SqDist(x,y))*b', ['x = Vi(2)', 'y = Vj(2)', 'b = Vj(2)', 'g = Pm(1)'], 'b', { axis: 1 });
- * const c = await Kinv(x, x, b, g, { alpha: 0.01 });
+ * const c = await Kinv(x, x, b, g, { alpha: 0.01, onProgress: ({ iter, residual }) => console.log(iter, residual) });
  * console.log(c.shape); // [1000, 2]
  * ```
  */
@@ -28,9 +50,9 @@ export function kernelSolve(
   formula: string,
   aliases: readonly string[],
   varName: string,
-  defaults: { axis?: 0 | 1; dim?: 0 | 1 } & SolveOptions = {},
-): (...args: (TensorLike | SolveOptions)[]) => Promise<Tensor> {
-  checkOptions('kernelSolve', defaults, { axis: isAxis, dim: isAxis, ...SOLVE_OPTIONS });
+  defaults: { axis?: 0 | 1; dim?: 0 | 1 } & KernelSolveCallOptions = {},
+): (...args: (TensorLike | KernelSolveCallOptions)[]) => Promise<Tensor> {
+  checkOptions('kernelSolve', defaults, { axis: isAxis, dim: isAxis, ...CALL_OPTIONS });
   const { axis: _axis, dim: _dim, ...solveDefaults } = defaults;
   const parsed = parseAliases(aliases);
   const f = parseFormula(formula, parsed);
@@ -52,8 +74,8 @@ export function kernelSolve(
   return async (...args) => {
     const last = args[args.length - 1];
     const hasOpts = args.length === arity + 1 && last !== undefined && !('data' in last);
-    const callOpts = (hasOpts ? last : {}) as SolveOptions;
-    checkSolveOptions('kernelSolve (per-call options)', callOpts);
+    const callOpts = (hasOpts ? last : {}) as KernelSolveCallOptions;
+    checkOptions('kernelSolve (per-call options)', callOpts, CALL_OPTIONS);
     const data = (hasOpts ? args.slice(0, -1) : args) as TensorLike[];
     if (data.length !== arity) throw new KernelflowError('ARGUMENT', `expected ${arity} arguments (${parsed.map((a) => a.name).join(', ')}), got ${data.length}`);
     const vals = data.map((t, i) => {
