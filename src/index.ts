@@ -40,6 +40,7 @@ export { scope } from './api/scope.js';
  */
 export type { ReductionName } from './ops/reductions.js';
 export { SolveNode } from './nodes/solve.js';
-export { kernelSolve } from './api/kernel-solve.js';
-export type { SolveOptions, SolveProgress } from './solve/kernel-solve.js';
+export { kernelSolve, type KernelSolveCallOptions } from './api/kernel-solve.js';
+export type { SolveInfo, SolveOptions, SolveProgress } from './solve/kernel-solve.js';
+export type { LandmarkRule } from './solve/nystrom.js';
 export { SolveError } from './solve/cg.js';

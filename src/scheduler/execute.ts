@@ -49,13 +49,33 @@ export function declsOf(formulas: readonly (Formula | null)[]): (ArgDecl | undef
 }
 
 /**
+ * Pairs per dispatch when a reduction reports progress: about a second on lavapipe (1-2 G pairs/s),
+ * a few milliseconds on a GPU. Each further dispatch uploads the reduced side again (O(N) bytes),
+ * which is negligible against the 2^30 pairs it computes.
+ */
+export const PROGRESS_PAIRS = 2 ** 30;
+
+/** Options of {@link executeReduction} besides the reduction itself. */
+export interface ExecuteOptions {
+  readonly backend?: BackendChoice;
+  /**
+   * Called with the fraction of the kept rows done (0 < f <= 1). When given and the reduction
+   * has more than `progressPairs` pairs (default {@link PROGRESS_PAIRS}), the kept rows are split
+   * into dispatches of about that many pairs, each reported when it completes; otherwise called
+   * once at the end.
+   */
+  readonly onProgress?: (fraction: number) => void;
+  readonly progressPairs?: number;
+}
+
+/**
  * Runs one fused reduction: `args[k]` is the data of argument k (variable index k of the formula).
  * Extents come from the arguments: M from every declared i-argument, N from every j-argument,
  * whether or not the formula still reads them; a category without any argument has extent 1.
  */
 export async function executeReduction(
   formula: Formula,
-  opts: ReductionSpec & { backend?: BackendChoice },
+  opts: ReductionSpec & ExecuteOptions,
   args: readonly (TensorLike | undefined)[],
   info: ReductionArguments = {},
 ): Promise<Tensor[]> {
@@ -113,6 +133,26 @@ export async function executeReduction(
   if (N === 0 && plan.reduction.name !== 'Sum') {
     throw new ReductionError(`${plan.reduction.name} over an empty axis has no value`);
   }
-  const outs = await backend.run(plan, ins, M, N);
+  const report = opts.onProgress;
+  const per = opts.progressPairs ?? PROGRESS_PAIRS;
+  const chunks = Math.min(M, Math.ceil((M * Math.max(1, N)) / per));
+  if (report === undefined || chunks <= 1) {
+    const outs = await backend.run(plan, ins, M, N);
+    report?.(1);
+    return outs.map((data, o) => ({ data, shape: [M, ...plan.outputs[o]!.rowShape] }));
+  }
+  // Kept rows are independent: run them in slices (views of the i-side inputs), one dispatch each.
+  const rowsPer = Math.ceil(M / chunks);
+  const outs = plan.outputs.map((o) => (o.int ? new Int32Array(M * o.width) : new Float32Array(M * o.width)));
+  for (let r0 = 0; r0 < M; r0 += rowsPer) {
+    const r1 = Math.min(M, r0 + rowsPer);
+    const slice = ins.map((data, i) => {
+      const v = plan.vars[i];
+      return data === undefined || v === undefined || v.cat !== Cat.i ? data : data.subarray(r0 * v.dim, r1 * v.dim);
+    });
+    const part = await backend.run(plan, slice, r1 - r0, N);
+    part.forEach((data, o) => outs[o]!.set(data, r0 * plan.outputs[o]!.width));
+    report(r1 / M);
+  }
   return outs.map((data, o) => ({ data, shape: [M, ...plan.outputs[o]!.rowShape] }));
 }

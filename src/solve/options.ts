@@ -15,6 +15,8 @@ export const SOLVE_OPTIONS: OptionChecks = {
   x0: isTensorLike,
   precond: oneOf('nystrom', 'none'),
   rank: integerAtLeast(1),
+  landmarks: oneOf('greedy', 'rpcholesky', 'uniform'),
+  precondTol: finiteAtLeast(0),
   backend: backendOption,
 };
 
