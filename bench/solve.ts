@@ -21,7 +21,7 @@
  *
  * Prints a progress line for long solves (stderr), a table, and writes bench/results/solve.json.
  * Usage: npx tsx bench/solve.ts [--sizes 5000,20000,100000] [--backends webgpu,cpu]
- *        [--compare 20000|none] [--budget 900] [--budget-none 300] [--tol 1e-6] [--no-dense] [--python python3]
+ *        [--compare 20000|none] [--budget 1500] [--budget-none 300] [--tol 1e-6] [--no-dense] [--python python3]
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -43,7 +43,7 @@ const flag = (name: string): string | undefined => {
 const sizes = (flag('sizes') ?? '5000,20000,100000').split(',').map(Number);
 const backends = (flag('backends') ?? 'webgpu,cpu').split(',') as BackendName[];
 const compareAt = flag('compare') === 'none' ? null : Number(flag('compare') ?? 20000);
-const budgetS = Number(flag('budget') ?? 900);
+const budgetS = Number(flag('budget') ?? 1500);
 const budgetNoneS = Number(flag('budget-none') ?? 300);
 const python = process.argv.includes('--no-dense') ? null : (flag('python') ?? 'python3');
 const denseJs = !process.argv.includes('--no-dense');
@@ -138,7 +138,8 @@ async function run(backend: BackendName, n: number, opts: KernelSolveOptions & {
   const cap = Math.min(opts.rank ?? 512, Math.floor(n / 2));
   const { label: _label, ...solveOpts } = opts;
   const budget = opts.precond === 'none' ? budgetNoneS : budgetS;
-  let row: Row = { backend, n, landmarks: opts.precond === 'none' ? 'none' : (opts.landmarks ?? 'rpcholesky'), 'rank cap': opts.precond === 'none' ? 0 : cap };
+  const none = opts.precond === 'none';
+  let row: Row = { backend, n, landmarks: none ? 'none' : (opts.landmarks ?? 'rpcholesky'), 'rank cap': none ? 0 : cap, precondTol: none ? '' : (opts.precondTol ?? 0.01) };
   try {
     const r = await solveKernel(K, valsOf(x, n), { data: b, shape: [n, Dv] }, {
       alpha,
@@ -159,6 +160,7 @@ async function run(backend: BackendName, n: number, opts: KernelSolveOptions & {
       rank: i.rank,
       iterations: i.iterations,
       'setup s': sec(i.setupMs),
+      'setup kernel s': sec(i.setupKernelMs),
       'K·p s': sec(i.matvecMs),
       'precond s': sec(i.precondMs),
       'CG host s': sec(i.totalMs - i.setupMs - i.matvecMs - i.precondMs),

@@ -95,6 +95,9 @@ const RELATIVE_PIVOT = 2 ** -10;
  */
 const NOISE_FLOOR = 2 ** -16;
 
+/** The fewest candidates a round asks for (see `want` in pivotedCholesky). */
+const MIN_CANDIDATES = 4;
+
 /** A seeded generator of uniform numbers in [0, 1) (an LCG: enough to pick landmarks). */
 function lcg(seed: number): () => number {
   let s = seed >>> 0;
@@ -179,11 +182,15 @@ export async function pivotedCholesky(K: KernelColumns, opts: PivotedCholeskyOpt
     let maxResidual = maxOf();
     let idle = 0;
     let dropped = 0;
+    // Candidates per round: the block, or twice what the last round took when fewer were taken
+    // (late rounds of rpcholesky and greedy take one or two of a block: each candidate costs
+    // n·rank host multiply-adds, so a short round is cheaper; the dispatch is padded to the block).
+    let want = B;
     const dNew = new Float64Array(n);
     hostMs += performance.now() - t;
     while (k < cap && maxResidual > floor) {
       t = performance.now();
-      const S = pickCandidates(opts.rule, d, taken, Math.min(B, cap - k), rand, order, next, floor);
+      const S = pickCandidates(opts.rule, d, taken, Math.min(want, cap - k), rand, order, next, floor);
       if (opts.rule === 'uniform') next = S.next;
       const cand = S.idx;
       if (cand.length === 0) break;
@@ -246,6 +253,7 @@ export async function pivotedCholesky(K: KernelColumns, opts: PivotedCholeskyOpt
         maxResidual = mx;
       }
       idle = accepted === 0 ? idle + 1 : 0;
+      want = Math.min(B, Math.max(MIN_CANDIDATES, 2 * accepted));
       release(roundBytes);
       hostMs += performance.now() - t;
       opts.onRound?.(k, maxResidual);
