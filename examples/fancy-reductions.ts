@@ -9,6 +9,7 @@
  */
 import { Vi, Vj, backendName, grad, init, shutdown, softwareAdapter, source, type Node, type Tensor } from '../src/index.js';
 import { Rng, backendFlag, flag, intFlag, seconds } from './lib/cli.js';
+import { progressLine, solveProgressText } from './lib/progress.js';
 
 await init({ backend: backendFlag() });
 const big = backendName() === 'webgpu' && !softwareAdapter(); // lavapipe is a CPU: CPU sizes
@@ -67,9 +68,14 @@ const alpha = 0.1; // "Ridge" regularization parameter
 const b_i = source(rng.randn(M * 4), [M, 4], 'b'); // Target signal, supported by the x_i's
 const a_i = K_xx.solve(b_i, { alpha }); // Source signal, supported by the x_i's
 let iterations = 0;
-const progress = a_i.progress().subscribe(({ iter }) => (iterations = iter));
+const line = progressLine('K_xx.solve'); // shown on stderr when the solve takes more than a second
+const progress = a_i.progress().subscribe((p) => {
+  iterations = p.iter;
+  line.update(solveProgressText(p));
+});
 let t0 = performance.now();
 const a = await a_i.read();
+line.done();
 progress.unsubscribe();
 console.log(`a_i is now a Tensor of shape ${shape(a)}.  (${seconds(t0)} s, ${iterations} CG iterations)`);
 

@@ -14,6 +14,7 @@ import { Vi, Vj, backendName, grad, init, kernelSolve, shutdown, softwareAdapter
 import { Rng, backendFlag, flag, intFlag, seconds } from './lib/cli.js';
 import { cholesky, choleskySolve, gaussianMatrix, relErr, solveGradX } from './lib/dense.js';
 import { BLUE, ORANGE, linePlotSvg, type Panel } from './lib/svg.js';
+import { progressLine, solveProgressText } from './lib/progress.js';
 
 await init({ backend: backendFlag() });
 const N = intFlag('N', backendName() === 'webgpu' && !softwareAdapter() ? 5000 : 500); // Number of points
@@ -43,7 +44,10 @@ const X = { data: x, shape: [N, D] };
 const B = { data: b, shape: [N, Dv] };
 console.log(`Solving a Gaussian linear system, with ${N} points in dimension ${D}.`);
 let t0 = performance.now();
-const c = await Kinv(X, X, B, { data: G, shape: [1] }, { alpha });
+// A solve that runs for more than a second shows its progress on one line of stderr.
+const line = progressLine('kernelSolve');
+const c = await Kinv(X, X, B, { data: G, shape: [1] }, { alpha, onProgress: (p) => line.update(solveProgressText(p)) });
+line.done();
 console.log(`Timing (kernelflow implementation, ${backendName()}): ${seconds(t0)} s`);
 
 // The straightforward dense implementation: materialise alpha Id + K_xx in float64, Cholesky, solve.
@@ -79,9 +83,14 @@ const xs = source(x, [N, D], 'x');
 const bs = source(b, [N, Dv], 'b');
 const cNode = Vi(xs).sqdist(Vj(xs)).mul(-g).exp().solve(bs, { alpha });
 let iterations = 0;
-const progress = cNode.progress().subscribe(({ iter }) => (iterations = iter));
+const graphLine = progressLine('K_xx.solve');
+const progress = cNode.progress().subscribe((p) => {
+  iterations = p.iter;
+  graphLine.update(solveProgressText(p));
+});
 t0 = performance.now();
 const cGraph = await cNode.read(); // c, as computed by the forward pass that autograd records
+graphLine.done();
 console.log(
   `(graph API: c = K_xx.solve(b, { alpha }) in ${seconds(t0)} s, ${iterations} CG iterations, ` +
     `relative difference to kernelSolve's c = ${relErr(cGraph.data, c.data).toExponential(2)})`,

@@ -141,9 +141,12 @@ export class BackendError extends KernelflowError {
    * computes again on its next read instead of repeating the error.
    */
   readonly transient: boolean;
-  constructor(message: string, options?: { transient?: boolean; cause?: unknown }) {
+  /** The generated kernel source, for a kernel that did not compile (kept off the message, which stays short). */
+  readonly source: string | undefined;
+  constructor(message: string, options?: { transient?: boolean; cause?: unknown; source?: string }) {
     super('BACKEND', message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.transient = options?.transient === true;
+    this.source = options?.source;
   }
 }
 

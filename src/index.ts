@@ -9,6 +9,7 @@
  * @document ../docs/from-pykeops.md
  * @document ../docs/formula-reference.md
  * @document ../docs/benchmarks.md
+ * @document ../docs/scaling-out.md
  */
 export { KernelflowError, ParseError, DimensionError, DataError, ReductionError, BackendError, OptionError, PipelineError, LimitError } from './errors.js';
 export type { TensorLike, Tensor } from './tensor.js';
@@ -18,6 +19,8 @@ export { genred, type GenredOptions, type GenredResult, type PairReduction } fro
 export { Vi, Vj, Pm, LazyTensor, type Operand, type ReduceOptions } from './api/lazy.js';
 export { Node, SourceNode, batch } from './nodes/node.js';
 export { source } from './api/source.js';
+export { natsSource, natsSink, type NatsSink, type NatsStreamOptions } from './api/nats.js';
+export type { ClusterOptions } from './cluster/options.js';
 export { printGraph, toJSON, fromJSON, type PipelineJSON, type Pipeline, type SourceJSON, type ReductionJSON } from './api/pipeline.js';
 export type { SourceOptions } from './nodes/node.js';
 export { grad } from './grad/grad.js';
@@ -37,6 +40,7 @@ export { scope } from './api/scope.js';
  */
 export type { ReductionName } from './ops/reductions.js';
 export { SolveNode } from './nodes/solve.js';
-export { kernelSolve } from './api/kernel-solve.js';
-export type { SolveOptions, SolveProgress } from './solve/kernel-solve.js';
+export { kernelSolve, type KernelSolveCallOptions } from './api/kernel-solve.js';
+export type { SolveInfo, SolveOptions, SolveProgress } from './solve/kernel-solve.js';
+export type { LandmarkRule } from './solve/nystrom.js';
 export { SolveError } from './solve/cg.js';

@@ -16,7 +16,7 @@ export interface Stats {
   pipelineCacheHits: number;
   /** Compiled kernels dropped from a full cache, least recently used first (size: `init({ kernelCacheSize })`, default 256 per backend). */
   kernelsEvicted: number;
-  /** Bytes currently held by node values and backend buffers (live, not reset by `resetStats`). */
+  /** Bytes currently held by node values, backend buffers and solver workspaces (CG vectors, the Nyström factor; live, not reset by `resetStats`). */
   bytesAllocated: number;
   /** The largest `bytesAllocated` since the last `resetStats()`. */
   peakBytes: number;

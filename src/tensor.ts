@@ -58,6 +58,18 @@ export function checkTensor(t: unknown, name: string): TensorLike {
   return { data, shape: shape as number[] };
 }
 
+/**
+ * A copy of what a call was given, taken when it is called: the caller may overwrite, transfer or
+ * detach its arrays as soon as the call returns, and a SharedArrayBuffer view becomes a plain one.
+ * Anything that is not a TensorLike is passed through for the checks to name.
+ */
+export function ownedCopy<T>(t: T): T {
+  if (typeof t !== 'object' || t === null || !('data' in t) || !('shape' in t)) return t;
+  const { data, shape } = t as { data: unknown; shape: unknown };
+  const copy = data instanceof Float32Array || data instanceof Int32Array ? data.slice() : data;
+  return { ...t, data: copy, shape: Array.isArray(shape) ? [...(shape as unknown[])] : shape } as T;
+}
+
 /** The values of a TensorLike as float32 (a view when already float32: never written to). */
 export function asFloat32(t: TensorLike): Float32Array {
   return t.data instanceof Float32Array ? t.data : Float32Array.from(t.data);

@@ -1,11 +1,11 @@
-import { KernelflowError } from '../errors.js';
 import type { ReductionName } from '../ops/reductions.js';
 import { makePlan } from '../kernel/plan.js';
 import type { BackendChoice } from '../scheduler/backends.js';
 import { executeReduction } from '../scheduler/execute.js';
-import { parseAliases, parseFormula } from './parse.js';
+import { parseAliases, parseWithArguments } from './parse.js';
+import { argumentNames, checkArgumentCount } from './arguments.js';
 import { genredAxis } from './options.js';
-import type { Tensor, TensorLike } from '../tensor.js';
+import { ownedCopy, type Tensor, type TensorLike } from '../tensor.js';
 
 /**
  * The reductions with two outputs: they resolve to `[values, indices]`, computed in one pass.
@@ -69,10 +69,14 @@ export interface GenredOptions<R extends ReductionName> {
  * KeOps's `Genred`: compiles a formula string and a reduction into a function of the aliases' data.
  * The formula and aliases are checked here, once (ParseError, DimensionError, ReductionError);
  * the data at each call (DataError, ReductionError for K). The function takes one TensorLike
- * per alias, in alias order, and resolves to a Tensor (a `[values, indices]` pair for
- * {@link PairReduction}s). `axis` defaults to 0, as in pykeops. With the aliases written as an
- * array literal, the function's type has one parameter per alias, so a wrong argument count does
- * not compile.
+ * per argument index, as pykeops counts them: each alias and each inline `Var(k, d, c)` of the
+ * formulas is argument k (aliases without an index are numbered by their position). Extents come
+ * from the arguments: M from every i-argument, N from every j-argument, whether or not the
+ * (simplified) formula still reads it; a category without arguments has extent 1. It resolves to
+ * a Tensor (a `[values, indices]` pair for {@link PairReduction}s). `axis` defaults to 0, as in
+ * pykeops With the aliases
+ * written as an array literal, the function's type takes at least one argument per alias (more
+ * for inline `Var`s past them), so too few arguments do not compile.
  * @example
  * ```ts
  * import { genred } from 'kernelflow';
@@ -91,21 +95,20 @@ export function genred<R extends ReductionName, const A extends readonly string[
   formula: string,
   aliases: A,
   opts: GenredOptions<R>,
-): (...args: { -readonly [K in keyof A]: TensorLike }) => Promise<GenredResult<R>> {
+): (...args: [...{ -readonly [K in keyof A]: TensorLike }, ...TensorLike[]]) => Promise<GenredResult<R>> {
   const axis = genredAxis(opts);
   const parsed = parseAliases(aliases);
-  const f = parseFormula(formula, parsed);
-  const g = opts.formula2 === undefined ? null : parseFormula(opts.formula2, parsed);
-  makePlan(f, { reduction: opts.reduction, axis, K: opts.K, weight: g });
-  const names: string[] = [];
-  for (const a of parsed) names[a.index] = `'${a.name}' (argument ${a.index})`;
-  const arity = parsed.reduce((n, a) => Math.max(n, a.index + 1), 0);
-  const fn = async (...args: TensorLike[]): Promise<GenredResult<R>> => {
-    if (args.length !== arity) {
-      throw new KernelflowError('ARGUMENT', `expected ${arity} arguments (${parsed.map((a) => a.name).join(', ')}), got ${args.length}`);
-    }
-    const outs = await executeReduction(f, { reduction: opts.reduction, axis, K: opts.K, weight: g, backend: opts.backend }, args, names);
+  const {
+    formulas: [f, g],
+    args: decls,
+  } = parseWithArguments([formula, opts.formula2], parsed);
+  makePlan(f!, { reduction: opts.reduction, axis, K: opts.K, weight: g ?? null });
+  const names = argumentNames(decls);
+  const fn = async (...given: TensorLike[]): Promise<GenredResult<R>> => {
+    const args = given.map(ownedCopy);
+    checkArgumentCount(decls, args.length, names);
+    const outs = await executeReduction(f!, { reduction: opts.reduction, axis, K: opts.K, weight: g ?? null, backend: opts.backend }, args, { names, decls });
     return (outs.length === 2 ? [outs[0], outs[1]] : outs[0]) as GenredResult<R>;
   };
-  return fn as (...args: { -readonly [K in keyof A]: TensorLike }) => Promise<GenredResult<R>>;
+  return fn as (...args: [...{ -readonly [K in keyof A]: TensorLike }, ...TensorLike[]]) => Promise<GenredResult<R>>;
 }

@@ -1,18 +1,42 @@
-import { KernelflowError } from '../errors.js';
-import { variables } from '../graph/formula.js';
-import { solveKernel, solveLinear, type SolveOptions } from '../solve/kernel-solve.js';
+import { DimensionError, KernelflowError } from '../errors.js';
+import { Cat, variables } from '../graph/formula.js';
+import { solveKernel, solveLinear, type SolveOptions, type SolveProgress } from '../solve/kernel-solve.js';
 import { checkSolveOptions, SOLVE_OPTIONS } from '../solve/options.js';
-import { axisOf, checkOptions, isAxis } from '../options.js';
+import { axisOf, checkOptions, isAxis, isFunction } from '../options.js';
 import { asFloat32, checkTensor, type Tensor, type TensorLike } from '../tensor.js';
-import { parseAliases, parseFormula } from './parse.js';
+import { parseAliases, parseWithArguments } from './parse.js';
+import { argumentNames, checkArgumentCount } from './arguments.js';
+
+/**
+ * Options of the functions `kernelSolve` makes (given to `kernelSolve` as defaults, or last to
+ * each call): the solve's options and a progress callback, called while the preconditioner is
+ * built, inside long kernel reductions and after every iteration.
+ * @example
+ * ```ts
+ * import { kernelSolve, type KernelSolveCallOptions } from 'kernelflow';
+ * const opts: KernelSolveCallOptions = {
+ *   alpha: 0.01,
+ *   onProgress: ({ phase, iter, residual }) => phase === 'iterate' && console.log(`CG ${iter}: ${residual.toExponential(2)}`),
+ * };
+ * const Kinv = kernelSolve('Exp(-g*SqDist(x,y))*b', ['x = Vi(2)', 'y = Vj(2)', 'b = Vj(1)', 'g = Pm(1)'], 'b', { axis: 1, ...opts });
+ * ```
+ */
+export interface KernelSolveCallOptions extends SolveOptions {
+  readonly onProgress?: (p: SolveProgress) => void;
+}
+
+/** The per-call options: those of a solve and the progress callback. */
+const CALL_OPTIONS = { ...SOLVE_OPTIONS, onProgress: isFunction };
 
 /**
  * KeOps's `KernelSolve`: solves (alpha Id + K) c = b for the alias `varName`, where the formula
  * is a symmetric positive definite reduction linear in `varName`, by conjugate gradient. Returns a
  * function of the aliases' data (in alias order, `varName`'s being b) and optionally, last, per-call
- * {@link SolveOptions} that override `defaults` (with the aliases written as an array literal, the
- * function's type has one data parameter per alias). `axis` defaults to 0 as in pykeops; `varName`
- * must be indexed by the reduced axis (a `Vj` alias for axis 1).
+ * {@link KernelSolveCallOptions} that override `defaults` (with the aliases written as an array
+ * literal, the function's type has one data parameter per alias, and more for inline Vars). `axis`
+ * defaults to 0 as in pykeops; `varName` must be indexed by the reduced axis (a `Vj` alias for
+ * axis 1). `onProgress` reports the solve as it runs (a long one: the preconditioner's landmarks,
+ * then every iteration).
  * @example
  * ```ts
  * import { kernelSolve } from 'kernelflow';
@@ -21,7 +45,7 @@ import { parseAliases, parseFormula } from './parse.js';
  * const b = { data: Float32Array.from({ length: n * 2 }, Math.random), shape: [n, 2] };
  * const g = { data: Float32Array.of(50), shape: [1] };
  * const Kinv = kernelSolve('Exp(-g*SqDist(x,y))*b', ['x = Vi(2)', 'y = Vj(2)', 'b = Vj(2)', 'g = Pm(1)'], 'b', { axis: 1 });
- * const c = await Kinv(x, x, b, g, { alpha: 0.01 });
+ * const c = await Kinv(x, x, b, g, { alpha: 0.01, onProgress: ({ iter, residual }) => console.log(iter, residual) });
  * console.log(c.shape); // [1000, 2]
  * ```
  */
@@ -29,15 +53,21 @@ export function kernelSolve<const A extends readonly string[]>(
   formula: string,
   aliases: A,
   varName: string,
-  defaults: { axis?: 0 | 1; dim?: 0 | 1 } & SolveOptions = {},
+  defaults: { axis?: 0 | 1; dim?: 0 | 1 } & KernelSolveCallOptions = {},
 ): {
   (...args: { -readonly [K in keyof A]: TensorLike }): Promise<Tensor<Float32Array>>;
-  (...args: [...{ -readonly [K in keyof A]: TensorLike }, SolveOptions]): Promise<Tensor<Float32Array>>;
+  (...args: [...{ -readonly [K in keyof A]: TensorLike }, KernelSolveCallOptions]): Promise<Tensor<Float32Array>>;
+  // Inline Vars past the aliases are further arguments (pykeops counts them too).
+  (...args: [...{ -readonly [K in keyof A]: TensorLike }, ...(TensorLike | KernelSolveCallOptions)[]]): Promise<Tensor<Float32Array>>;
 } {
-  checkOptions('kernelSolve', defaults, { axis: isAxis, dim: isAxis, ...SOLVE_OPTIONS });
+  checkOptions('kernelSolve', defaults, { axis: isAxis, dim: isAxis, ...CALL_OPTIONS });
   const { axis: _axis, dim: _dim, ...solveDefaults } = defaults;
   const parsed = parseAliases(aliases);
-  const f = parseFormula(formula, parsed);
+  const {
+    formulas: [parsedF],
+    args: decls,
+  } = parseWithArguments([formula], parsed);
+  const f = parsedF!;
   const target = parsed.find((a) => a.name === varName);
   if (target === undefined) throw new KernelflowError('ARGUMENT', `kernelSolve: '${varName}' is not one of the aliases (${parsed.map((a) => a.name).join(', ')})`);
   const axis = axisOf('kernelSolve', defaults, 0);
@@ -52,23 +82,33 @@ export function kernelSolve<const A extends readonly string[]>(
       ? (f.args.find((a) => !(a.kind === 'var' && a.index === target.index)) ?? null)
       : null;
   const scalarKernel = kernel !== null && kernel.dim === 1 && !variables(kernel).some((v) => v.index === target.index) ? kernel : null;
-  const arity = parsed.reduce((n, a) => Math.max(n, a.index + 1), 0);
+  const arity = decls.length;
+  const argNames = argumentNames(decls);
   return async (...args: (TensorLike | SolveOptions)[]): Promise<Tensor<Float32Array>> => {
     const last = args[args.length - 1];
     const hasOpts = args.length === arity + 1 && last !== undefined && !('data' in last);
-    const callOpts = (hasOpts ? last : {}) as SolveOptions;
-    checkSolveOptions('kernelSolve (per-call options)', callOpts);
+    const callOpts = (hasOpts ? last : {}) as KernelSolveCallOptions;
+    checkOptions('kernelSolve (per-call options)', callOpts, CALL_OPTIONS);
     const data = (hasOpts ? args.slice(0, -1) : args) as TensorLike[];
-    if (data.length !== arity) throw new KernelflowError('ARGUMENT', `expected ${arity} arguments (${parsed.map((a) => a.name).join(', ')}), got ${data.length}`);
+    checkArgumentCount(decls, data.length, argNames);
     const vals = data.map((t, i) => {
-      const c = checkTensor(t, `'${parsed.find((a) => a.index === i)?.name ?? i}'`);
-      return { data: asFloat32(c), shape: [...c.shape] };
+      const c = checkTensor(t, argNames[i]!);
+      // Copied now: the solve reads its arguments for many iterations, after the caller has moved on.
+      return { data: c.data instanceof Float32Array ? c.data.slice() : asFloat32(c), shape: [...c.shape] };
     });
     const b = vals[target.index]!;
-    const names: string[] = [];
-    for (const a of parsed) names[a.index] = `'${a.name}'`;
-    names[arity] = `'${varName}'`; // solveKernel binds the CG direction after the aliases
-    const opts = { ...solveDefaults, ...callOpts, names };
+    // The operator is square: every i- and j-argument has b's rows, read by the formula or not.
+    decls.forEach((d, i) => {
+      if (d === undefined || d.cat === Cat.param || i === target.index) return;
+      const rows = vals[i]!.shape[0];
+      if (rows !== b.shape[0]) {
+        throw new DimensionError(`kernelSolve: ${argNames[i]} has ${String(rows)} rows but '${varName}' has ${String(b.shape[0])}; the operator must be square (n × n)`);
+      }
+    });
+    // Solve messages name aliases as written ('x'), inline Vars with their index.
+    const names = decls.map((a, i) => (a === undefined || a.name.startsWith('Var(') ? argNames[i]! : `'${a.name}'`));
+    names[arity] = `'${varName}'`; // solveKernel binds the CG direction after the arguments
+    const opts = { ...solveDefaults, ...callOpts, names, decls };
     const res =
       scalarKernel !== null
         ? await solveKernel(scalarKernel, vals, b, opts)

@@ -2,6 +2,7 @@ import { DimensionError, KernelflowError, ReductionError } from '../errors.js';
 import { mapVars, mkConst, mkVar, variables, Cat, type Formula } from '../graph/formula.js';
 import { printFormula } from '../graph/print.js';
 import { op } from '../ops/build.js';
+import { encodeKronParams, encodeTensorDotParams } from '../ops/linalg.js';
 import { makePlan } from '../kernel/plan.js';
 import { SolveNode } from '../nodes/solve.js';
 import type { SolveOptions } from '../solve/kernel-solve.js';
@@ -11,6 +12,7 @@ import { executeReduction } from '../scheduler/execute.js';
 import { Node, SourceNode } from '../nodes/node.js';
 import type { Tensor, TensorLike } from '../tensor.js';
 import { checkReduceOptions } from './options.js';
+import { show } from '../options.js';
 
 /** Data a LazyTensor variable reads: a graph node, or dense data lifted as a constant source. */
 type Bound = Node;
@@ -29,17 +31,26 @@ type Bound = Node;
  */
 export type Operand = LazyTensor | number;
 
-const uids = new WeakMap<object, [number, number, number]>();
+const uidBase = new WeakMap<object, number>();
 let nextUid = 0;
-/** A stable variable id per (data object, category), so `Vi(x)` twice is one variable. */
+/**
+ * A stable variable id per (data object, category), so `Vi(x)` twice is one variable. Each object
+ * gets three consecutive ids, `base + cat`, so that transposing (`t()`) turns `Vi(x)`'s id into `Vj(x)`'s.
+ */
 function uidFor(obj: object, cat: Cat): number {
-  let ids = uids.get(obj);
-  if (ids === undefined) {
-    ids = [-1, -1, -1];
-    uids.set(obj, ids);
+  let base = uidBase.get(obj);
+  if (base === undefined) {
+    base = nextUid;
+    nextUid += 3;
+    uidBase.set(obj, base);
   }
-  if (ids[cat] < 0) ids[cat] = nextUid++;
-  return ids[cat];
+  return base + cat;
+}
+
+/** The id of the same data object in the other index category (a parameter's id stays). */
+function swappedUid(uid: number): number {
+  const cat = uid % 3;
+  return cat === Cat.i ? uid + 1 : cat === Cat.j ? uid - 1 : uid;
 }
 
 /**
@@ -166,6 +177,118 @@ export class LazyTensor {
   extract(start: number, len: number): LazyTensor { return this.apply('Extract', [], [start, len]); }
   /** This (dim n·m, row-major matrix) times v (dim m). */
   matvecmult(v: Operand): LazyTensor { return this.apply('MatVecMult', [v]); }
+  /** This (dim n) times the row-major matrix A (dim n·p): dimension p (KeOps `VecMatMult`). */
+  vecmatmult(A: Operand): LazyTensor { return this.apply('VecMatMult', [A]); }
+  /** Outer product of this and o, flattened row-major: dimension dim·dim(o) (KeOps `TensorProd`). */
+  tensorprod(o: Operand): LazyTensor { return this.apply('TensorProd', [o]); }
+  /**
+   * KeOps `TensorDot` (pykeops `keops_tensordot`): this is a tensor of shape `dimsA`, o one of
+   * shape `dimsB` (each shape's product is the vector dimension); axes `contA` of this are
+   * contracted with axes `contB` of o; the free axes (this's, then o's) form the result,
+   * permuted by `permute` when given (free axis k becomes output axis `permute[k]`). A number
+   * stands for a one-axis shape.
+   * @example
+   * ```ts
+   * import { Vi, Vj } from 'kernelflow';
+   * const A = Vi({ data: Float32Array.of(1, 2, 3, 4), shape: [1, 4] });   // a 2x2 matrix per point
+   * const B = Vj({ data: Float32Array.of(0, 1, 1, 0), shape: [1, 4] });
+   * const AB = A.tensordot(B, [2, 2], [2, 2], [1], [0]);                   // the matrix product A B
+   * console.log((await AB.sum(1).read()).data);                            // Float32Array [2, 1, 4, 3]
+   * ```
+   */
+  tensordot(
+    o: LazyTensor,
+    dimsA: number | readonly number[],
+    dimsB: number | readonly number[],
+    contA: number | readonly number[],
+    contB: number | readonly number[],
+    permute?: number | readonly number[],
+  ): LazyTensor {
+    const list = (v: number | readonly number[]): readonly number[] => (typeof v === 'number' ? [v] : v);
+    return this.apply('TensorDot', [o], encodeTensorDotParams(list(dimsA), list(dimsB), list(contA), list(contB), permute === undefined ? undefined : list(permute)));
+  }
+  /**
+   * Kronecker product (KeOps `Kron`, pykeops `keops_kron`) of this, a tensor of shape `dimsA`,
+   * and o, of shape `dimsB` (same rank): shape `[dimsA[0]·dimsB[0], ...]`, flattened row-major, as numpy.kron.
+   * @example
+   * ```ts
+   * import { Vi, Vj } from 'kernelflow';
+   * const a = Vi({ data: Float32Array.of(1, 2), shape: [1, 2] });
+   * const b = Vj({ data: Float32Array.of(1, 10, 100), shape: [1, 3] });
+   * console.log((await a.kron(b, [2], [3]).sum(1).read()).data); // Float32Array [1, 10, 100, 2, 20, 200]
+   * ```
+   */
+  kron(o: LazyTensor, dimsA: number | readonly number[], dimsB: number | readonly number[]): LazyTensor {
+    const list = (v: number | readonly number[]): readonly number[] => (typeof v === 'number' ? [v] : v);
+    return this.apply('Kron', [o], encodeKronParams(list(dimsA), list(dimsB)));
+  }
+  /** `arcsin(this)`, elementwise (KeOps `Asin`). */
+  asin(): LazyTensor { return this.apply('Asin'); }
+  /** `arccos(this)`, elementwise (KeOps `Acos`). */
+  acos(): LazyTensor { return this.apply('Acos'); }
+  /** `arctan(this)`, elementwise (KeOps `Atan`). */
+  atan(): LazyTensor { return this.apply('Atan'); }
+  /** `this·log(this)`, 0 at 0, elementwise (KeOps `XLogX`). */
+  xlogx(): LazyTensor { return this.apply('XLogX'); }
+  /** `sin(this)/this`, 1 at 0, elementwise (KeOps `SinXDivX`, pykeops `sinxdivx`). */
+  sinxdivx(): LazyTensor { return this.apply('SinXDivX'); }
+  /**
+   * The normalised sinc, `sin(πx)/(πx)` (1 at 0), elementwise, as pykeops's `sinc` (and NumPy's):
+   * KeOps `SinXDivX(π·this)`. {@link LazyTensor.sinxdivx} is the unnormalised one.
+   * @example
+   * ```ts
+   * import { Vi, Vj } from 'kernelflow';
+   * const x = Vi({ data: Float32Array.of(0, 0.5, 1), shape: [3, 1] });
+   * const zero = Vj({ data: Float32Array.of(0), shape: [1, 1] });
+   * console.log((await x.sub(zero).sinc().sum(1).read()).data); // ≈ [1, 0.6366, 0]
+   * ```
+   */
+  sinc(): LazyTensor { return this.mul(Math.PI).sinxdivx(); }
+  /** 1 where `this = o`, else 0, elementwise (KeOps `Equal`, pykeops `==`). */
+  eq(o: Operand): LazyTensor { return this.apply('Equal', [o]); }
+  /** 1 where `this ≠ o`, else 0 (KeOps `NotEqual`, pykeops `!=`). */
+  ne(o: Operand): LazyTensor { return this.apply('NotEqual', [o]); }
+  /** 1 where `this < o`, else 0 (KeOps `LessThan`, pykeops `<`). */
+  lt(o: Operand): LazyTensor { return this.apply('LessThan', [o]); }
+  /** 1 where `this ≤ o`, else 0 (KeOps `LessOrEqual`, pykeops `<=`). */
+  le(o: Operand): LazyTensor { return this.apply('LessOrEqual', [o]); }
+  /** 1 where `this > o`, else 0 (KeOps `LessThan(o, this)`, pykeops `>`). */
+  gt(o: Operand): LazyTensor { return this.lift(o).apply('LessThan', [this]); }
+  /** 1 where `this ≥ o`, else 0 (KeOps `LessOrEqual(o, this)`, pykeops `>=`). */
+  ge(o: Operand): LazyTensor { return this.lift(o).apply('LessOrEqual', [this]); }
+  /** The one-hot vector of dimension D with a 1 at component round(this) (this scalar; KeOps `OneHot`, pykeops `one_hot`). */
+  oneHot(D: number): LazyTensor { return this.apply('OneHot', [], [D]); }
+  /** The B-splines of degree `order` on this knot vector (dimension K), evaluated at x (dimension 1): dimension K - order - 1 (KeOps `BSpline`, pykeops `bspline`). */
+  bspline(x: Operand, order = 0): LazyTensor { return this.apply('BSpline', [x], [order]); }
+  /** Soft dynamic time warping cost between the series this and o, squared differences, smoothing gamma (KeOps `SoftDTW_SqDist`, pykeops `softdtw_sqdist`). */
+  softdtwSqdist(o: Operand, gamma: Operand): LazyTensor { return this.apply('SoftDTW_SqDist', [o, gamma]); }
+  /** `s`-weighted squared norm of this (KeOps `WeightedSqNorm`): s of dimension 1, D or D² (isotropic, diagonal, full). */
+  weightedsqnorm(s: Operand): LazyTensor { return this.lift(s).apply('WeightedSqNorm', [this]); }
+  /** `s`-weighted squared distance `WeightedSqNorm(s, this - o)` (KeOps `WeightedSqDist`). */
+  weightedsqdist(o: Operand, s: Operand): LazyTensor { return this.lift(s).apply('WeightedSqDist', [this, o]); }
+
+  /**
+   * The transpose (pykeops `t()`, also `T`): i- and j-variables swap roles, so a reduction over
+   * j of `K.t()` is the reduction over i of K. `Vi(x).t()` is `Vj(x)`.
+   * @example
+   * ```ts
+   * import { Vi, Vj } from 'kernelflow';
+   * const x = Vi({ data: Float32Array.of(0, 1), shape: [2, 1] });
+   * const y = Vj({ data: Float32Array.of(0, 10, 20), shape: [3, 1] });
+   * const K = x.sub(y).abs();                      // (2, 3)
+   * console.log((await K.t().sum(1).read()).data); // = K.sum(0): Float32Array [1, 19, 39]
+   * ```
+   */
+  t(): LazyTensor {
+    const f = mapVars(this.formula, (v) => (v.cat === Cat.param ? v : mkVar(swappedUid(v.index), v.dim, v.cat === Cat.i ? Cat.j : Cat.i)));
+    const bindings = new Map<number, Bound>();
+    this.bindings.forEach((node, uid) => bindings.set(swappedUid(uid), node));
+    return new LazyTensor(f, bindings);
+  }
+  /** The transpose, as {@link LazyTensor.t} (NumPy's and pykeops's `.T`). */
+  get T(): LazyTensor {
+    return this.t();
+  }
 
   /**
    * `sum(-1)` (the default): inner sum over the vector dimension, a LazyTensor of dimension 1;
@@ -333,7 +456,11 @@ export class LazyTensor {
   }
 
   private reduceAll(name: string, axis: 0 | 1, opts: ReduceOptions, weight?: Operand, K?: number): Node[] {
-    if (axis !== 0 && axis !== 1) throw new ReductionError(`${name}: axis must be 0 or 1, got ${String(axis)}`);
+    if (axis !== 0 && axis !== 1) {
+      // pykeops's `sum(dim=1)` written as `sum({ dim: 1 })`: say where the axis goes.
+      const hint = typeof axis === 'object' && axis !== null ? " (the axis is a number, the reduction's first argument: x.sum(1) for pykeops's sum(dim=1))" : '';
+      throw new ReductionError(`${name}: axis must be 0 or 1, got ${show(axis)}${hint}`);
+    }
     checkReduceOptions(name, opts);
     const w = weight === undefined ? undefined : this.lift(weight);
     const { formula, inputs, weightFormula } = canonical(this, w === undefined ? [] : [w]);

@@ -97,6 +97,8 @@ class Parser {
   constructor(
     private readonly src: string,
     private readonly aliases: readonly Alias[],
+    /** Inline variables met so far (shared by the formulas of one call), by index. */
+    private readonly inline: Map<number, Alias> = new Map(),
   ) {
     this.toks = tokenize(src);
     for (const a of aliases) if (!this.byName.has(a.name)) this.byName.set(a.name, a);
@@ -309,10 +311,15 @@ class Parser {
     if (bad !== null) this.fail(`${name.text}: ${bad}`, name.col);
     const over = overLimit(index, dim);
     if (over !== null) throw new LimitError(over.limit, `${name.text} at ${this.where(name.col)}: ${over.message}`);
-    // An inline Var must agree with an alias of the same index, or the call's arguments would be ambiguous.
-    const clash = this.aliases.find((a) => a.index === index && (a.dim !== dim || a.cat !== cat));
-    if (clash !== undefined) {
-      this.fail(`Var(${index},${dim},${cat}) conflicts with alias '${clash.name}' = Var(${index},${clash.dim},${clash.cat})`, name.col);
+    // An inline Var must agree with an alias (or an inline Var) of the same index, or the call's arguments would be ambiguous.
+    const clash = this.aliases.find((a) => a.index === index && (a.dim !== dim || a.cat !== cat)) ?? this.inline.get(index);
+    if (clash !== undefined && (clash.dim !== dim || clash.cat !== cat)) {
+      const what = clash.name.startsWith('Var(') ? 'the inline' : `alias '${clash.name}' =`;
+      this.fail(`Var(${index},${dim},${cat}) conflicts with ${what} Var(${index},${clash.dim},${clash.cat})`, name.col);
+    }
+    // Recorded as written, before any simplification: the argument counts even if Grad drops it.
+    if (!this.aliases.some((a) => a.index === index) && !this.inline.has(index)) {
+      this.inline.set(index, { name: `Var(${index},${dim},${cat})`, index, dim, cat: cat as Cat });
     }
     return mkVar(index, dim, cat as Cat);
   }
@@ -411,6 +418,30 @@ export function parseAliases(aliases: readonly string[]): Alias[] {
  */
 export function parseFormula(formula: string, aliases: readonly Alias[]): Formula {
   return new Parser(formula, aliases).top();
+}
+
+/**
+ * The formulas of one reduction (the formula and, when given, its weight `formula2`) with their
+ * arguments, counted as pykeops counts them: every alias and every inline `Var(k, d, c)` (or
+ * `Vi(k, d)`, ...) written in a formula, whether or not it survives simplification (`Grad` of a
+ * formula that does not depend on a variable drops it). `args[k]` is argument k; an index
+ * that nothing declares is a hole (`undefined`): its argument is passed and ignored.
+ * @example
+ * ```ts
+ * const { args } = parseWithArguments(['x*Var(1,1,1)'], parseAliases(['x = Vi(1)']));
+ * args.map((a) => a?.name); // ['x', 'Var(1,1,1)']
+ * ```
+ */
+export function parseWithArguments(
+  formulas: readonly (string | undefined)[],
+  aliases: readonly Alias[],
+): { formulas: (Formula | null)[]; args: (Alias | undefined)[] } {
+  const inline = new Map<number, Alias>();
+  const out = formulas.map((s) => (s === undefined ? null : new Parser(s, aliases, inline).top()));
+  const all = [...aliases.filter((a, k) => aliases.findIndex((b) => b.index === a.index) === k), ...inline.values()];
+  const args: (Alias | undefined)[] = new Array<Alias | undefined>(all.reduce((n, a) => Math.max(n, a.index + 1), 0)).fill(undefined);
+  for (const a of all) args[a.index] = a;
+  return { formulas: out, args };
 }
 
 /**

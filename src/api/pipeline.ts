@@ -4,11 +4,12 @@
  */
 import { DataError, KernelflowError, PipelineError } from '../errors.js';
 import { formatGraph, topoOrder, upstream } from '../graph/state.js';
+import { variables, type Formula } from '../graph/formula.js';
 import type { BackendChoice } from '../scheduler/backends.js';
 import { ReductionNode, reductionNodes } from '../nodes/reduction.js';
 import type { ReductionSpec } from '../ops/reductions.js';
 import { graphState, Node, nodeById, SourceNode } from '../nodes/node.js';
-import { formulaToString, parseAliases, parseFormula, type Alias } from './parse.js';
+import { formulaToString, parseAliases, parseWithArguments, type Alias } from './parse.js';
 import { checkTensor, type TensorLike } from '../tensor.js';
 import { checkFromJSONOptions, checkToJSONOptions } from './options.js';
 import { validatePipeline } from './pipeline-schema.js';
@@ -43,7 +44,8 @@ export interface SourceJSON {
 /**
  * A reduction in a saved pipeline. `formula` is a KeOps formula string; without `aliases` its
  * variables are written `Var(index, dim, cat)` (variable v reads `inputs[v]`), with `aliases`
- * (`['x = Vi(3)', 'y = Vj(3)']`) alias k reads `inputs[k]`.
+ * (`['x = Vi(3)', 'y = Vj(3)']`) alias k reads `inputs[k]`. As in genred, every alias and inline
+ * `Var` is an argument that gives its extent (M or N), whether or not the formula reads it.
  * @example
  * ```ts
  * import { fromJSON, type ReductionJSON, type SourceJSON } from 'kernelflow';
@@ -195,11 +197,15 @@ export function toJSON(nodes: readonly Node[], opts: { data?: 'base64' | 'array'
     }
     // The graph state holds a text for people (elided when long): print the live formula in full.
     const w = live.spec.weight ?? null;
+    // Inputs the formula does not read still give extents: they are saved as aliases.
+    const decls = live.decls?.some((d, i) => d !== undefined && !readsArgument([live.formula, w], i)) === true ? live.decls : undefined;
+    const aliases = decls?.flatMap((d, i) => (d === undefined ? [] : [`v${i} = Var(${i},${d.dim},${d.cat})`]));
     return {
       id: k,
       kind: 'reduction',
       ...(rec.label === '' ? {} : { label: rec.label }),
       formula: formulaToString(live.formula),
+      ...(aliases === undefined ? {} : { aliases }),
       reduction: r.reduction,
       axis: r.axis,
       ...(r.K === undefined ? {} : { K: r.K }),
@@ -246,8 +252,16 @@ export function fromJSON(json: PipelineJSON | string, opts: { backend?: BackendC
       }
       const inputs = n.inputs.map((i) => nodes.get(i)!);
       const aliases: Alias[] = n.aliases === undefined ? [] : parseAliases(n.aliases);
-      const formula = parseFormula(n.formula, aliases);
-      const weight = n.weight === undefined || n.weight === null ? null : parseFormula(n.weight, aliases);
+      // Every alias and inline Var is an argument, read by the simplified formula or not (pykeops's extents).
+      const {
+        formulas: [formula, parsedWeight],
+        args,
+      } = parseWithArguments([n.formula, n.weight ?? undefined], aliases);
+      const weight = parsedWeight ?? null;
+      if (args.length > inputs.length) {
+        throw new PipelineError(`the formula has ${args.length} arguments (${args.map((a, i) => a?.name ?? `argument ${i} unused`).join(', ')}) but inputs lists ${inputs.length}`, `$.nodes[${k}].inputs`);
+      }
+      const decls = args.some((a, i) => a !== undefined && !readsArgument([formula!, weight], i)) ? args : undefined;
       const backend = opts.backend ?? n.backend;
       const spec: ReductionSpec = {
         reduction: n.reduction,
@@ -255,10 +269,10 @@ export function fromJSON(json: PipelineJSON | string, opts: { backend?: BackendC
         ...(n.K === undefined ? {} : { K: n.K }),
         weight,
       };
-      const key = JSON.stringify([formula.key, spec.reduction, spec.axis, spec.K, weight?.key, backend, n.inputs]);
+      const key = JSON.stringify([formula!.key, spec.reduction, spec.axis, spec.K, weight?.key, backend, n.inputs, decls?.map((d) => d && [d.dim, d.cat])]);
       let outs = groups.get(key);
       if (outs === undefined) {
-        outs = reductionNodes(formula, inputs, spec, backend);
+        outs = reductionNodes(formula!, inputs, spec, backend, decls);
         built.push(...outs);
         groups.set(key, outs);
       }
@@ -308,4 +322,9 @@ function fromBase64(s: string): Uint8Array {
   if (B !== undefined) return new Uint8Array(B.from(s, 'base64'));
   const bin = atob(s);
   return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+}
+
+/** Whether the formulas read variable `index`. */
+function readsArgument(formulas: readonly (Formula | null)[], index: number): boolean {
+  return formulas.some((f) => f !== null && variables(f).some((v) => v.index === index));
 }

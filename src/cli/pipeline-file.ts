@@ -177,7 +177,7 @@ function parseAlias(s: Json, path: string, fail: Fail): AliasSpec {
 function parseOutput(key: string, v: Json, path: string, fail: Fail): OutputSpec {
   if (!NAME.test(key)) fail(path, 'an output name must be an identifier (letters, digits, _; not starting with a digit)');
   if (!isObj(v)) return fail(path, 'expected an object with formula, aliases, reduction and axis');
-  checkKeys(v, path, ['formula', 'aliases', 'reduction', 'axis', 'K', 'formula2', 'names', 'backend', 'description'], fail);
+  checkKeys(v, path, ['formula', 'aliases', 'reduction', 'axis', 'dim', 'K', 'formula2', 'names', 'backend', 'description'], fail);
   if (typeof v.formula !== 'string' || v.formula.trim() === '') fail(`${path}.formula`, 'expected a KeOps formula string, e.g. "Exp(-g*SqDist(x,y))"');
   if (!Array.isArray(v.aliases) || v.aliases.length === 0) fail(`${path}.aliases`, 'expected a list of aliases, e.g. ["p = Vi(x)", "q = Vj(y)"]');
   const aliases = (v.aliases as Json[]).map((a, k) => parseAlias(a, `${path}.aliases[${k}]`, fail));
@@ -189,7 +189,13 @@ function parseOutput(key: string, v: Json, path: string, fail: Fail): OutputSpec
     fail(`${path}.reduction`, `expected one of ${REDUCTIONS.join(', ')}; got ${JSON.stringify(reduction ?? null)}`);
   }
   const r = reduction as string;
-  if (v.axis !== 0 && v.axis !== 1) fail(`${path}.axis`, `expected 1 (reduce over j: one row per i point) or 0 (over i); got ${JSON.stringify(v.axis ?? null)}`);
+  // pykeops's `dim` is accepted for `axis`.
+  if (v.axis !== undefined && v.dim !== undefined && v.axis !== v.dim) {
+    fail(`${path}.dim`, `'axis' (${JSON.stringify(v.axis)}) and its pykeops name 'dim' (${JSON.stringify(v.dim)}) disagree`);
+  }
+  const axisKey = v.axis === undefined && v.dim !== undefined ? 'dim' : 'axis';
+  const axis = v.axis ?? v.dim;
+  if (axis !== 0 && axis !== 1) fail(`${path}.${axisKey}`, `expected 1 (reduce over j: one row per i point) or 0 (over i); got ${JSON.stringify(axis ?? null)}`);
   const kFamily = r === 'KMin' || r === 'ArgKMin' || r === 'KMin_ArgKMin';
   if (kFamily) posInt(v.K, `${path}.K`, fail);
   else if (v.K !== undefined) fail(`${path}.K`, `K applies to KMin, ArgKMin and KMin_ArgKMin, not ${r}`);
@@ -215,7 +221,7 @@ function parseOutput(key: string, v: Json, path: string, fail: Fail): OutputSpec
     ...(typeof v.formula2 === 'string' ? { formula2: v.formula2 } : {}),
     aliases,
     reduction: r,
-    axis: v.axis as 0 | 1,
+    axis: axis as 0 | 1,
     ...(kFamily ? { K: v.K as number } : {}),
     ...(typeof v.backend === 'string' ? { backend: v.backend as 'auto' | 'cpu' | 'webgpu' } : {}),
   };

@@ -383,7 +383,8 @@ export class GpuBackend {
       const info = await module.getCompilationInfo().catch(() => undefined);
       const msgs = info?.messages.filter((m) => m.type === 'error').map((m) => `  ${m.lineNum}:${m.linePos} ${m.message}`) ?? [];
       throw new BackendError(
-        `WebGPU: the ${kind === 'full' ? '' : `${kind} `}kernel for ${plan.reduction.name} of ${printFormula(plan.f, 500)} did not compile: ${errText(e)}\n${msgs.join('\n')}\n--- WGSL ---\n${rendered.source}`,
+        `WebGPU: the ${kind === 'full' ? '' : `${kind} `}kernel for ${plan.reduction.name} of ${printFormula(plan.f, 500)} did not compile: ${errText(e).slice(0, 2000)}\n${msgs.slice(0, 20).join('\n')}\n(the WGSL source is the error's \`source\`)`,
+        { source: rendered.source },
       );
     });
     return { rendered, pipeline: outcome, layout, pace: {} };

@@ -68,11 +68,14 @@ const bits = (hex: string): string => `bitcast<f32>(${hex}u | kf_zero)`;
 const LOG2E = '1.4426950408889634';
 
 /** The shortest decimal that rounds to the same float32 as `v` (|v| finite and within f32 range). */
+const F32_MAX = 3.4028234663852886e38;
+
 function shortestF32(v: number): string {
   const target = Math.fround(v);
   for (let p = 1; p <= 9; p++) {
     const s = v.toPrecision(p);
-    if (Math.fround(Number(s)) === target) return s;
+    // Tint rejects a literal above the largest f32 even when it would round down to it.
+    if (Math.fround(Number(s)) === target && Math.abs(Number(s)) <= F32_MAX) return s;
   }
   return String(target);
 }

@@ -1,11 +1,11 @@
-import type { Formula, VarNode } from '../graph/formula.js';
-import { Cat, variables } from '../graph/formula.js';
+import { Cat, mkVar, variables, type Formula, type VarNode } from '../graph/formula.js';
 import { printFormula } from '../graph/print.js';
 import { makePlan } from '../kernel/plan.js';
 import { hasGradient, keptVar, reductionGrad } from '../ops/reduction-grads.js';
 import type { ReductionSpec } from '../ops/reductions.js';
 import { chosenBackend, type BackendChoice } from '../scheduler/backends.js';
-import { executeReduction } from '../scheduler/execute.js';
+import { executeReduction, type ArgDecl } from '../scheduler/execute.js';
+import { op } from '../ops/build.js';
 import type { Tensor } from '../tensor.js';
 import { buildGradReduction, cotangentFormula } from './cotangent.js';
 import { Node, type BackwardContext, type Cotangent } from './node.js';
@@ -16,12 +16,19 @@ import { rowView } from './reshape.js';
  * Pair reductions give two nodes sharing one kernel run. Planning here reports dimension and
  * reduction errors where the user built the node.
  */
-export function reductionNodes(formula: Formula, inputs: readonly Node[], spec: ReductionSpec, backend?: BackendChoice): ReductionNode[] {
+export function reductionNodes(
+  formula: Formula,
+  inputs: readonly Node[],
+  spec: ReductionSpec,
+  backend?: BackendChoice,
+  /** How each input is declared, when some may not be read by the formula (formula strings); default: the formula's variables. */
+  decls?: readonly (ArgDecl | undefined)[],
+): ReductionNode[] {
   const plan = makePlan(formula, spec);
   let last: { stamp: string; value: Promise<Tensor[]> } | undefined;
   const outputsFor = (stamp: string, vals: readonly Tensor[]): Promise<Tensor[]> => {
     if (last?.stamp !== stamp) {
-      const value = executeReduction(formula, { ...spec, backend }, vals);
+      const value = executeReduction(formula, { ...spec, backend }, vals, decls === undefined ? {} : { decls });
       last = { stamp, value };
       // A failed run is not kept: a retry after a transient fault (a lost device) runs again.
       value.catch(() => {
@@ -30,7 +37,25 @@ export function reductionNodes(formula: Formula, inputs: readonly Node[], spec: 
     }
     return last.value;
   };
-  return plan.outputs.map((out, o) => new ReductionNode(inputs, outputsFor, o, out.width, formula, spec, backend));
+  return plan.outputs.map((out, o) => new ReductionNode(inputs, outputsFor, o, out.width, formula, spec, backend, decls));
+}
+
+/**
+ * The formula with its extents pinned: for a category (i or j) that is declared but that the
+ * formulas do not read, `IfElse(a, F, F)` (which is F) reads the first such argument a, so that a
+ * reduction built from F (a gradient) keeps the extent the arguments gave. Undefined when no pin is needed.
+ */
+function pinExtents(f: Formula, weight: Formula | null, decls: readonly (ArgDecl | undefined)[]): Formula | undefined {
+  const read = new Set([f, ...(weight === null ? [] : [weight])].flatMap((g) => variables(g).map((v) => v.cat)));
+  let out: Formula | undefined;
+  decls.forEach((d, k) => {
+    if (d === undefined || d.cat === Cat.param || read.has(d.cat)) return;
+    read.add(d.cat);
+    const v = mkVar(k, d.dim, d.cat);
+    const g = out ?? f;
+    out = op('IfElse', [d.dim === 1 ? v : op('Elem', [v], [0]), g, g]);
+  });
+  return out;
 }
 
 /** The result of one reduction output; pair reductions share one kernel run through `run`. */
@@ -47,6 +72,8 @@ export class ReductionNode extends Node {
     readonly spec: ReductionSpec,
     /** The backend this reduction runs on (undefined: the one `init` chose). */
     readonly backend?: BackendChoice,
+    /** How each input is declared (a formula-string reduction may have inputs its formula does not read). */
+    readonly decls?: readonly (ArgDecl | undefined)[],
   ) {
     super(inputs);
     this.wire({ reduction: { formula, spec, output, ...(backend === undefined ? {} : { backend }) } });
@@ -114,17 +141,19 @@ export class ReductionNode extends Node {
       if (i === undefined) memo.set(n, (i = inputs.push(n) - 1));
       return i;
     };
+    // Gradients keep the forward extents: a category given only by inputs the formula does not read is pinned.
+    const formula = (this.decls === undefined ? undefined : pinExtents(this.formula, spec.weight ?? null, this.decls)) ?? this.formula;
     let lse: Node | undefined;
     const inp = {
       g: cotangentFormula(terms, this.dim, axis, bind),
       // A vector KMin's value is [rows, K, D]: read as rows of width K*D.
       out: () => keptVar(bind(this.formula.dim > 1 && spec.reduction.startsWith('KMin') ? this.rowView() : this), this.dim, axis),
       lse: () => {
-        lse ??= reductionNodes(this.formula, this.inputs, { reduction: 'LogSumExp', axis }, backend)[0]!;
+        lse ??= reductionNodes(this.formula, this.inputs, { reduction: 'LogSumExp', axis }, backend, this.decls)[0]!;
         return keptVar(bind(lse), 1, axis);
       },
     };
-    const info = { ...spec, formula: this.formula, weight: spec.weight ?? null, K: spec.K ?? 0 };
+    const info = { ...spec, formula, weight: spec.weight ?? null, K: spec.K ?? 0 };
     const vars = new Map<string, VarNode>();
     for (const f of info.weight === null ? [info.formula] : [info.formula, info.weight]) for (const v of variables(f)) vars.set(v.key, v);
     for (const v of vars.values()) {

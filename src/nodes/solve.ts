@@ -3,7 +3,7 @@ import { KernelflowError } from '../errors.js';
 import { Cat, mkVar, type Formula } from '../graph/formula.js';
 import { printFormula } from '../graph/print.js';
 import { op } from '../ops/build.js';
-import { solveKernel, type KernelSolveOptions, type SolveOptions, type SolveProgress } from '../solve/kernel-solve.js';
+import { solveKernel, type KernelSolveOptions, type SolveInfo, type SolveOptions, type SolveProgress } from '../solve/kernel-solve.js';
 import { checkSolveOptions } from '../solve/options.js';
 import type { BackendChoice } from '../scheduler/backends.js';
 import { asFloat32, type Tensor } from '../tensor.js';
@@ -36,6 +36,8 @@ export class SolveNode extends Node<Tensor<Float32Array>> {
   private warm: Tensor | undefined;
   /** Iterations of the last completed solve. */
   lastIterations = 0;
+  /** What the last completed solve did: iterations, residual, landmarks, setup and iteration times. */
+  lastSolve: SolveInfo | undefined;
 
   /** @internal Made by `LazyTensor.solve`. */
   constructor(
@@ -56,15 +58,16 @@ export class SolveNode extends Node<Tensor<Float32Array>> {
   }
 
   /**
-   * The iterations of every solve this node runs (a hot Observable: subscribe before the solve
-   * starts to see all of them). Completes when the node is disposed.
+   * The progress of every solve this node runs (a hot Observable: subscribe before the solve
+   * starts to see all of it): the preconditioner's setup, long kernel reductions and each
+   * iteration (see {@link SolveProgress}). Completes when the node is disposed.
    * @example
    * ```ts
    * import { source, Vi, Vj } from 'kernelflow';
    * const n = 1000;
    * const x = source(Float32Array.from({ length: n * 2 }, Math.random), [n, 2]);
    * const c = Vi(x).sqdist(Vj(x)).mul(-50).exp().solve(x, { alpha: 0.01 });
-   * c.progress().subscribe(({ iter, residual }) => console.log(iter, residual)); // 1, 2, ... down to tol
+   * c.progress().subscribe(({ phase, iter, residual }) => phase === 'iterate' && console.log(iter, residual)); // 1, 2, ... down to tol
    * await c.read();
    * ```
    */
@@ -88,6 +91,7 @@ export class SolveNode extends Node<Tensor<Float32Array>> {
     this.warm = res.c;
     if (res.cancelled) throw new KernelflowError('CANCELLED', 'solve cancelled: an input changed');
     this.lastIterations = res.iterations;
+    this.lastSolve = res.info;
     return { data: asFloat32(res.c), shape: [...b.shape] };
   }
 

@@ -163,7 +163,9 @@ function kahanAdd(c: ReduceCtx, k: Ix, x: string): string {
   if (c.d.barrier === undefined) return `${s} = ${s} + ${x};`;
   const tag = typeof k === 'number' ? k : '';
   const [y, t, comp] = [`${c.p}ky${tag}`, `${c.p}kt${tag}`, acc(c, 'c', c.fDim)(k)];
-  return `{ ${c.d.decl(y, `${x} - ${comp}`)} ${c.d.decl(t, c.d.barrier(`${s} + ${y}`))} ${comp} = (${t} - ${s}) - ${y}; ${s} = ${t}; }`;
+  // An infinite running sum has no rounding error to carry: inf - inf would make the compensation NaN.
+  const finite = `${c.d.call('abs', t)} <= ${c.d.num(3.4028234663852886e38)}`;
+  return `{ ${c.d.decl(y, `${x} - ${comp}`)} ${c.d.decl(t, c.d.barrier(`${s} + ${y}`))} ${comp} = ${c.d.select(finite, `(${t} - ${s}) - ${y}`, c.d.num(0))}; ${s} = ${t}; }`;
 }
 
 const sum: ReductionDef = {
@@ -257,24 +259,27 @@ const logSumExp: ReductionDef = {
     const add = coords(c, c.gDim, (k) => [`${s(k)} = ${s(k)} + ${r} * ${g.at(k)};`]).join(' ');
     return [`if (${f0} > ${m}) { ${r} = ${e.call('exp', `${m} - ${f0}`)}; ${up} ${m} = ${f0}; } else { ${r} = ${e.call('exp', `${f0} - ${m}`)}; ${add} }`];
   },
+  // Every term -inf leaves m = -inf and s = NaN (exp(-inf + inf)): the result is -inf, as scipy and torch give.
   finalize: (c, w) => {
+    const lse = (m: string, s: string): string => c.d.select(`${m} == ${c.d.num(-Infinity)}`, c.d.num(-Infinity), `${m} + ${c.d.call('log', s)}`);
     if (c.gDim === 0) {
       const [m, s] = [acc(c, 'm', c.fDim), acc(c, 's', c.fDim)];
-      return coords(c, c.fDim, (k) => [w(0, k, `${m(k)} + ${c.d.call('log', s(k))}`)]);
+      return coords(c, c.fDim, (k) => [w(0, k, lse(m(k), s(k)))]);
     }
     const [m, s] = [acc(c, 'm', 1)(0), acc(c, 's', c.gDim)];
-    return coords(c, c.gDim, (k) => [w(0, k, `${m} + ${c.d.call('log', s(k))}`)]);
+    return coords(c, c.gDim, (k) => [w(0, k, lse(m, s(k)))]);
   },
   ref: (terms, fDim, gDim) => {
     if (gDim === 0) {
       return [
         range(fDim).map((k) => {
           const m = Math.max(...terms.map((t) => t.f[k]!));
-          return m + Math.log(terms.reduce((s, t) => s + Math.exp(t.f[k]! - m), 0));
+          return m === -Infinity ? -Infinity : m + Math.log(terms.reduce((s, t) => s + Math.exp(t.f[k]! - m), 0));
         }),
       ];
     }
     const m = Math.max(...terms.map((t) => t.f[0]!));
+    if (m === -Infinity) return [range(gDim).map(() => -Infinity)];
     return [range(gDim).map((k) => m + Math.log(terms.reduce((s, t) => s + Math.exp(t.f[0]! - m) * t.g[k]!, 0)))];
   },
 };

@@ -1,3 +1,6 @@
+import { ClusterBackend } from '../cluster/backend.js';
+import type { ClusterOptions } from '../cluster/options.js';
+import { closeNatsConnections } from '../cluster/connection.js';
 import { CpuBackend } from '../cpu/backend.js';
 import { BackendError } from '../errors.js';
 import { GpuBackend } from '../gpu/backend.js';
@@ -16,7 +19,7 @@ import { checkOptions, integerAtLeast, show, type OptionCheck } from '../options
  * console.log(used);
  * ```
  */
-export type BackendName = 'webgpu' | 'cpu';
+export type BackendName = 'webgpu' | 'cpu' | 'cluster';
 
 /**
  * What `init` and the `backend` option of every entry point accept: a backend, or `'auto'`
@@ -32,7 +35,7 @@ export type BackendName = 'webgpu' | 'cpu';
 export type BackendChoice = BackendName | 'auto';
 
 /** Every name `init` and the `backend` options accept. */
-const CHOICES: readonly BackendChoice[] = ['auto', 'webgpu', 'cpu'];
+const CHOICES: readonly BackendChoice[] = ['auto', 'webgpu', 'cpu', 'cluster'];
 
 /** A backend name checked: anything else is a BackendError naming it (`where` is the entry). */
 export function checkBackend(name: unknown, where: string): BackendChoice {
@@ -69,6 +72,7 @@ let cpu: CpuBackend | undefined;
 let gpu: GpuBackend | undefined;
 let current: BackendName | undefined;
 let software = false;
+let cluster: ClusterBackend | undefined;
 
 /**
  * Options of {@link init}.
@@ -86,9 +90,17 @@ export interface InitOptions {
   readonly quiet?: boolean;
   /** Compiled kernels each backend keeps, least recently used evicted first (default 256). */
   readonly kernelCacheSize?: number;
+  /** NATS server(s) of the cluster backend (`'nats://HOST:PORT'`): needed by `backend: 'cluster'`, here or per call. */
+  readonly servers?: string | readonly string[];
+  /** Options of the cluster backend (docs/scaling-out.md). */
+  readonly cluster?: ClusterOptions;
 }
 
 const isBoolean: OptionCheck = (v) => (typeof v === 'boolean' ? undefined : 'must be true or false');
+const isServers: OptionCheck = (v) =>
+  typeof v === 'string' || (Array.isArray(v) && v.every((s) => typeof s === 'string')) ? undefined : "must be a NATS URL ('nats://HOST:PORT') or a list of them";
+// The cluster options are checked, key by key, by the cluster backend itself.
+const isObject: OptionCheck = (v) => (typeof v === 'object' && v !== null && !Array.isArray(v) ? undefined : 'must be an object of cluster options');
 
 /** An environment variable in Node ('' elsewhere). */
 function env(name: string): string {
@@ -105,17 +117,22 @@ function env(name: string): string {
  * promptly.
  * `kernelCacheSize` bounds the compiled kernels each backend keeps (default 256); the least
  * recently used are evicted (`stats().kernelsEvicted`).
+ * `'cluster'` shards reductions over `kernelflow-worker` processes reached through the NATS
+ * `servers` (docs/scaling-out.md); `servers` (and `cluster` options) given with another backend
+ * configure the cluster for a per-call `backend: 'cluster'` option. An unreachable server is a
+ * BackendError.
  * @returns the backend now in use.
  * @example
  * ```ts
  * import { init, backendName, shutdown } from 'kernelflow';
  * await init({ backend: 'cpu', kernelCacheSize: 64 }); // keep at most 64 compiled kernels
  * console.log(backendName()); // 'cpu'
+ * await init({ backend: 'cpu', servers: 'nats://127.0.0.1:4222' }); // CPU, and { backend: 'cluster' } per call
  * await shutdown();
  * ```
  */
 export async function init(opts: InitOptions = {}): Promise<BackendName> {
-  checkOptions('init', opts, { backend: backendOption, kernelCacheSize: integerAtLeast(1), quiet: isBoolean });
+  checkOptions('init', opts, { backend: backendOption, kernelCacheSize: integerAtLeast(1), quiet: isBoolean, servers: isServers, cluster: isObject });
   if (opts.kernelCacheSize !== undefined) setKernelCacheSize(opts.kernelCacheSize);
   let want = opts.backend ?? 'auto';
   const quiet = opts.quiet === true || /^(1|true|yes)$/i.test(env('KERNELFLOW_QUIET'));
@@ -124,6 +141,18 @@ export async function init(opts: InitOptions = {}): Promise<BackendName> {
   const say = (line: string): void => {
     if (announce) notice(line);
   };
+  // The cluster backend (src/cluster): configured by `servers` with any backend, so that a
+  // per-call `backend: 'cluster'` option can use it; current when `backend: 'cluster'`.
+  if (opts.servers !== undefined || opts.cluster !== undefined) {
+    const servers = opts.servers ?? cluster?.servers ?? (env('KERNELFLOW_SERVERS') || undefined);
+    if (servers === undefined) throw new BackendError("init: the cluster backend needs servers: init({ backend: 'cluster', servers: 'nats://HOST:PORT' })");
+    cluster = new ClusterBackend(servers, opts.cluster);
+  }
+  if (want === 'cluster') {
+    await clusterBackend().connection();
+    current = 'cluster';
+    return current;
+  }
   if (want === 'auto') {
     const forced = env('KERNELFLOW_BACKEND');
     if (forced === 'cpu' || forced === 'webgpu') want = forced;
@@ -206,8 +235,24 @@ export function chosenBackend(): BackendName | undefined {
 export function getBackend(name?: BackendChoice): Backend {
   const n = name === undefined || name === 'auto' ? current : (checkBackend(name, 'backend') as BackendName);
   if (n === undefined) return { name: backendName(), run: async (...args) => getBackend(await chosen()).run(...args) };
+  if (n === 'cluster') return clusterBackend();
   if (n === 'webgpu') return (gpu ??= new GpuBackend());
   return (cpu ??= new CpuBackend());
+}
+
+/** The configured cluster backend (from `init({ servers })`, else the KERNELFLOW_SERVERS environment variable). */
+function clusterBackend(): ClusterBackend {
+  if (cluster !== undefined) return cluster;
+  const servers = env('KERNELFLOW_SERVERS');
+  if (servers === '') {
+    throw new BackendError("the cluster backend is not configured: call init({ backend: 'cluster', servers: 'nats://HOST:PORT' }) (or set KERNELFLOW_SERVERS)");
+  }
+  return (cluster = new ClusterBackend(servers));
+}
+
+/** The NATS servers the cluster backend uses, if it is configured. */
+export function clusterServers(): readonly string[] | undefined {
+  return cluster?.servers;
 }
 
 /**
@@ -226,5 +271,7 @@ export async function shutdown(): Promise<void> {
   await cpu?.dispose();
   cpu = undefined;
   gpu = undefined;
+  cluster?.reset();
+  await closeNatsConnections();
   await releaseDevice();
 }

@@ -1,14 +1,14 @@
 import { Cat } from '../graph/formula.js';
 import { DimensionError, ReductionError } from '../errors.js';
-import type { Formula, VarNode } from '../graph/formula.js';
+import { variables, type Formula } from '../graph/formula.js';
 import { liftLiterals } from '../kernel/literals.js';
 import { makePlan } from '../kernel/plan.js';
 import type { ReductionSpec } from '../ops/reductions.js';
 import { getBackend, type BackendChoice } from './backends.js';
 import { asFloat32, checkTensor, type Tensor, type TensorLike } from '../tensor.js';
 
-/** Rows of a variable's data, after checking its trailing dimension; `name` is the culprit. */
-function rowsOf(v: VarNode, t: TensorLike, name: string): number {
+/** Rows of an argument's data, after checking its trailing dimension against its declaration; `name` is the culprit. */
+function rowsOf(v: ArgDecl, t: TensorLike, name: string): number {
   const s = t.shape;
   if (v.cat === Cat.param) {
     const ok = (s.length === 1 && s[0] === v.dim) || (s.length === 2 && s[0] === 1 && s[1] === v.dim) || (s.length === 0 && v.dim === 1);
@@ -22,45 +22,109 @@ function rowsOf(v: VarNode, t: TensorLike, name: string): number {
   return s[0]!;
 }
 
+/** How an argument of a reduction is declared: pykeops's `Var(index, dim, cat)` without the index. */
+export interface ArgDecl {
+  readonly dim: number;
+  readonly cat: Cat;
+}
+
+/** What executeReduction knows of its arguments besides their data. */
+export interface ReductionArguments {
+  /** `names[k]` names argument k in messages (default `argument k`). */
+  readonly names?: readonly (string | undefined)[];
+  /**
+   * `decls[k]` declares argument k (holes: no argument there). Every declared argument is checked
+   * and gives the extent of its category, whether the formula reads it or not (pykeops: extents
+   * come from the arguments, not from the simplified formula). Default: the variables of the
+   * formula and the weight, which is right where formulas never drop a variable (LazyTensor).
+   */
+  readonly decls?: readonly (ArgDecl | undefined)[];
+}
+
+/** The variables of formulas as argument declarations, by index. */
+export function declsOf(formulas: readonly (Formula | null)[]): (ArgDecl | undefined)[] {
+  const out: (ArgDecl | undefined)[] = [];
+  for (const f of formulas) if (f !== null) for (const v of variables(f)) out[v.index] ??= { dim: v.dim, cat: v.cat };
+  return out;
+}
+
 /**
- * Runs one fused reduction: `args[v]` is the data of variable index v, `names[v]` its name for
- * messages. Extents come from the data; a formula without j (or i) variables has that extent 1.
+ * Pairs per dispatch when a reduction reports progress: about a second on lavapipe (1-2 G pairs/s),
+ * a few milliseconds on a GPU. Each further dispatch uploads the reduced side again (O(N) bytes),
+ * which is negligible against the 2^30 pairs it computes.
+ */
+export const PROGRESS_PAIRS = 2 ** 30;
+
+/** Options of {@link executeReduction} besides the reduction itself. */
+export interface ExecuteOptions {
+  readonly backend?: BackendChoice;
+  /**
+   * Called with the fraction of the kept rows done (0 < f <= 1). When given and the reduction
+   * has more than `progressPairs` pairs (default {@link PROGRESS_PAIRS}), the kept rows are split
+   * into dispatches of about that many pairs, each reported when it completes; otherwise called
+   * once at the end.
+   */
+  readonly onProgress?: (fraction: number) => void;
+  readonly progressPairs?: number;
+}
+
+/**
+ * Runs one fused reduction: `args[k]` is the data of argument k (variable index k of the formula).
+ * Extents come from the arguments: M from every declared i-argument, N from every j-argument,
+ * whether or not the formula still reads them; a category without any argument has extent 1.
  */
 export async function executeReduction(
   formula: Formula,
-  opts: ReductionSpec & { backend?: BackendChoice },
+  opts: ReductionSpec & ExecuteOptions,
   args: readonly (TensorLike | undefined)[],
-  names: readonly string[] = [],
+  info: ReductionArguments = {},
 ): Promise<Tensor[]> {
   // Literals become data of one parameter variable, so new constants reuse the compiled kernel.
   const lifted = liftLiterals(formula, opts.weight ?? null);
   const plan = makePlan(lifted.f, { ...opts, weight: lifted.g });
   const backend = getBackend(opts.backend);
-  const nameOf = (i: number): string => names[i] ?? `argument ${i}`;
+  const nameOf = (i: number): string => info.names?.[i] ?? `argument ${i}`;
   const extent: [number | undefined, number | undefined] = [undefined, undefined];
   const who: [string, string] = ['', ''];
+  const checked: (TensorLike | undefined)[] = [];
+  /** Checks argument i against its declaration and counts its rows in its category's extent. */
+  const take = (i: number, d: ArgDecl): TensorLike => {
+    const t = args[i];
+    if (t === undefined) throw new DimensionError(`${nameOf(i)} (Var(${i},${d.dim},${flip(d).cat})) was not given`);
+    const c = checkTensor(t, nameOf(i));
+    const rows = rowsOf(d, c, nameOf(i));
+    if (d.cat !== Cat.param) {
+      const seen = extent[d.cat];
+      if (seen !== undefined && seen !== rows) {
+        throw new DimensionError(`${nameOf(i)} has ${rows} rows but ${who[d.cat]} has ${seen} (both are indexed by ${flip(d).cat === Cat.i ? 'i' : 'j'})`);
+      }
+      extent[d.cat] = rows;
+      who[d.cat] = nameOf(i);
+    }
+    return (checked[i] = c);
+  };
+  // The plan reduces over j: for axis 0 its formula is transposed, and so are the declarations.
+  const flip = (d: ArgDecl): ArgDecl => (opts.axis === 1 || d.cat === Cat.param ? d : { dim: d.dim, cat: d.cat === Cat.i ? Cat.j : Cat.i });
+  const decls = (info.decls ?? declsOf([formula, opts.weight ?? null])).map((d) => (d === undefined ? undefined : flip(d)));
+  decls.forEach((d, i) => {
+    if (d !== undefined) take(i, d);
+  });
   const ins: (Float32Array | Float64Array | undefined)[] = [];
   plan.vars.forEach((v, i) => {
     if (v === undefined) return;
     if (i === lifted.index) {
-      // The CPU backend computes in float64, as it did with literals printed in its code.
-      ins[i] = backend.name === 'cpu' ? Float64Array.from(lifted.values) : Float32Array.from(lifted.values);
+      // The CPU backend computes in float64, as it did with literals printed in its code (the
+      // cluster passes them on as they are to its workers' backends).
+      ins[i] = backend.name === 'cpu' || backend.name === 'cluster' ? Float64Array.from(lifted.values) : Float32Array.from(lifted.values);
       return;
     }
-    const t = args[i];
-    if (t === undefined) throw new DimensionError(`${nameOf(i)} (${v.key}) is used by the formula but was not given`);
-    const checked = checkTensor(t, nameOf(i));
-    const rows = rowsOf(v, checked, nameOf(i));
-    if (v.cat !== Cat.param) {
-      const seen = extent[v.cat];
-      if (seen !== undefined && seen !== rows) {
-        throw new DimensionError(`${nameOf(i)} has ${rows} rows but ${who[v.cat]} has ${seen} (both are indexed by ${v.cat === Cat.i ? 'the kept' : 'the reduced'} axis)`);
-      }
-      extent[v.cat] = rows;
-      who[v.cat] = nameOf(i);
+    const d = decls[i];
+    if (d !== undefined && (d.dim !== v.dim || d.cat !== v.cat)) {
+      throw new DimensionError(`${nameOf(i)} is declared Var(${i},${flip(d).dim},${flip(d).cat}) but the formula reads it as ${flip(v).cat === v.cat ? v.key : `Var(${i},${v.dim},${flip(v).cat})`}`);
     }
-    ins[i] = asFloat32(checked);
+    ins[i] = asFloat32(checked[i] ?? take(i, v));
   });
+  // M and N here are the kept and the reduced extent (for axis 0: N and M of the arguments).
   const M = extent[0] ?? 1;
   const N = extent[1] ?? 1;
   if (plan.reduction.usesK && plan.K > N) {
@@ -69,6 +133,26 @@ export async function executeReduction(
   if (N === 0 && plan.reduction.name !== 'Sum') {
     throw new ReductionError(`${plan.reduction.name} over an empty axis has no value`);
   }
-  const outs = await backend.run(plan, ins, M, N);
+  const report = opts.onProgress;
+  const per = opts.progressPairs ?? PROGRESS_PAIRS;
+  const chunks = Math.min(M, Math.ceil((M * Math.max(1, N)) / per));
+  if (report === undefined || chunks <= 1) {
+    const outs = await backend.run(plan, ins, M, N);
+    report?.(1);
+    return outs.map((data, o) => ({ data, shape: [M, ...plan.outputs[o]!.rowShape] }));
+  }
+  // Kept rows are independent: run them in slices (views of the i-side inputs), one dispatch each.
+  const rowsPer = Math.ceil(M / chunks);
+  const outs = plan.outputs.map((o) => (o.int ? new Int32Array(M * o.width) : new Float32Array(M * o.width)));
+  for (let r0 = 0; r0 < M; r0 += rowsPer) {
+    const r1 = Math.min(M, r0 + rowsPer);
+    const slice = ins.map((data, i) => {
+      const v = plan.vars[i];
+      return data === undefined || v === undefined || v.cat !== Cat.i ? data : data.subarray(r0 * v.dim, r1 * v.dim);
+    });
+    const part = await backend.run(plan, slice, r1 - r0, N);
+    part.forEach((data, o) => outs[o]!.set(data, r0 * plan.outputs[o]!.width));
+    report(r1 / M);
+  }
   return outs.map((data, o) => ({ data, shape: [M, ...plan.outputs[o]!.rowShape] }));
 }

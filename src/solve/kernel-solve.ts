@@ -1,4 +1,4 @@
-import { executeReduction } from '../scheduler/execute.js';
+import { executeReduction, type ArgDecl } from '../scheduler/execute.js';
 import type { BackendChoice } from '../scheduler/backends.js';
 import type { Tensor, TensorLike } from '../tensor.js';
 import { DimensionError, KernelflowError } from '../errors.js';
@@ -6,7 +6,13 @@ import { Cat, mapVars, mkVar, variables, type Formula } from '../graph/formula.j
 import { op } from '../ops/build.js';
 import { conjugateGradient, SolveError, type CgResult } from './cg.js';
 import { checkFinite, checkInternalSolveOptions, checkX0 } from './options.js';
-import { nystromPreconditioner, pickLandmarks } from './nystrom.js';
+import { nystromPreconditioner, pivotedCholesky, releaseWorkspace, type KernelColumns, type LandmarkRule, type NystromFactor, type Preconditioner } from './nystrom.js';
+import { record } from '../stats.js';
+
+/** Most landmarks by default, and the residual-diagonal stop (a fraction of alpha). */
+const DEFAULT_RANK = 512;
+const DEFAULT_PRECOND_TOL = 0.01;
+const DEFAULT_LANDMARKS: LandmarkRule = 'rpcholesky';
 
 /**
  * Options of a solve: ridge, stopping rule, warm start, preconditioner.
@@ -19,7 +25,7 @@ import { nystromPreconditioner, pickLandmarks } from './nystrom.js';
  * const opts: SolveOptions = { alpha: 0.01, tol: 1e-6, precond: 'nystrom', rank: 256 };
  * const c = Vi(x).sqdist(Vj(x)).mul(-50).exp().solve(b, opts);
  * await c.read();
- * console.log(c.lastIterations); // about 10 with the preconditioner, hundreds without
+ * console.log(c.lastIterations, c.lastSolve?.rank); // about 10 iterations with the preconditioner, hundreds without
  * ```
  */
 export interface SolveOptions {
@@ -32,39 +38,105 @@ export interface SolveOptions {
   /** Initial guess, b's shape. A SolveNode given x0 starts every solve from it (not from its last solution). */
   readonly x0?: TensorLike;
   /**
-   * `'nystrom'` (default): a Nyström (Falkon-style) preconditioner from `rank` landmarks, used when
-   * alpha > 0 and n > 2·rank and the kernel is known (LazyTensor.solve, or a kernelSolve formula
-   * of the form `K * b` over axis 1); otherwise, and with `'none'`, plain conjugate gradient.
+   * `'nystrom'` (default): a Nyström preconditioner K ≈ F F^T from a pivoted partial Cholesky of
+   * the kernel (see `rank`, `landmarks`, `precondTol`), used when alpha > 0 and the kernel is known
+   * (LazyTensor.solve, or a kernelSolve formula of the form `K * b` over axis 1); otherwise, and
+   * with `'none'`, plain conjugate gradient.
    */
   readonly precond?: 'nystrom' | 'none';
-  /** Landmarks of the Nyström preconditioner (default 256). */
+  /**
+   * Most landmarks of the Nyström preconditioner (default 512, and at most n/2). Fewer are taken
+   * when the kernel is explained before: the search stops once the residual diagonal
+   * K_ii - (F F^T)_ii is below `precondTol`·alpha everywhere (about 280 landmarks on a Gaussian of
+   * sigma 0.1 in the unit square, whatever n). Setup costs about n·rank² host multiply-adds, each
+   * iteration 2·n·rank·Dv more.
+   */
   readonly rank?: number;
+  /** How landmarks are chosen (default `'rpcholesky'`: pivots drawn in proportion to the residual diagonal); see {@link LandmarkRule}. */
+  readonly landmarks?: LandmarkRule;
+  /** The landmark search stops when every residual diagonal entry is below precondTol·alpha (default 0.01). */
+  readonly precondTol?: number;
   /** Runs the solve's reductions on this backend instead of the one `init` chose. */
   readonly backend?: BackendChoice;
 }
 
 /**
- * One step of a running solve, as `SolveNode.progress()` emits it.
+ * Where a running solve is, as `SolveNode.progress()` and kernelSolve's `onProgress` report it:
+ * while the preconditioner is built (`'setup'`, once per block of landmarks), inside a long kernel
+ * reduction of an iteration (`'matvec'`, once per dispatch of about 2^30 pairs) and after each
+ * iteration (`'iterate'`). `iter` never decreases.
  * @example
  * ```ts
  * import type { SolveProgress } from 'kernelflow';
- * const log = ({ iter, residual }: SolveProgress) => console.log(`CG ${iter}: ${residual.toExponential(2)}`);
- * log({ iter: 1, residual: 0.5 });
+ * const log = ({ phase, iter, residual }: SolveProgress) => {
+ *   if (phase === 'iterate') console.log(`CG ${iter}: ${residual.toExponential(2)}`);
+ * };
+ * log({ phase: 'iterate', iter: 1, residual: 0.5, fraction: 1, rank: 256, setupMs: 120, elapsedMs: 300 });
  * ```
  */
 export interface SolveProgress {
-  /** The iteration just done (1, 2, ...). */
+  readonly phase: 'setup' | 'matvec' | 'iterate';
+  /** Iterations done (0 during setup). */
   readonly iter: number;
-  /** The relative residual after it (largest over the columns of b). */
+  /** The relative residual after them (largest over the columns of b); NaN before it is known (a warm start's, during setup). */
   readonly residual: number;
+  /** Fraction of the phase done: setup, landmarks so far over the most allowed; matvec, the kept rows done; iterate, 1. */
+  readonly fraction: number;
+  /** Landmarks of the preconditioner so far (0 without one). */
+  readonly rank: number;
+  /** Milliseconds spent building the preconditioner (so far, during setup). */
+  readonly setupMs: number;
+  /** Milliseconds since the solve started. */
+  readonly elapsedMs: number;
+}
+
+/**
+ * What a finished solve did: iterations, residual, the preconditioner it built and where the time
+ * went (`SolveNode.lastSolve`).
+ * @example
+ * ```ts
+ * import { source, Vi, Vj } from 'kernelflow';
+ * const n = 1000;
+ * const x = source(Float32Array.from({ length: n * 2 }, Math.random), [n, 2]);
+ * const c = Vi(x).sqdist(Vj(x)).mul(-50).exp().solve(x, { alpha: 0.01 });
+ * await c.read();
+ * const { iterations, rank, setupMs, totalMs } = c.lastSolve!;
+ * console.log(`${iterations} iterations, ${rank} landmarks, setup ${setupMs} of ${totalMs} ms`);
+ * ```
+ */
+export interface SolveInfo {
+  readonly iterations: number;
+  /** Relative residual reached (the CG recurrence's, largest over the columns). */
+  readonly residual: number;
+  /** Landmarks of the Nyström preconditioner (0: none was built). */
+  readonly rank: number;
+  readonly landmarks: LandmarkRule | 'none';
+  /** Largest residual diagonal entry K_ii - (F F^T)_ii the landmarks left (NaN without a preconditioner). */
+  readonly residualDiagonal: number;
+  /** Kernel columns the landmark search computed (landmarks and rejected candidates), and pivots dropped as float32 noise. */
+  readonly candidates: number;
+  readonly dropped: number;
+  /** Preconditioner setup: all of it, its kernel dispatches, its host arithmetic (ms). */
+  readonly setupMs: number;
+  readonly setupKernelMs: number;
+  readonly setupHostMs: number;
+  /** Time in the kernel reductions of the iterations, in the preconditioner applications, in all (ms). */
+  readonly matvecMs: number;
+  readonly precondMs: number;
+  readonly totalMs: number;
 }
 
 /** Solve options plus the hooks a solve node drives: progress reports and cancellation. */
 export interface KernelSolveOptions extends SolveOptions {
-  readonly onProgress?: (p: { iter: number; residual: number }) => void;
+  readonly onProgress?: (p: SolveProgress) => void;
   readonly cancelled?: () => boolean;
   /** Names of `vals` for messages (`names[p]` is b's), e.g. the aliases or the source labels. */
   readonly names?: readonly string[];
+  /**
+   * How `vals` are declared (kernelSolve: its aliases and inline Vars), so that the extents of each
+   * product come from every argument, read by the formula or not (default: the formula's variables).
+   */
+  readonly decls?: readonly (ArgDecl | undefined)[];
 }
 
 /** Rows `idx` of a row-major [n, d] array. */
@@ -75,34 +147,44 @@ function rows(t: Tensor, idx: Int32Array): Tensor {
   return { data: out, shape: [idx.length, d] };
 }
 
+/** Candidate landmarks per dispatch of kernel columns (see `kernelColumns`). */
+const COLUMN_BLOCK = 32;
+
 /**
- * The dense block K[iRows, jRows] (float64, row-major) in one dispatch: every pair becomes a row of
- * an elementwise map (j-variables recast as i-variables over the pair list), so nothing but the
- * block itself is allocated. `null` rows mean all n.
+ * The kernel's diagonal and blocks of its columns, each one fused reduction:
+ * - the diagonal K(x_i, x_i) is an elementwise map (j-variables recast as i-variables);
+ * - the columns K[:, S] of a block S of `block` landmarks are `sum_j K(x_i, y_{S_j}) e_j` over the
+ *   landmarks' rows only, with e_j the j-th unit vector (a j-variable of dimension `block`):
+ *   the same kernel as a CG step with `block` right-hand sides, n x block pairs. A short block is
+ *   padded (zero unit vectors), so every block runs the one compiled kernel.
  */
-async function denseBlock(
-  K: Formula,
-  vals: readonly (Tensor | undefined)[],
-  iRows: Int32Array | null,
-  jRows: Int32Array,
-  n: number,
-  backend: BackendChoice | undefined,
-): Promise<Float64Array> {
-  const I = iRows ?? Int32Array.from({ length: n }, (_, k) => k);
-  const ni = I.length;
-  const nj = jRows.length;
-  const pairsOf = (which: 'i' | 'j'): Int32Array => {
-    const out = new Int32Array(ni * nj);
-    for (let a = 0; a < ni; a++) for (let b = 0; b < nj; b++) out[a * nj + b] = which === 'i' ? I[a]! : jRows[b]!;
-    return out;
-  };
+function kernelColumns(K: Formula, vals: readonly (Tensor | undefined)[], n: number, backend: BackendChoice | undefined, block: number): KernelColumns {
   const cats = new Map(variables(K).map((v) => [v.index, v.cat] as const));
-  const map = mapVars(K, (v) => (v.cat === Cat.j ? mkVar(v.index, v.dim, Cat.i) : v));
-  const iPairs = pairsOf('i');
-  const jPairs = pairsOf('j');
-  const data = vals.map((t, v) => (t === undefined || cats.get(v) === 2 ? t : rows(t, cats.get(v) === 1 ? jPairs : iPairs)));
-  const [out] = await executeReduction(map, { reduction: 'Sum', axis: 1, backend }, data);
-  return Float64Array.from(out!.data);
+  const q = vals.length;
+  const cols = op('Mult', [K, mkVar(q, block, Cat.j)]);
+  return {
+    n,
+    async diagonal() {
+      const map = mapVars(K, (v) => (v.cat === Cat.j ? mkVar(v.index, v.dim, Cat.i) : v));
+      const [out] = await executeReduction(map, { reduction: 'Sum', axis: 1, backend }, vals);
+      return Float64Array.from(out!.data);
+    },
+    async columns(idx) {
+      const m = idx.length;
+      const padded = new Int32Array(block).fill(idx[0]!);
+      padded.set(idx);
+      const unit = new Float32Array(block * block);
+      for (let e = 0; e < m; e++) unit[e * block + e] = 1;
+      const data = vals.map((t, v) => (t === undefined || cats.get(v) !== Cat.j ? t : rows(t, padded)));
+      data[q] = { data: unit, shape: [block, block] };
+      const [out] = await executeReduction(cols, { reduction: 'Sum', axis: 1, backend }, data);
+      const C = out!.data as Float32Array;
+      if (m === block) return C;
+      const short = new Float32Array(n * m);
+      for (let i = 0; i < n; i++) short.set(C.subarray(i * block, i * block + m), i * m);
+      return short;
+    },
+  };
 }
 
 /** A linear operator as a fused reduction: `apply` reduced over `axis` is A p, where p is variable `p` of `apply`. */
@@ -117,10 +199,10 @@ export interface LinearOperator {
 /**
  * Solves (alpha Id + K) c = b by conjugate gradient, where K_ij is the scalar formula `K` whose
  * variable v reads `vals[v]` (i- and j-variables over the same n points) and b is [n, Dv].
- * Each CG step is one fused reduction `sum_j K_ij p_j`; the Nyström preconditioner is built from
- * two dense landmark blocks, one dispatch each.
+ * Each CG step is one fused reduction `sum_j K_ij p_j`; the Nyström preconditioner's kernel
+ * columns come in blocks of landmarks, one dispatch each.
  */
-export function solveKernel(K: Formula, vals: readonly (Tensor | undefined)[], b: TensorLike, opts: KernelSolveOptions = {}): Promise<CgResult & { c: Tensor }> {
+export function solveKernel(K: Formula, vals: readonly (Tensor | undefined)[], b: TensorLike, opts: KernelSolveOptions = {}): Promise<CgResult & { c: Tensor; info: SolveInfo }> {
   if (K.dim !== 1) throw new DimensionError(`solve: the kernel must be scalar, got dimension ${K.dim}`);
   const Dv = b.shape.length === 1 ? 1 : b.shape[b.shape.length - 1]!;
   const p = vals.length;
@@ -131,13 +213,21 @@ export function solveKernel(K: Formula, vals: readonly (Tensor | undefined)[], b
  * Solves (alpha Id + A) c = b for a symmetric positive definite operator given as a fused
  * reduction linear in one variable (KeOps KernelSolve): `vals[op.p]` is replaced by each CG direction.
  */
-export async function solveLinear(lin: LinearOperator, vals: readonly (Tensor | undefined)[], b: TensorLike, opts: KernelSolveOptions = {}): Promise<CgResult & { c: Tensor }> {
+export async function solveLinear(
+  lin: LinearOperator,
+  vals: readonly (Tensor | undefined)[],
+  b: TensorLike,
+  opts: KernelSolveOptions = {},
+): Promise<CgResult & { c: Tensor; info: SolveInfo }> {
   checkInternalSolveOptions(opts);
+  const start = performance.now();
   const alpha = opts.alpha ?? 0;
   const n = b.shape[0]!;
   const Dv = b.shape.length === 1 ? 1 : b.shape[b.shape.length - 1]!;
   if (b.data.length !== n * Dv) throw new DimensionError(`solve: b has ${b.data.length} values for shape [${b.shape.join(', ')}]`);
   const K = lin.apply;
+  const decls = opts.decls === undefined ? undefined : [...opts.decls];
+  if (decls !== undefined) decls[lin.p] = { dim: Dv, cat: lin.axis === 1 ? Cat.j : Cat.i };
   for (const v of variables(K)) {
     const t = vals[v.index];
     if (v.index !== lin.p && v.cat !== Cat.param && t !== undefined && t.shape[0] !== n) {
@@ -152,39 +242,110 @@ export async function solveLinear(lin: LinearOperator, vals: readonly (Tensor | 
     if (t !== undefined && v !== lin.p) checkFinite(t, nameOf(v));
   });
   if (opts.x0 !== undefined) checkFinite(opts.x0, 'x0');
+
+  const report = opts.onProgress;
+  let iter = 0;
+  let residual = opts.x0 === undefined ? 1 : NaN;
+  let rank = 0;
+  let setupMs = 0;
+  const emit = (phase: SolveProgress['phase'], fraction: number): void =>
+    report?.({ phase, iter, residual, fraction, rank, setupMs, elapsedMs: performance.now() - start });
+
+  let matvecMs = 0;
   const A = async (v: Float64Array): Promise<Float64Array> => {
+    const t0 = performance.now();
     const args = [...vals];
-    args[lin.p] = { data: Float32Array.from(v), shape: [n, Dv] };
-    const [Kv] = await executeReduction(lin.apply, { reduction: 'Sum', axis: lin.axis, backend: opts.backend }, args);
+    const v32 = Float32Array.from(v);
+    v.set(v32); // the direction actually applied (see BlockOperator)
+    args[lin.p] = { data: v32, shape: [n, Dv] };
+    const onProgress = report === undefined ? undefined : (f: number) => f < 1 && emit('matvec', f);
+    const [Kv] = await executeReduction(lin.apply, { reduction: 'Sum', axis: lin.axis, backend: opts.backend, onProgress }, args, { names: opts.names, decls });
+    const kv = Kv!.data;
     const out = new Float64Array(v.length);
-    for (let k = 0; k < v.length; k++) out[k] = Kv!.data[k]! + alpha * v[k]!;
+    for (let k = 0; k < v.length; k++) out[k] = kv[k]! + alpha * v[k]!;
+    matvecMs += performance.now() - t0;
     return out;
   };
-  let precond: ((r: Float64Array) => Float64Array) | undefined;
-  const m = Math.min(opts.rank ?? 256, n);
-  const kernel = lin.kernel;
-  if ((opts.precond ?? 'nystrom') === 'nystrom' && kernel !== null && lin.axis === 1 && alpha > 0 && n > 2 * m) {
-    const land = pickLandmarks(n, m);
-    const Knm = await denseBlock(kernel, vals, null, land, n, opts.backend);
-    const Kmm = await denseBlock(kernel, vals, land, land, n, opts.backend);
-    try {
-      precond = nystromPreconditioner(Knm, Kmm, n, m, alpha);
-    } catch (e) {
-      if (!(e instanceof KernelflowError && e.code === 'SOLVE')) throw e;
-      // Before the first iteration: the residual is that of the initial guess.
-      const r0 = opts.x0 === undefined ? 1 : relativeResidual(b, await A(Float64Array.from(opts.x0.data)), Dv);
-      throw new SolveError(`${e.message}: the kernel is not positive definite (found before the first iteration; relative residual ${r0.toExponential(3)})`, 0, r0);
+
+  let precond: Preconditioner | undefined;
+  let factor: NystromFactor | undefined;
+  // CG workspace (x, r, z, p, A p and its float64 copy, float32 upload), counted like backend buffers.
+  const cgBytes = (6 * 8 + 4) * n * Dv;
+  record.alloc(cgBytes);
+  try {
+    const cap = Math.min(opts.rank ?? DEFAULT_RANK, Math.floor(n / 2));
+    const kernel = lin.kernel;
+    const rule = opts.landmarks ?? DEFAULT_LANDMARKS;
+    if ((opts.precond ?? 'nystrom') === 'nystrom' && kernel !== null && lin.axis === 1 && alpha > 0 && cap >= 1) {
+      emit('setup', 0);
+      try {
+        factor = await pivotedCholesky(kernelColumns(kernel, vals, n, opts.backend, COLUMN_BLOCK), {
+          rule,
+          maxRank: cap,
+          stop: (opts.precondTol ?? DEFAULT_PRECOND_TOL) * alpha,
+          block: COLUMN_BLOCK,
+          cancelled: opts.cancelled,
+          onRound: (k) => {
+            rank = k;
+            setupMs = performance.now() - start;
+            emit('setup', k / cap);
+          },
+        });
+        rank = factor.rank;
+        precond = nystromPreconditioner(factor, alpha);
+      } catch (e) {
+        if (!(e instanceof KernelflowError && e.code === 'SOLVE')) throw e;
+        // Before the first iteration: the residual is that of the initial guess.
+        const r0 = opts.x0 === undefined ? 1 : relativeResidual(b, await A(Float64Array.from(opts.x0.data)), Dv);
+        throw new SolveError(`${e.message}: the kernel is not positive definite (found before the first iteration; relative residual ${r0.toExponential(3)})`, 0, r0);
+      }
+      setupMs = performance.now() - start;
+      emit('setup', 1);
     }
+    let precondMs = 0;
+    const P = precond;
+    const timedPrecond =
+      P === undefined
+        ? undefined
+        : (r: Float64Array): Float64Array => {
+            const t0 = performance.now();
+            const z = P(r);
+            precondMs += performance.now() - t0;
+            return z;
+          };
+    const res = await conjugateGradient(A, Float64Array.from(b.data), Dv, {
+      tol: opts.tol ?? 1e-6,
+      maxIter: opts.maxIter ?? Math.max(1000, 10 * n),
+      x0: opts.x0 === undefined ? undefined : Float64Array.from(opts.x0.data),
+      precond: timedPrecond,
+      onProgress: (p) => {
+        iter = p.iter;
+        residual = p.residual;
+        emit('iterate', 1);
+      },
+      cancelled: opts.cancelled,
+    });
+    const info: SolveInfo = {
+      iterations: res.iterations,
+      residual: res.residual,
+      rank,
+      landmarks: factor === undefined ? 'none' : rule,
+      residualDiagonal: factor?.maxResidual ?? NaN,
+      candidates: factor?.columnsComputed ?? 0,
+      dropped: factor?.dropped ?? 0,
+      setupMs,
+      setupKernelMs: factor?.kernelMs ?? 0,
+      setupHostMs: setupMs - (factor?.kernelMs ?? 0),
+      matvecMs,
+      precondMs,
+      totalMs: performance.now() - start,
+    };
+    return { ...res, c: { data: Float32Array.from(res.x), shape: [n, Dv] }, info };
+  } finally {
+    record.free(cgBytes);
+    if (factor !== undefined) releaseWorkspace(factor);
+    if (precond !== undefined) releaseWorkspace(precond);
   }
-  const res = await conjugateGradient(A, Float64Array.from(b.data), Dv, {
-    tol: opts.tol ?? 1e-6,
-    maxIter: opts.maxIter ?? Math.max(1000, 10 * n),
-    x0: opts.x0 === undefined ? undefined : Float64Array.from(opts.x0.data),
-    precond,
-    onProgress: opts.onProgress,
-    cancelled: opts.cancelled,
-  });
-  return { ...res, c: { data: Float32Array.from(res.x), shape: [n, Dv] } };
 }
 
 /** max over columns of ||b - Ax|| / ||b||. */

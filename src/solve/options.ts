@@ -15,11 +15,13 @@ export const SOLVE_OPTIONS: OptionChecks = {
   x0: isTensorLike,
   precond: oneOf('nystrom', 'none'),
   rank: integerAtLeast(1),
+  landmarks: oneOf('greedy', 'rpcholesky', 'uniform'),
+  precondTol: finiteAtLeast(0),
   backend: backendOption,
 };
 
-/** What `solveLinear` accepts besides: the hooks a solve node drives and the names for messages. */
-const INTERNAL: OptionChecks = { ...SOLVE_OPTIONS, onProgress: isFunction, cancelled: isFunction, names: () => undefined };
+/** What `solveLinear` accepts besides: the hooks a solve node drives, the names for messages and the argument declarations. */
+const INTERNAL: OptionChecks = { ...SOLVE_OPTIONS, onProgress: isFunction, cancelled: isFunction, names: () => undefined, decls: () => undefined };
 
 /** Checks the options of a public solve entry (`where` names it). */
 export function checkSolveOptions(where: string, opts: unknown): void {

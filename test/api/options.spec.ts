@@ -94,7 +94,7 @@ test("an unknown backend name is a BackendError wherever it is given (it used to
   for (const [where, fn] of cases) {
     const e = await caught(fn);
     assert.instance(e, BackendError, where);
-    assert.match((e as Error).message, /unknown backend 'cuda' \(use 'auto', 'webgpu', 'cpu'\)/, where);
+    assert.match((e as Error).message, /unknown backend 'cuda' \(use 'auto', 'webgpu', 'cpu', 'cluster'\)/, where);
   }
 });
 
@@ -104,13 +104,13 @@ test('kernelSolve: unknown keys in its defaults or per-call options are OptionEr
   await optionError(
     () => kernelSolve(f, al, 'b', { axis: 1, alhpa: 0.1 } as never),
     'alhpa',
-    "kernelSolve: unknown option 'alhpa' (did you mean 'alpha'?); the options are 'axis', 'dim', 'alpha', 'tol', 'maxIter', 'x0', 'precond', 'rank', 'backend'",
+    "kernelSolve: unknown option 'alhpa' (did you mean 'alpha'?); the options are 'axis', 'dim', 'alpha', 'tol', 'maxIter', 'x0', 'precond', 'rank', 'landmarks', 'precondTol', 'backend', 'onProgress'",
   );
   const solve = kernelSolve(f, al, 'b', { axis: 1 });
   await optionError(
     () => solve(pts(6), pts(6), pts(6), { alpha: 1, axis: 1 } as never),
     'axis',
-    "kernelSolve (per-call options): unknown option 'axis'; the options are 'alpha', 'tol', 'maxIter', 'x0', 'precond', 'rank', 'backend'",
+    "kernelSolve (per-call options): unknown option 'axis'; the options are 'alpha', 'tol', 'maxIter', 'x0', 'precond', 'rank', 'landmarks', 'precondTol', 'backend', 'onProgress'",
   );
   const byDim = await kernelSolve(f, al, 'b', { dim: 1 })(pts(6), pts(6), pts(6), { alpha: 1 });
   const byAxis = await solve(pts(6), pts(6), pts(6), { alpha: 1 });
@@ -118,7 +118,7 @@ test('kernelSolve: unknown keys in its defaults or per-call options are OptionEr
 });
 
 test('init, toJSON and fromJSON check their options', async () => {
-  await optionError(() => init({ backnd: 'cpu' } as never), 'backnd', "init: unknown option 'backnd' (did you mean 'backend'?); the options are 'backend', 'kernelCacheSize', 'quiet'");
+  await optionError(() => init({ backnd: 'cpu' } as never), 'backnd', "init: unknown option 'backnd' (did you mean 'backend'?); the options are 'backend', 'kernelCacheSize', 'quiet', 'servers', 'cluster'");
   const x = source(pts(2).data, [2, 2], 'x');
   const n = Vi(x).sqnorm2().sum(1);
   await optionError(() => toJSON([n], { data: 'hex' as never }), 'data', "toJSON: option 'data' must be one of 'base64', 'array', got 'hex'");

@@ -6,10 +6,14 @@ import * as assert from 'uvu/assert';
 
 /*
  * The layering of src/ (README "Layout"): each folder may import only folders below it, and
- * src/index.ts is the only importer of src/api. Root files (errors, options, stats, tensor) are shared
- * utilities that import nothing of ours but each other.
+ * src/index.ts is the only importer of src/api, apart from the worker command (a program built on
+ * the library's internals, which nothing imports). Root files (errors, options, stats, tensor) are
+ * shared utilities that import nothing of ours but each other. The cluster backend sits beside the
+ * CPU and WebGPU backends and imports neither.
  */
-const LAYERS = ['graph', 'ops', 'kernel', 'cpu|gpu', 'scheduler', 'solve', 'nodes', 'grad', 'api', 'cli'] as const;
+const LAYERS = ['graph', 'ops', 'kernel', 'cpu|gpu|cluster', 'scheduler', 'solve', 'nodes', 'grad', 'api', 'cli|worker'] as const;
+/** Layers above the user API: programs built on the library (nothing imports them). */
+const COMMANDS = new Set(['cli', 'worker']);
 const SHARED = new Set(['errors.ts', 'options.ts', 'stats.ts', 'tensor.ts']);
 
 const SRC = normalize(join(dirname(fileURLToPath(import.meta.url)), '../../src'));
@@ -70,7 +74,14 @@ test('no import runs upward (a folder imports only its own layer or those below 
 });
 
 test('only src/index.ts imports src/api', () => {
-  const bad = edges().filter(([from, to]) => folderOf(to) === 'api' && folderOf(from) !== 'api' && !from.endsWith('src/index.ts'));
+  const bad = edges().filter(
+    ([from, to]) => folderOf(to) === 'api' && folderOf(from) !== 'api' && folderOf(from) !== 'worker' && !from.endsWith('src/index.ts'),
+  );
+  assert.equal(bad.map(([a, b]) => `${relative(SRC, a)} -> ${relative(SRC, b)}`), []);
+});
+
+test('nothing imports a command (src/cli, src/worker)', () => {
+  const bad = edges().filter(([from, to]) => COMMANDS.has(folderOf(to)) && folderOf(from) !== folderOf(to));
   assert.equal(bad.map(([a, b]) => `${relative(SRC, a)} -> ${relative(SRC, b)}`), []);
 });
 
@@ -92,6 +103,8 @@ test('the rule catches upward and sideways imports (made-up edges)', () => {
   const at = (p: string): string => join(SRC, p);
   assert.equal(upward([[at('grad/grad.ts'), at('api/lazy.ts')]]).length, 1);
   assert.equal(upward([[at('cpu/backend.ts'), at('gpu/device.ts')]]).length, 1);
+  assert.equal(upward([[at('cluster/backend.ts'), at('cpu/backend.ts')]]).length, 1);
+  assert.equal(upward([[at('api/lazy.ts'), at('worker/serve.ts')]]).length, 1);
   assert.equal(upward([[at('errors.ts'), at('graph/formula.ts')]]).length, 1);
   assert.equal(upward([[at('api/lazy.ts'), at('graph/formula.ts')], [at('nodes/node.ts'), at('tensor.ts')]]), []);
 });

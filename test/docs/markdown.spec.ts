@@ -13,6 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import ts from 'typescript';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { childEnv } from '../helpers/child.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const CODE = new Set(['ts', 'typescript', 'js', 'javascript', 'mjs']);
@@ -118,7 +119,7 @@ for (const [where, url] of list) {
 }
 `,
   );
-  const env = { ...process.env, KERNELFLOW_BACKEND: 'cpu', KERNELFLOW_QUIET: '1' };
+  const env = childEnv({ KERNELFLOW_BACKEND: 'cpu', KERNELFLOW_QUIET: '1' });
   return new Promise((resolve) => {
     execFile(process.execPath, ['--import', 'tsx', runner], { cwd: dir, env, timeout: 240_000, maxBuffer: 1 << 26 }, (err, stdout, stderr) => {
       const outcomes = stdout.split('\n').flatMap((l): Outcome[] => {

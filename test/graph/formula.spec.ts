@@ -15,6 +15,7 @@ import { structureOf } from '../../src/kernel/plan.js';
 import { op } from '../../src/ops/build.js';
 import { evaluateReference } from '../../src/ops/reference.js';
 import { vjpFormula } from '../../src/ops/vjp.js';
+import { childEnv } from '../helpers/child.js';
 
 const x = mkVar(0, 1, Cat.i);
 const y = mkVar(1, 1, Cat.j);
@@ -118,7 +119,7 @@ test('interning lets unused formulas be collected; a rebuilt formula has new ids
     const g = build();
     process.stdout.write(JSON.stringify({ grown, left, newId: g.id !== id, same: structureOf(g) === structure }));
   `;
-  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000, env: childEnv() });
   assert.is(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout) as { grown: number; left: number; newId: boolean; same: boolean };
   assert.ok(out.grown >= 10_000, `interned ${out.grown}`);

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { childEnv } from '../helpers/child.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
@@ -28,7 +29,7 @@ interface Run {
 /** Runs a command; never rejects (the exit code is in the result). */
 function run(cmd: string, args: readonly string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(cmd, args, { cwd, env, timeout: 120_000, maxBuffer: 1 << 26 }, (err, stdout, stderr) => {
+    execFile(cmd, args, { cwd, env: childEnv({}, env), timeout: 120_000, maxBuffer: 1 << 26 }, (err, stdout, stderr) => {
       resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr });
     });
   });

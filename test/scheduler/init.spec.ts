@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { childEnv } from '../helpers/child.js';
 
 const entry = fileURLToPath(new URL('../../src/index.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'kernelflow-init-'));
@@ -31,7 +32,7 @@ function child(body: string, env: Record<string, string> = {}): Promise<Run> {
   writeFileSync(file, `import * as kf from ${JSON.stringify(entry)};\n${body}\n`);
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('KERNELFLOW_')));
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', file], { env: { ...base, ...env }, timeout: 90_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, ['--import', 'tsx', file], { env: childEnv(env, base), timeout: 90_000 }, (err, stdout, stderr) => {
       const code = err === null ? 0 : typeof err.code === 'number' ? err.code : null;
       resolve({ code, stdout, stderr, notices: stderr.split('\n').filter((l) => l.startsWith('kernelflow:')) });
     });
@@ -86,8 +87,8 @@ try { await kf.Vi(x).sum(1).read(); } catch (e) { console.log(String(e instanceo
 `, { KERNELFLOW_BACKEND: 'metal' });
   assert.is(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim().split('\n'), [
-    "OptionError init: unknown option 'quite' (did you mean 'quiet'?); the options are 'backend', 'kernelCacheSize', 'quiet'",
-    "BackendError init: unknown backend 'gpu' (use 'auto', 'webgpu', 'cpu')",
+    "OptionError init: unknown option 'quite' (did you mean 'quiet'?); the options are 'backend', 'kernelCacheSize', 'quiet', 'servers', 'cluster'",
+    "BackendError init: unknown backend 'gpu' (use 'auto', 'webgpu', 'cpu', 'cluster')",
     "true KERNELFLOW_BACKEND='metal': use auto, webgpu or cpu",
   ]);
 });

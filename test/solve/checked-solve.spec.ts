@@ -46,6 +46,8 @@ const BAD_OPTIONS: [Record<string, unknown>, string, string][] = [
   [{ rank: -5 }, 'rank', 'must be an integer >= 1, got -5'],
   [{ rank: 1.5 }, 'rank', 'must be an integer >= 1, got 1.5'],
   [{ precond: 'cholesky' }, 'precond', "must be one of 'nystrom', 'none', got 'cholesky'"],
+  [{ landmarks: 'random' }, 'landmarks', "must be one of 'greedy', 'rpcholesky', 'uniform', got 'random'"],
+  [{ precondTol: -1 }, 'precondTol', 'must be a finite number >= 0, got -1'],
   [{ x0: [0, 0] }, 'x0', 'must be a TensorLike { data, shape }, got an array of 2'],
 ];
 
@@ -60,7 +62,7 @@ test('LazyTensor.solve: out-of-range options are OptionErrors when the node is m
     assert.is(e.message, `solve: option '${option}' ${problem}`);
   }
   const e = await caught(() => K.solve(b, { alhpa: 0.1 } as never));
-  assert.is(e.message, "solve: unknown option 'alhpa' (did you mean 'alpha'?); the options are 'alpha', 'tol', 'maxIter', 'x0', 'precond', 'rank', 'backend'");
+  assert.is(e.message, "solve: unknown option 'alhpa' (did you mean 'alpha'?); the options are 'alpha', 'tol', 'maxIter', 'x0', 'precond', 'rank', 'landmarks', 'precondTol', 'backend'");
 });
 
 test('kernelSolve: the same options are checked in its defaults and per call', async () => {
@@ -117,15 +119,15 @@ test('NaN or Infinity in b or in the points is a DataError naming the argument',
 test('a kernel that is not positive definite, with the Nyström preconditioner, is a SolveError with iteration and residual', async () => {
   const x = source(X.data, X.shape, 'x');
   const b = source(B.data, B.shape, 'b');
-  // -exp(-1e6 d^2) is about -Id: the landmark system alpha K_mm + K_mn K_nm = (1 - alpha) Id fails at once for alpha 2.
+  // -exp(-1e6 d^2) is about -Id: its diagonal is -1, so the landmark search fails at once (even for alpha 2, where alpha Id + K happens to be definite).
   const negative = Vi(x).sqdist(Vj(x)).mul(-1e6).exp().neg();
   const e1 = await caught(() => negative.solve(b, { alpha: 2, rank: 16 }).read());
   assert.instance(e1, SolveError);
   assert.is((e1 as SolveError).iterations, 0);
   assert.is((e1 as SolveError).residual, 1);
-  assert.match(e1.message, /the landmark system is not positive definite \(pivot 0 = .*\): the kernel is not positive definite \(found before the first iteration; relative residual 1\.000e\+0\)/);
-  // With alpha 0.5 the preconditioner factors, and the first CG step finds the negative curvature.
-  const e2 = await caught(() => negative.solve(b, { alpha: 0.5, rank: 16 }).read());
+  assert.match(e1.message, /the kernel's diagonal is negative \(K\(x_i, x_i\) = -1 at row 0\): the kernel is not positive definite \(found before the first iteration; relative residual 1\.000e\+0\)/);
+  // Without the preconditioner, the first CG step finds the negative curvature.
+  const e2 = await caught(() => negative.solve(b, { alpha: 0.5, rank: 16, precond: 'none' }).read());
   assert.instance(e2, SolveError);
   assert.is((e2 as SolveError).iterations, 1);
   assert.is((e2 as SolveError).residual, 1);
