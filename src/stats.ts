@@ -8,8 +8,12 @@
  * ```
  */
 export interface Stats {
-  /** Kernel launches on either backend: one per fused reduction (one per chunk when a problem is split to fit device limits; two when WebGPU splits the reduced axis into blocks). */
+  /** Kernel launches on either backend: one per fused reduction (one per chunk when a problem is split to fit device limits; two when WebGPU splits the reduced axis into blocks). A kernel that computes several sibling reductions together counts once. */
   dispatches: number;
+  /** Kernel runs that computed several sibling reductions of the graph in one pass (the scheduler's fusion; `init({ fuse: false })` turns it off). */
+  fusedPasses: number;
+  /** Reductions computed inside those fused runs (a pair reduction, such as `minArgmin`, is one). */
+  fusedReductions: number;
   /** Kernels generated and compiled (WGSL pipelines, or JavaScript functions on the CPU backend). */
   pipelinesCompiled: number;
   /** Kernels found in the cache (same formula structure, whatever the sizes and literal values). */
@@ -24,7 +28,7 @@ export interface Stats {
   framesSkipped: number;
 }
 
-const counters: Stats = { dispatches: 0, pipelinesCompiled: 0, pipelineCacheHits: 0, kernelsEvicted: 0, bytesAllocated: 0, peakBytes: 0, framesSkipped: 0 };
+const counters: Stats = { dispatches: 0, fusedPasses: 0, fusedReductions: 0, pipelinesCompiled: 0, pipelineCacheHits: 0, kernelsEvicted: 0, bytesAllocated: 0, peakBytes: 0, framesSkipped: 0 };
 
 /**
  * A snapshot of the counters.
@@ -53,6 +57,8 @@ export function stats(): Stats {
  */
 export function resetStats(): void {
   counters.dispatches = 0;
+  counters.fusedPasses = 0;
+  counters.fusedReductions = 0;
   counters.pipelinesCompiled = 0;
   counters.pipelineCacheHits = 0;
   counters.kernelsEvicted = 0;
@@ -64,6 +70,11 @@ export function resetStats(): void {
 export const record = {
   dispatch(n = 1): void {
     counters.dispatches += n;
+  },
+  /** A kernel run computed `reductions` reductions together. */
+  fused(reductions: number): void {
+    counters.fusedPasses += 1;
+    counters.fusedReductions += reductions;
   },
   compiled(): void {
     counters.pipelinesCompiled += 1;

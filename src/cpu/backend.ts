@@ -5,6 +5,8 @@ import { LruCache } from '../kernel/cache.js';
 import { record } from '../stats.js';
 import { compileKernelJs, renderKernelJs, type CpuKernel } from './codegen.js';
 import { WorkerPool } from './pool.js';
+import { jsDialect } from './dialect.js';
+import { stateWidth } from '../ops/reductions.js';
 
 /** Output arrays of one reduction, one per reduction output (values float32, indices int32). */
 export type KernelOutputs = (Float32Array | Int32Array)[];
@@ -32,6 +34,20 @@ export class CpuBackend {
   /** Source of the kernel for a plan (for inspection and tests). */
   source(plan: KernelPlan): string {
     return this.compiled(plan).source;
+  }
+
+  /**
+   * What one kernel may hold, for the scheduler's fusion of sibling reductions (issue 17): no
+   * binding limit of its own (the arrays a kernel reads and writes are counted as WebGPU binds
+   * them, one per category of inputs and one per output, so that a lower limit set for tests
+   * applies alike); the floats of reduction state per row (the accumulators in the JavaScript dialect).
+   */
+  async fusion(): Promise<{ readonly maxBindings: number; bindings(plan: KernelPlan): number; stateWidth(plan: KernelPlan): number }> {
+    return {
+      maxBindings: Infinity,
+      bindings: (plan) => new Set(plan.vars.flatMap((v) => (v === undefined ? [] : [v.cat]))).size + plan.outputs.length,
+      stateWidth: (plan) => stateWidth(plan.reduction, jsDialect, plan.f.dim, plan.g?.dim ?? 0, plan.K),
+    };
   }
 
   /** Runs a plan: `ins[v]` is the data of variable v; M kept rows, N reduced terms. */

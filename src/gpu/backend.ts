@@ -149,6 +149,25 @@ export class GpuBackend {
     });
   }
 
+  /**
+   * What one kernel may hold on this device, for the scheduler's fusion of sibling reductions
+   * (issue 17): the storage buffers a plan's kernels bind at most (the one-pass kernel binds the
+   * packed inputs and every output; pass 1 of a split the inputs and the states; pass 2 the
+   * states and the outputs) against the adapter's `maxStorageBuffersPerShaderStage`, and the
+   * floats of partial state per row (WGSL's, with the compensation terms of its sums).
+   */
+  async fusion(): Promise<{ readonly maxBindings: number; bindings(plan: KernelPlan): number; stateWidth(plan: KernelPlan): number }> {
+    const { device } = await acquireDevice();
+    return {
+      maxBindings: device.limits.maxStorageBuffersPerShaderStage,
+      bindings: (plan) => {
+        const packed = packLayout(plan).length;
+        return Math.max(packed + plan.outputs.length, packed + 1, 1 + plan.outputs.length);
+      },
+      stateWidth: (plan) => stateWidth(plan.reduction, wgslDialect, plan.f.dim, plan.g?.dim ?? 0, plan.K),
+    };
+  }
+
   /** Runs a plan: `ins[v]` is the data of variable v; M kept rows, N reduced terms. */
   async run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number): Promise<KernelOutputs> {
     const outs: KernelOutputs = plan.outputs.map((o) => (o.int ? new Int32Array(M * o.width) : new Float32Array(M * o.width)));

@@ -78,7 +78,7 @@ export function defaultShape(plan: KernelPlan, lin: Linearized = linearize(planR
   const rowCap = widest > 8 ? 4 : 8;
   const rows = (R: number): KernelShape => ({ rowsPerThread: Math.min(R, rowCap), workgroupSize: 16 });
   if (plan.reduction.usesK) {
-    const list = plan.K * plan.f.dim;
+    const list = Math.max(...plan.parts.map((p) => p.K * p.f.dim)); // the longest K-list of a fused kernel's parts
     return rows(list <= 16 ? 4 : list <= 32 ? 2 : 1);
   }
   if (pairTemps > 48 || accWidth > 16) return rows(1);

@@ -53,6 +53,8 @@ export interface NodeRecord {
   /** Source fed by an Observable or AsyncIterable. */
   readonly stream?: boolean;
   readonly reduction?: ReductionRecord;
+  /** Reduction: the nodes computed in the same fused kernel as this one, the last time it computed (issue 17). */
+  readonly fused?: readonly number[];
 }
 
 export interface GraphState {
@@ -95,6 +97,7 @@ function freezeRecord(rec: NodeRecord): NodeRecord {
   Object.freeze(rec.inputs);
   if (rec.shape !== undefined) Object.freeze(rec.shape);
   if (rec.reduction !== undefined) Object.freeze(rec.reduction);
+  if (rec.fused !== undefined) Object.freeze(rec.fused);
   return Object.freeze(rec);
 }
 
@@ -124,6 +127,7 @@ export function describeNode(g: GraphState, id: number, patch: Partial<Omit<Node
   const rec = g.nodes.get(id);
   if (rec === undefined) return g;
   const next = { ...rec, ...patch } as NodeRecord;
+  if ('fused' in patch && patch.fused === undefined) delete (next as { fused?: readonly number[] }).fused;
   if (patch.shape !== undefined) (next as { shape?: number[] }).shape = [...patch.shape];
   return state(g, { nodes: g.nodes.set(id, freezeRecord(next)) });
 }
@@ -218,7 +222,8 @@ export function reductionString(r: ReductionRecord): string {
 
 /**
  * A readable dump of the graph (or of the nodes `ids` and their inputs): one line per node in
- * topological order with its kind, label, shape or KeOps formula, inputs and version.
+ * topological order with its kind, label, shape or KeOps formula, inputs and version, and for a
+ * reduction computed in a fused kernel, the nodes it was fused with (`fused with #5, #8`).
  * @example
  * ```text
  * #0 source 'x' [200, 3] float32  v1
@@ -244,7 +249,8 @@ export function formatGraph(g: GraphState, ids?: Iterable<number>): string {
     const ins = n.inputs.map((i, v) => `Var(${v}) = #${i}`).join(', ');
     if (n.kind === 'reduction' && n.reduction !== undefined) {
       const out = n.reduction.output > 0 ? `[output ${n.reduction.output}]` : '';
-      return `#${id} reduction${name} = ${reductionString(n.reduction)}${out}  ${ins}  v${n.version}`;
+      const fused = n.fused === undefined || n.fused.length === 0 ? '' : `  fused with ${n.fused.map((f) => `#${f}`).join(', ')}`;
+      return `#${id} reduction${name} = ${reductionString(n.reduction)}${out}  ${ins}  v${n.version}${fused}`;
     }
     return `#${id} ${n.kind}${name}  inputs ${n.inputs.map((i) => `#${i}`).join(', ') || 'none'}  v${n.version}`;
   });

@@ -21,14 +21,18 @@ export interface LiftedLiterals {
  * be equal are one interned node, so such a formula has one literal less (and its own kernel).
  */
 export function liftLiterals(f: Formula, g: Formula | null): LiftedLiterals {
-  const roots = g === null ? [f] : [f, g];
+  const lifted = liftRootLiterals(g === null ? [f] : [f, g]);
+  return { f: lifted.roots[0]!, g: g === null ? null : lifted.roots[1]!, index: lifted.index, values: lifted.values };
+}
+
+/** `liftLiterals` over any number of formulas (the parts of a fused kernel): their literals become one parameter variable. */
+export function liftRootLiterals(roots: readonly Formula[]): { readonly roots: readonly Formula[]; readonly index: number; readonly values: readonly number[] } {
   const nodes = postOrder(roots);
   // Beyond the dimension limit (never in practice) the remaining literals stay in the code.
   const consts = nodes.filter((n): n is ConstNode => n.kind === 'const').slice(0, LIMITS.dim);
-  if (consts.length === 0) return { f, g, index: -1, values: [] };
+  if (consts.length === 0) return { roots, index: -1, values: [] };
   const index = nodes.reduce((m, n) => (n.kind === 'var' ? Math.max(m, n.index) : m), -1) + 1;
   const P = mkVar(index, consts.length, Cat.param);
   const slot = new Map<Formula, Formula>(consts.map((c, k) => [c, consts.length === 1 ? P : op('Elem', [P], [k])]));
-  const [f2, g2] = mapLeaves(roots, (leaf) => slot.get(leaf) ?? leaf);
-  return { f: f2!, g: g === null ? null : g2!, index, values: consts.map((c) => c.value) };
+  return { roots: mapLeaves(roots, (leaf) => slot.get(leaf) ?? leaf), index, values: consts.map((c) => c.value) };
 }

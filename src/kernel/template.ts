@@ -3,7 +3,7 @@ import { linearize, type Linearized } from '../graph/lower.js';
 import type { Ix, Operand } from '../ops/loop.js';
 import type { Dialect } from '../ops/op.js';
 import type { ReduceCtx } from '../ops/reductions.js';
-import type { KernelPlan } from './plan.js';
+import { partCtx, type KernelPlan } from './plan.js';
 import { renderTemps, type RenderedTemps } from './render.js';
 
 /**
@@ -41,8 +41,8 @@ export interface KernelTemplate {
   block(R: number, tag: string): Code;
 }
 
-/** The roots a plan's kernel computes: F, then G when there is one. */
-export const planRoots = (plan: KernelPlan) => (plan.g === null ? [plan.f] : [plan.f, plan.g]);
+/** The roots a plan's kernel computes: F, then G when there is one, for each of its parts in order. */
+export const planRoots = (plan: KernelPlan) => plan.parts.flatMap((p) => (p.g === null ? [p.f] : [p.f, p.g]));
 
 const indent = (lines: readonly string[]): string[] => lines.map((l) => `  ${l}`);
 
@@ -58,6 +58,9 @@ const NO_WEIGHT: Operand = {
  * The one loop template of both backends. Each temporary is placed in the outermost loop it can
  * live in: level 0 once, level 1 per row, level 2 once per j for all R rows of a block (the rows
  * share the j loads), level 3 per pair; the plan's reduction hooks wrap the j loop per row.
+ * A fused plan (several parts) reduces every part in the same j loop: the temporaries of all their
+ * formulas are linearized together (a subexpression they share is computed once), and each part's
+ * accumulators sit beside the others' under a prefix of their own (`partCtx`).
  */
 export function kernelTemplate(plan: KernelPlan, loop: LoopDialect, lin: Linearized = linearize(planRoots(plan))): KernelTemplate {
   const { d } = loop;
@@ -67,7 +70,9 @@ export function kernelTemplate(plan: KernelPlan, loop: LoopDialect, lin: Lineari
   const load = (r: number) => (v: VarNode, k: Ix): string => loop.load(v, k, r);
   const top = renderTemps(lin, d, load(0), '_r0');
   const red = plan.reduction;
-  const hasG = plan.g !== null;
+  // Where each part's roots are in `lin.roots` (F, then G when it has one).
+  const rootAt: number[] = [];
+  plan.parts.reduce((k, p) => (rootAt.push(k), k + (p.g === null ? 1 : 2)), 0);
 
   const block = (R: number, tag: string): Code => {
     const rs: RenderedTemps[] = [];
@@ -79,6 +84,8 @@ export function kernelTemplate(plan: KernelPlan, loop: LoopDialect, lin: Lineari
     const accArrays: string[] = [];
     const ctx = (r: number): ReduceCtx => ({ d, fDim: plan.f.dim, gDim: plan.g?.dim ?? 0, K: plan.K, p: `acc${r}_`, arrays: accArrays });
     const root = (r: number, k: number): Operand => rs[r]!.values[lin.roots[k]!]!;
+    const combine = (r: number): string[] =>
+      plan.parts.flatMap((p, k) => p.reduction.combine(partCtx(ctx(r), plan, k), root(r, rootAt[k]!), p.g === null ? NO_WEIGHT : root(r, rootAt[k]! + 1), loop.j));
     const each = (fn: (r: number) => readonly string[]): string[] => rs.flatMap((_, r) => fn(r));
     // Level-2 temps (and their arrays) are the first row's, shared by the block.
     const arrays = [...rs[0]!.arrays[2], ...each((r) => [...rs[r]!.arrays[1], ...rs[r]!.arrays[3]])];
@@ -90,7 +97,7 @@ export function kernelTemplate(plan: KernelPlan, loop: LoopDialect, lin: Lineari
       ...indent([
         ...loop.jStart(jVars),
         ...rs[0]!.stmts[2],
-        ...each((r) => [...rs[r]!.stmts[3], ...red.combine(ctx(r), root(r, 0), hasG ? root(r, 1) : NO_WEIGHT, loop.j)]),
+        ...each((r) => [...rs[r]!.stmts[3], ...combine(r)]),
       ]),
       '}',
       ...each((r) => loop.rowEnd(r, ctx(r))),

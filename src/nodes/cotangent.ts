@@ -32,6 +32,23 @@ export function buildGradReduction(gr: GradReduction, inputs: readonly Node[], b
   return gr.sumRows ? reductionNodes(mkVar(0, node.dim, Cat.i), [node], { reduction: 'Sum', axis: 0 }, backend)[0]! : node;
 }
 
+/**
+ * Whether a gradient reduction is ones of the kept rows: a Sum of the constant 1 over an index
+ * none of its variables has (one term), held at the forward extents by `IfElse(a, 1, 1)` anchors
+ * (the gradient of a plain sum of rows, `Vi(r).sum(0)`, with respect to r). Its cotangent is then
+ * `{ ones }`: no node and no kernel, and the gradients it feeds read the same inputs as the forward
+ * reductions beside them, so that the scheduler computes them in the same pass (issue 17).
+ */
+export function isOnesGradient(gr: GradReduction): boolean {
+  if (gr.reduction !== 'Sum' || gr.weight !== null || gr.sumRows) return false;
+  const reduced = gr.axis === 1 ? Cat.j : Cat.i;
+  if (variables(gr.formula).some((v) => v.cat === reduced)) return false;
+  let h = gr.formula;
+  while (h.kind === 'op' && h.op === 'IfElse' && h.args[1] === h.args[2]) h = h.args[1]!;
+  if (h.kind === 'op' && h.op === 'SumT' && h.args[0]!.dim === 1) h = h.args[0]!;
+  return h.kind === 'const' && h.value === 1;
+}
+
 /** The sum of cotangent terms as one node: a single term as it is, several as one elementwise-map reduction. */
 export function sumCotangents(terms: readonly Cotangent[], like: Node, backend: BackendChoice | undefined): Node {
   const nodes: Node[] = [];

@@ -4,10 +4,11 @@ import { makePlan } from '../kernel/plan.js';
 import { hasGradient, keptVar, reductionGrad } from '../ops/reduction-grads.js';
 import type { ReductionSpec } from '../ops/reductions.js';
 import { chosenBackend, type BackendChoice } from '../scheduler/backends.js';
-import { executeReduction, type ArgDecl } from '../scheduler/execute.js';
+import { declsOf, executeFused, executeReduction, type ArgDecl } from '../scheduler/execute.js';
+import type { FusionKernel, FusionOffer } from '../scheduler/slots.js';
 import { op } from '../ops/build.js';
 import type { Tensor } from '../tensor.js';
-import { buildGradReduction, cotangentFormula } from './cotangent.js';
+import { buildGradReduction, cotangentFormula, isOnesGradient } from './cotangent.js';
 import { Node, type BackwardContext, type Cotangent } from './node.js';
 import { rowView } from './reshape.js';
 
@@ -25,19 +26,84 @@ export function reductionNodes(
   decls?: readonly (ArgDecl | undefined)[],
 ): ReductionNode[] {
   const plan = makePlan(formula, spec);
-  let last: { stamp: string; value: Promise<Tensor[]> } | undefined;
-  const outputsFor = (stamp: string, vals: readonly Tensor[]): Promise<Tensor[]> => {
-    if (last?.stamp !== stamp) {
-      const value = executeReduction(formula, { ...spec, backend }, vals, decls === undefined ? {} : { decls });
-      last = { stamp, value };
+  const kernel = new ReductionKernel(formula, spec, backend, decls);
+  return plan.outputs.map((out, o) => new ReductionNode(inputs, kernel, o, out.width, formula, spec, backend, decls));
+}
+
+/**
+ * The kernel run of one reduction, shared by its output nodes: computed once per set of input
+ * values (a stamp of their identities), alone or fused with sibling reductions by the scheduler
+ * (src/scheduler/fusion.ts), which then leaves each kernel its outputs.
+ */
+class ReductionKernel implements FusionKernel<Tensor> {
+  /**
+   * The outputs for the latest input values. `primedFault`: the transient fault of a fused kernel
+   * this kernel was part of, given once to each output node (`taken`): a node asking again with
+   * the same inputs is a retry, which runs the kernel again.
+   */
+  private last: { stamp: string; value: Promise<Tensor[]>; primedFault?: { taken: Set<number> } } | undefined;
+  /** What the scheduler's fusion needs to know (cached: the formula never changes). */
+  private offerParts: { axis: 0 | 1; kept: number[]; reduced: number[] } | undefined;
+
+  constructor(
+    readonly formula: Formula,
+    readonly spec: ReductionSpec,
+    readonly backend: BackendChoice | undefined,
+    readonly decls: readonly (ArgDecl | undefined)[] | undefined,
+  ) {}
+
+  /** Output `output` for these input values (the kernel runs once per stamp). */
+  output(vals: readonly Tensor[], output: number): Promise<Tensor> {
+    const stamp = stampOf(vals);
+    const last = this.last;
+    const fresh = last?.stamp === stamp && (last.primedFault === undefined || !last.primedFault.taken.has(output));
+    if (!fresh) {
+      const value = executeReduction(this.formula, { ...this.spec, backend: this.backend }, vals, this.info());
+      this.last = { stamp, value };
       // A failed run is not kept: a retry after a transient fault (a lost device) runs again.
       value.catch(() => {
-        if (last?.value === value) last = undefined;
+        if (this.last?.value === value) this.last = undefined;
       });
     }
-    return last.value;
-  };
-  return plan.outputs.map((out, o) => new ReductionNode(inputs, outputsFor, o, out.width, formula, spec, backend, decls));
+    this.last!.primedFault?.taken.add(output);
+    return this.last!.value.then((outs) => outs[output]!);
+  }
+
+  private info(): { decls?: readonly (ArgDecl | undefined)[] } {
+    return this.decls === undefined ? {} : { decls: this.decls };
+  }
+
+  /** The offer of a node of this kernel to the scheduler's fusion; undefined on the cluster backend (it shards each reduction itself). */
+  offer(): FusionOffer<Tensor> | undefined {
+    const backend = this.backend ?? chosenBackend() ?? 'auto';
+    if (backend === 'cluster') return undefined;
+    if (this.offerParts === undefined) {
+      const { axis } = this.spec;
+      const kept = axis === 1 ? Cat.i : Cat.j;
+      const decls = this.decls ?? declsOf([this.formula, this.spec.weight ?? null]);
+      const at = (cat: Cat): number[] => decls.flatMap((d, k) => (d !== undefined && d.cat === cat ? [k] : []));
+      this.offerParts = { axis, kept: at(kept), reduced: at(kept === Cat.i ? Cat.j : Cat.i) };
+    }
+    const { axis, kept, reduced } = this.offerParts;
+    return { key: `${backend}|axis ${axis}`, kept, reduced, kernel: this };
+  }
+
+  /** Runs these kernels together (see FusionKernel): each one run keeps its outputs for its inputs' stamp. */
+  async fuse(kernels: readonly { readonly kernel: FusionKernel<Tensor>; readonly inputs: readonly Tensor[] }[]): Promise<readonly (readonly number[])[]> {
+    const mine = kernels.flatMap((k) => (k.kernel instanceof ReductionKernel ? [{ kernel: k.kernel, inputs: k.inputs }] : []));
+    if (mine.length !== kernels.length) return [];
+    const { results, groups } = await executeFused(
+      mine.map(({ kernel, inputs }) => ({ formula: kernel.formula, opts: { ...kernel.spec, backend: kernel.backend }, args: inputs, info: kernel.info() })),
+    );
+    results.forEach((r, k) => {
+      if (r === undefined) return;
+      const { kernel, inputs } = mine[k]!;
+      const value = r.ok ? Promise.resolve(r.value) : Promise.reject(r.error);
+      value.catch(() => undefined); // handled by the nodes that take it
+      kernel.last = { stamp: stampOf(inputs), value, ...(r.ok ? {} : { primedFault: { taken: new Set<number>() } }) };
+    });
+    return groups;
+  }
 }
 
 /**
@@ -58,13 +124,13 @@ function pinExtents(f: Formula, weight: Formula | null, decls: readonly (ArgDecl
   return out;
 }
 
-/** The result of one reduction output; pair reductions share one kernel run through `run`. */
+/** The result of one reduction output; pair reductions share one kernel run. */
 export class ReductionNode extends Node {
   private views: Node | undefined;
 
   constructor(
     inputs: readonly Node[],
-    private readonly outputsFor: (stamp: string, vals: readonly Tensor[]) => Promise<Tensor[]>,
+    private readonly kernel: ReductionKernel,
     /** Which output of the reduction this node is (1 = the indices of a pair reduction). */
     readonly output: number,
     private readonly width: number,
@@ -79,6 +145,11 @@ export class ReductionNode extends Node {
     this.wire({ reduction: { formula, spec, output, ...(backend === undefined ? {} : { backend }) } });
   }
 
+  /** @internal The scheduler's fusion of sibling reductions (src/scheduler/fusion.ts). */
+  fusible(): FusionOffer<Tensor> | undefined {
+    return this.kernel.offer();
+  }
+
   override get dim(): number {
     return this.width;
   }
@@ -89,8 +160,7 @@ export class ReductionNode extends Node {
   }
 
   protected async compute(vals: readonly Tensor[]): Promise<Tensor> {
-    const stamp = vals.map((v) => inputStamp(v)).join(',');
-    return (await this.outputsFor(stamp, vals))[this.output]!;
+    return this.kernel.output(vals, this.output);
   }
 
   override describe(): string {
@@ -160,7 +230,7 @@ export class ReductionNode extends Node {
       const src = this.inputs[v.index]!;
       if (!ctx.reaches(src)) continue;
       const gr = reductionGrad(info, v, inp);
-      if (gr !== null) ctx.push(src, { node: buildGradReduction(gr, inputs, backend), dim: v.dim });
+      if (gr !== null) ctx.push(src, isOnesGradient(gr) ? { ones: true, dim: v.dim } : { node: buildGradReduction(gr, inputs, backend), dim: v.dim });
     }
   }
 
@@ -178,3 +248,6 @@ function inputStamp(t: Tensor): number {
   if (id === undefined) tensorIds.set(t, (id = nextTensorId++));
   return id;
 }
+
+/** Identity of a set of input values. */
+const stampOf = (vals: readonly Tensor[]): string => vals.map((v) => inputStamp(v)).join(',');

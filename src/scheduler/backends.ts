@@ -8,6 +8,7 @@ import { adapterInfo, hasAdapter, releaseDevice, whyNoAdapter } from '../gpu/dev
 import { setKernelCacheSize } from '../kernel/cache.js';
 import type { KernelPlan } from '../kernel/plan.js';
 import { checkOptions, integerAtLeast, show, type OptionCheck } from '../options.js';
+import { setFusion } from './fusion.js';
 
 /**
  * A backend: `'webgpu'` (one WGSL compute shader per fused reduction, through Dawn in Node or the
@@ -66,6 +67,12 @@ export interface Backend {
   readonly name: BackendName;
   /** Runs one kernel plan on inputs of M and N rows (float64 data: the literal parameters); resolves to the plan's outputs. */
   run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number): Promise<(Float32Array | Int32Array)[]>;
+  /**
+   * Present on backends that run fused plans (several sibling reductions in one kernel, issue 17):
+   * how many storage buffers one kernel may bind on this device and how many a plan's kernels bind,
+   * and a plan's floats of reduction state per row.
+   */
+  fusion?(): Promise<{ readonly maxBindings: number; bindings(plan: KernelPlan): number; stateWidth(plan: KernelPlan): number }>;
 }
 
 let cpu: CpuBackend | undefined;
@@ -94,6 +101,13 @@ export interface InitOptions {
   readonly servers?: string | readonly string[];
   /** Options of the cluster backend (docs/scaling-out.md). */
   readonly cluster?: ClusterOptions;
+  /**
+   * Whether the scheduler fuses sibling reductions (default true): reductions of a graph that are
+   * due together and reduce over the same axis of the same sources run as one kernel (one pass
+   * computes every output, shared subexpressions once; `stats().fusedPasses`). Results are the
+   * same either way; `false` runs each reduction as its own kernel (for comparisons).
+   */
+  readonly fuse?: boolean;
 }
 
 const isBoolean: OptionCheck = (v) => (typeof v === 'boolean' ? undefined : 'must be true or false');
@@ -117,6 +131,8 @@ function env(name: string): string {
  * promptly.
  * `kernelCacheSize` bounds the compiled kernels each backend keeps (default 256); the least
  * recently used are evicted (`stats().kernelsEvicted`).
+ * `fuse: false` runs every reduction as its own kernel instead of fusing sibling reductions into
+ * one pass (the default; results are the same, `stats().fusedPasses` counts the fused runs).
  * `'cluster'` shards reductions over `kernelflow-worker` processes reached through the NATS
  * `servers` (docs/scaling-out.md); `servers` (and `cluster` options) given with another backend
  * configure the cluster for a per-call `backend: 'cluster'` option. An unreachable server is a
@@ -132,8 +148,9 @@ function env(name: string): string {
  * ```
  */
 export async function init(opts: InitOptions = {}): Promise<BackendName> {
-  checkOptions('init', opts, { backend: backendOption, kernelCacheSize: integerAtLeast(1), quiet: isBoolean, servers: isServers, cluster: isObject });
+  checkOptions('init', opts, { backend: backendOption, kernelCacheSize: integerAtLeast(1), quiet: isBoolean, servers: isServers, cluster: isObject, fuse: isBoolean });
   if (opts.kernelCacheSize !== undefined) setKernelCacheSize(opts.kernelCacheSize);
+  if (opts.fuse !== undefined) setFusion(opts.fuse);
   let want = opts.backend ?? 'auto';
   const quiet = opts.quiet === true || /^(1|true|yes)$/i.test(env('KERNELFLOW_QUIET'));
   // Only a choice made for the user ('auto', the first time) is announced.
@@ -238,6 +255,11 @@ export function getBackend(name?: BackendChoice): Backend {
   if (n === 'cluster') return clusterBackend();
   if (n === 'webgpu') return (gpu ??= new GpuBackend());
   return (cpu ??= new CpuBackend());
+}
+
+/** The backend object for a name, once a backend is chosen (by `init`, or here by `init()` ('auto') when none was). */
+export async function chosenBackendFor(name?: BackendChoice): Promise<Backend> {
+  return getBackend(name === undefined || name === 'auto' ? (current ?? (await chosen())) : name);
 }
 
 /** The configured cluster backend (from `init({ servers })`, else the KERNELFLOW_SERVERS environment variable). */

@@ -21,6 +21,9 @@
  *   their error channel, its dependents fail with it, everything else keeps working, and the next
  *   change recomputes it. A transient backend fault (BackendError.transient: a lost device, a dead
  *   worker) is retried once by the next read or subscription instead.
+ * - Sibling reductions of a flush (same depth, same axis of the same index space) run as one
+ *   kernel (src/scheduler/fusion.ts); each still settles as it would alone, and the graph's records
+ *   say which nodes were computed together (`fused`, shown by printGraph).
  *
  * Live node objects are referenced weakly (a node nobody holds, observes or reads is collected and
  * its record removed), so the state never keeps user handles alive.
@@ -29,6 +32,7 @@ import { addNode, dependentsOf, describeNode, downstream, emptyGraph, hasDepende
 import type { GraphState, NewNode, NodeRecord } from '../graph/state.js';
 import { isTransient } from '../errors.js';
 import { record } from '../stats.js';
+import { FusionBatch, fusionEnabled, fusionGroups, type FusionCandidate } from './fusion.js';
 import type { EngineOptions, Result, Sink, Slot, Task } from './slots.js';
 
 export type { EngineOptions, Sink, Task } from './slots.js';
@@ -318,21 +322,37 @@ export class Engine<T> {
       return r.ok ? Promise.resolve(r.value) : Promise.reject(r.error);
     };
     const done: Promise<void>[] = [];
+    const batches = this.fusionBatches(g, order, inFlush);
     for (const id of order) {
       const task = this.refs.get(id)?.deref();
       const ctl = new AbortController();
-      const p = Promise.all(g.nodes.get(id)!.inputs.map(input)).then((vals) => {
-        if (task === undefined || !this.slots.has(id) || !this.wanted(id, inFlush)) throw DROPPED;
-        // Inputs changed before this started: still computed (the snapshot is consistent, and a
-        // stream must make progress), but told so at once.
-        if (this.version(id) !== versions.get(id)) ctl.abort();
-        this.inflight.set(id, ctl);
-        // A computation that gave up because its inputs changed is dropped by version, and so is
-        // what reads it.
-        return Promise.resolve(task.evaluate(vals, ctl.signal)).catch((e: unknown) => {
-          throw ctl.signal.aborted ? DROPPED : e;
-        });
-      });
+      const fusion = batches.get(id);
+      if (fusion === undefined && g.nodes.get(id)!.fused !== undefined) this.graph = describeNode(this.graph, id, { fused: undefined });
+      const p = Promise.all(g.nodes.get(id)!.inputs.map(input)).then(
+        (vals) => {
+          if (task === undefined || !this.slots.has(id) || !this.wanted(id, inFlush)) {
+            fusion?.withdraw(id);
+            throw DROPPED;
+          }
+          const evaluate = (): Promise<T> => {
+            // Inputs changed before this started: still computed (the snapshot is consistent, and a
+            // stream must make progress), but told so at once.
+            if (this.version(id) !== versions.get(id)) ctl.abort();
+            this.inflight.set(id, ctl);
+            // A computation that gave up because its inputs changed is dropped by version, and so is
+            // what reads it.
+            return Promise.resolve(task.evaluate(vals, ctl.signal)).catch((e: unknown) => {
+              throw ctl.signal.aborted ? DROPPED : e;
+            });
+          };
+          // A member of a fused group computes once the group ran: its value is then its kernel's.
+          return fusion === undefined ? evaluate() : fusion.ready(id, vals).then(evaluate);
+        },
+        (e: unknown) => {
+          fusion?.withdraw(id);
+          throw e;
+        },
+      );
       promises.set(id, p);
       const settle = (r: Result<T>): void => {
         if (this.inflight.get(id) === ctl) this.inflight.delete(id);
@@ -352,6 +372,46 @@ export class Engine<T> {
       this.running--;
       if ([...this.held.keys()].some((id) => this.stale(id) && this.flushable(id))) this.schedule();
       this.checkIdle();
+    }
+  }
+
+  /**
+   * The fused groups of a flush (src/scheduler/fusion.ts), as each member's batch. Depth 0 is a
+   * node that reads only values the flush does not compute; a node reading one of depth d has depth d + 1.
+   */
+  private fusionBatches(g: GraphState, order: readonly number[], inFlush: ReadonlySet<number>): Map<number, FusionBatch<T>> {
+    const batches = new Map<number, FusionBatch<T>>();
+    if (!fusionEnabled() || order.length < 2) return batches;
+    const level = new Map<number, number>();
+    const cands: FusionCandidate<T>[] = [];
+    for (const id of order) {
+      const inputs = g.nodes.get(id)!.inputs;
+      let d = 0;
+      for (const i of inputs) if (inFlush.has(i)) d = Math.max(d, level.get(i)! + 1);
+      level.set(id, d);
+      const offer = this.refs.get(id)?.deref()?.fusible?.();
+      if (offer === undefined) continue;
+      const ids = (at: readonly number[]): Set<number> => new Set(at.map((k) => inputs[k]!));
+      cands.push({ id, level: d, offer, kept: ids(offer.kept), reduced: ids(offer.reduced) });
+    }
+    const byId = new Map(cands.map((c) => [c.id, c]));
+    for (const ids of fusionGroups(cands)) {
+      const batch = new FusionBatch<T>(ids, (id) => byId.get(id)!.offer.kernel, (fused, all) => this.markFused(fused, all));
+      for (const id of ids) batches.set(id, batch);
+    }
+    return batches;
+  }
+
+  /** Records which nodes were computed together (printGraph shows it): `fused` groups among the members `all` of a batch. */
+  private markFused(fused: readonly (readonly number[])[], all: readonly number[]): void {
+    const partners = new Map<number, readonly number[]>();
+    for (const grp of fused) for (const id of grp) partners.set(id, grp.filter((o) => o !== id).sort((a, b) => a - b));
+    for (const id of all) {
+      const rec = this.graph.nodes.get(id);
+      if (rec === undefined) continue;
+      const next = partners.get(id);
+      const same = next !== undefined && rec.fused !== undefined && rec.fused.length === next.length && rec.fused.every((o, k) => o === next[k]);
+      if (!same && (next !== undefined || rec.fused !== undefined)) this.graph = describeNode(this.graph, id, { fused: next });
     }
   }
 

@@ -1,10 +1,12 @@
 import { Cat } from '../graph/formula.js';
-import { DimensionError, ReductionError } from '../errors.js';
-import { variables, type Formula } from '../graph/formula.js';
-import { liftLiterals } from '../kernel/literals.js';
-import { makePlan } from '../kernel/plan.js';
+import { DimensionError, isTransient, ReductionError } from '../errors.js';
+import { mapVars, mkVar, variables, type Formula, type VarNode } from '../graph/formula.js';
+import { liftLiterals, liftRootLiterals } from '../kernel/literals.js';
+import { makeFusedPlan, makePlan, type KernelPlan } from '../kernel/plan.js';
+import { record } from '../stats.js';
+import { fusionLimits } from './fusion.js';
 import type { ReductionSpec } from '../ops/reductions.js';
-import { getBackend, type BackendChoice } from './backends.js';
+import { chosenBackendFor, getBackend, type Backend, type BackendChoice } from './backends.js';
 import { asFloat32, checkTensor, type Tensor, type TensorLike } from '../tensor.js';
 
 /** Rows of an argument's data, after checking its trailing dimension against its declaration; `name` is the culprit. */
@@ -68,17 +70,24 @@ export interface ExecuteOptions {
   readonly progressPairs?: number;
 }
 
+/** A reduction checked and ready to run: its plan, its inputs by variable index, its extents. */
+interface Prepared {
+  readonly plan: KernelPlan;
+  /** Data of variable v of the plan (the literal parameter at `literal`, float64 on the CPU). */
+  readonly ins: (Float32Array | Float64Array | undefined)[];
+  /** Index of the literal parameter variable (-1: none). */
+  readonly literal: number;
+  /** The kept and the reduced extent (for axis 0: N and M of the arguments). */
+  readonly M: number;
+  readonly N: number;
+  readonly backend: Backend;
+}
+
 /**
- * Runs one fused reduction: `args[k]` is the data of argument k (variable index k of the formula).
- * Extents come from the arguments: M from every declared i-argument, N from every j-argument,
- * whether or not the formula still reads them; a category without any argument has extent 1.
+ * Checks a reduction's arguments and plans it: everything `executeReduction` throws before it
+ * runs a kernel (dimension errors naming the culprit, K larger than the reduced extent...).
  */
-export async function executeReduction(
-  formula: Formula,
-  opts: ReductionSpec & ExecuteOptions,
-  args: readonly (TensorLike | undefined)[],
-  info: ReductionArguments = {},
-): Promise<Tensor[]> {
+function prepareReduction(formula: Formula, opts: ReductionSpec & ExecuteOptions, args: readonly (TensorLike | undefined)[], info: ReductionArguments): Prepared {
   // Literals become data of one parameter variable, so new constants reuse the compiled kernel.
   const lifted = liftLiterals(formula, opts.weight ?? null);
   const plan = makePlan(lifted.f, { ...opts, weight: lifted.g });
@@ -113,9 +122,7 @@ export async function executeReduction(
   plan.vars.forEach((v, i) => {
     if (v === undefined) return;
     if (i === lifted.index) {
-      // The CPU backend computes in float64, as it did with literals printed in its code (the
-      // cluster passes them on as they are to its workers' backends).
-      ins[i] = backend.name === 'cpu' || backend.name === 'cluster' ? Float64Array.from(lifted.values) : Float32Array.from(lifted.values);
+      ins[i] = literalData(backend, lifted.values);
       return;
     }
     const d = decls[i];
@@ -133,6 +140,26 @@ export async function executeReduction(
   if (N === 0 && plan.reduction.name !== 'Sum') {
     throw new ReductionError(`${plan.reduction.name} over an empty axis has no value`);
   }
+  return { plan, ins, literal: lifted.index, M, N, backend };
+}
+
+/** The data of the literal parameter: the CPU backend computes in float64, as it did with literals printed in its code (the cluster passes them on as they are to its workers' backends). */
+function literalData(backend: Backend, values: readonly number[]): Float32Array | Float64Array {
+  return backend.name === 'cpu' || backend.name === 'cluster' ? Float64Array.from(values) : Float32Array.from(values);
+}
+
+/**
+ * Runs one fused reduction: `args[k]` is the data of argument k (variable index k of the formula).
+ * Extents come from the arguments: M from every declared i-argument, N from every j-argument,
+ * whether or not the formula still reads them; a category without any argument has extent 1.
+ */
+export async function executeReduction(
+  formula: Formula,
+  opts: ReductionSpec & ExecuteOptions,
+  args: readonly (TensorLike | undefined)[],
+  info: ReductionArguments = {},
+): Promise<Tensor[]> {
+  const { plan, ins, M, N, backend } = prepareReduction(formula, opts, args, info);
   const report = opts.onProgress;
   const per = opts.progressPairs ?? PROGRESS_PAIRS;
   const chunks = Math.min(M, Math.ceil((M * Math.max(1, N)) / per));
@@ -155,4 +182,149 @@ export async function executeReduction(
     report(r1 / M);
   }
   return outs.map((data, o) => ({ data, shape: [M, ...plan.outputs[o]!.rowShape] }));
+}
+
+/** One reduction offered to a fused run: what `executeReduction` takes. */
+export interface FusedMember {
+  readonly formula: Formula;
+  readonly opts: ReductionSpec & { readonly backend?: BackendChoice };
+  readonly args: readonly (TensorLike | undefined)[];
+  readonly info?: ReductionArguments;
+}
+
+/** A settled outcome. */
+export type Settled<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
+
+/** What `executeFused` did. */
+export interface FusedOutcome {
+  /** Per member: its outputs, or the fault of its fused kernel; undefined when it is left to run alone. */
+  readonly results: readonly (Settled<Tensor[]> | undefined)[];
+  /** The members that ran together, as lists of member indices, one per fused kernel. */
+  readonly groups: readonly (readonly number[])[];
+}
+
+/**
+ * Runs sibling reductions as fused kernels (issue 17): members with the same extents (kept and
+ * reduced) on the same backend run as one kernel, whose formulas read one variable space (an
+ * argument several members read, the same data at the same category and dimension, is one
+ * variable), so their shared temporaries are computed once. A group that would exceed a limit of
+ * one kernel (the device's storage buffers per stage, `FUSED_STATE_MAX` floats of state per row,
+ * the node limit) is cut into consecutive groups that fit; a member alone in its group, one whose
+ * arguments do not check, and the members of a fused kernel that failed with anything but a
+ * transient fault are left to run alone (`results[k]` undefined), so that each settles exactly as
+ * it would without fusion. A transient fault (a lost device) is every member's outcome, as it
+ * would have been alone: the scheduler retries them on the next read. Never rejects.
+ */
+export async function executeFused(members: readonly FusedMember[]): Promise<FusedOutcome> {
+  const results: (Settled<Tensor[]> | undefined)[] = members.map(() => undefined);
+  const groups: number[][] = [];
+  const outcome = { results, groups };
+  const prepared = members.map((m) => {
+    try {
+      return prepareReduction(m.formula, m.opts, m.args, m.info ?? {});
+    } catch {
+      return undefined; // it fails alone, with the same error
+    }
+  });
+  const choice = members[0]?.opts.backend;
+  let backend: Backend;
+  let caps: Awaited<ReturnType<NonNullable<Backend['fusion']>>>;
+  try {
+    backend = await chosenBackendFor(choice);
+    if (backend.fusion === undefined) return outcome; // a backend that runs no fused plans (the cluster)
+    caps = await backend.fusion();
+  } catch {
+    return outcome; // each member meets the problem alone
+  }
+  const limits = fusionLimits(caps.maxBindings);
+
+  /** The fused plan of members `ks` and its inputs, or undefined when it would not fit one kernel. */
+  const fuse = (ks: readonly number[]): { plan: KernelPlan; ins: (Float32Array | Float64Array | undefined)[] } | undefined => {
+    const ids = new Map<unknown, Map<string, number>>();
+    const ins: (Float32Array | Float64Array | undefined)[] = [];
+    const parts = ks.map((k) => {
+      const m = members[k]!;
+      const data = prepared[k]!.ins;
+      // The same argument at the same category and dimension is one variable of the fused kernel.
+      const global = (v: VarNode): Formula => {
+        const src = m.args[v.index];
+        const byUse = ids.get(src) ?? ids.set(src, new Map()).get(src)!;
+        let at = byUse.get(`${v.cat}:${v.dim}`);
+        if (at === undefined) {
+          byUse.set(`${v.cat}:${v.dim}`, (at = ins.length));
+          ins.push(data[v.index]);
+        }
+        return mkVar(at, v.dim, v.cat);
+      };
+      const weight = m.opts.weight ?? null;
+      return { f: mapVars(m.formula, global), g: weight === null ? null : mapVars(weight, global), opts: m.opts };
+    });
+    // Literals of every part become one parameter variable, after the arguments.
+    const lifted = liftRootLiterals(parts.flatMap((p) => (p.g === null ? [p.f] : [p.f, p.g])));
+    let at = 0;
+    const specs = parts.map((p) => {
+      const formula = lifted.roots[at++]!;
+      const weight = p.g === null ? null : lifted.roots[at++]!;
+      return { formula, spec: { reduction: p.opts.reduction, axis: p.opts.axis, ...(p.opts.K === undefined ? {} : { K: p.opts.K }), weight } };
+    });
+    if (lifted.index >= 0) ins[lifted.index] = literalData(backend, lifted.values);
+    let plan: KernelPlan;
+    try {
+      plan = makeFusedPlan(specs);
+    } catch {
+      return undefined; // more nodes than one kernel takes
+    }
+    if (caps.bindings(plan) > limits.storageBuffers || caps.stateWidth(plan) > limits.stateWidth) return undefined;
+    return { plan, ins };
+  };
+
+  /** Runs members `ks` as one kernel and hands each its outputs. */
+  const run = async (ks: readonly number[], fused: { plan: KernelPlan; ins: (Float32Array | Float64Array | undefined)[] }): Promise<void> => {
+    const { M, N } = prepared[ks[0]!]!;
+    const { plan, ins } = fused;
+    try {
+      const outs = await backend.run(plan, ins, M, N);
+      record.fused(ks.length);
+      let o = 0;
+      ks.forEach((k, n) => {
+        const value = plan.parts[n]!.outputs.map((out) => ({ data: outs[o++]!, shape: [M, ...out.rowShape] }));
+        results[k] = { ok: true, value };
+      });
+      groups.push([...ks]);
+    } catch (error) {
+      if (!isTransient(error)) return; // each member runs alone and settles as it would have
+      for (const k of ks) results[k] = { ok: false, error };
+      groups.push([...ks]);
+    }
+  };
+
+  // Members with the same extents, in order; each cut greedily into groups that fit one kernel.
+  const buckets = new Map<string, number[]>();
+  prepared.forEach((p, k) => {
+    if (p === undefined || members[k]!.opts.backend !== choice) return;
+    const key = `${p.M}x${p.N}`;
+    (buckets.get(key) ?? buckets.set(key, []).get(key)!).push(k);
+  });
+  const runs: Promise<void>[] = [];
+  for (const ks of buckets.values()) {
+    let group: number[] = [];
+    let plan: ReturnType<typeof fuse>;
+    const close = (): void => {
+      if (group.length >= 2 && plan !== undefined) runs.push(run(group, plan));
+    };
+    for (const k of ks) {
+      const next = group.length === 0 ? undefined : fuse([...group, k]);
+      if (group.length === 0 || next !== undefined) {
+        group = [...group, k];
+        plan = next;
+        continue;
+      }
+      close();
+      group = [k];
+      plan = undefined;
+    }
+    close();
+  }
+  await Promise.all(runs);
+  return outcome;
 }

@@ -17,6 +17,33 @@ export interface Task<T> {
   evaluate(inputs: readonly T[], signal: AbortSignal): Promise<T>;
   /** Called once when the scheduler disposes the node (it, or a node upstream, was disposed). */
   onDispose?(): void;
+  /**
+   * Offers this node to fusion with the sibling reductions of a flush (src/scheduler/fusion.ts);
+   * undefined (or no method): it always computes alone.
+   */
+  fusible?(): FusionOffer<T> | undefined;
+}
+
+/** How a node may fuse: nodes fuse only with equal keys, and only when they share sources. */
+export interface FusionOffer<T> {
+  /** What must be equal (backend, axis...). */
+  readonly key: string;
+  /** Positions of the inputs bound to the kept index, and to the reduced index. */
+  readonly kept: readonly number[];
+  readonly reduced: readonly number[];
+  /** The kernel the node's value comes from (nodes sharing one, the outputs of a pair reduction, are one member). */
+  readonly kernel: FusionKernel<T>;
+}
+
+/** A kernel that can run fused with others of the same kind. */
+export interface FusionKernel<T> {
+  /**
+   * Runs these kernels (this one among them), each with its inputs' values, as few kernels as the
+   * device allows. Resolves, never rejects, once every kernel it ran holds its value (or the error
+   * it must fail with) for those inputs; a kernel it did not run computes alone. Returns which
+   * kernels ran together (indices into `kernels`, one list per fused kernel).
+   */
+  fuse(kernels: readonly { readonly kernel: FusionKernel<T>; readonly inputs: readonly T[] }[]): Promise<readonly (readonly number[])[]>;
 }
 
 export type Result<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };

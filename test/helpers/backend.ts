@@ -2,8 +2,8 @@ import { init, type BackendName } from '../../src/scheduler/backends.js';
 import { adapterAvailableSync } from './adapter.js';
 
 /**
- * The backend a suite runs on: `KF_TEST_BACKEND=webgpu npm test`'s second pass reruns the gradient
- * and solve suites on WebGPU. Without an adapter that is a failure in CI and a notice elsewhere.
+ * The backend a suite runs on: `KF_TEST_BACKEND=webgpu npm test`'s second pass reruns the gradient,
+ * solve and fusion suites on WebGPU. Without an adapter that is a failure in CI and a notice elsewhere.
  */
 export function testBackend(): BackendName {
   const want = process.env.KF_TEST_BACKEND === 'webgpu' ? 'webgpu' : 'cpu';
