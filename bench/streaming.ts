@@ -5,15 +5,17 @@
  *   (a Sum over j, then a Sum over i) and its gradient dE/dx (reverse mode, reductions).
  * Three measurements per size:
  *   - lockstep: a frame is set, its results awaited, then the next: median and p90 frame latency,
- *     frames per second;
+ *     frames per second, kernel runs per frame; with the scheduler's fusion of sibling reductions
+ *     (issue 17: the correspondences, the row sums and the gradient in one pass) and without it
+ *     (`init({ fuse: false })`), frames of the two alternating in the same run;
  *   - direct: the same kernels called one after the other with genred, without the graph (what the
- *     engine costs on top of the kernels is the ratio);
- *   - firehose: frames pushed on an rxjs Subject at --rate frames/s (200) for --seconds:
- *     frames computed per second, frames skipped (stats().framesSkipped), and the check that the
- *     last frame pushed is the last one computed.
- * Prints a table and writes bench/results/streaming-<backend>.json.
+ *     engine costs, or saves, on top of the kernels is the ratio), alternating with the above;
+ *   - firehose (fusion on): frames pushed on an rxjs Subject at --rate frames/s (200) for
+ *     --seconds: frames computed per second, frames skipped (stats().framesSkipped), and the check
+ *     that the last frame pushed is the last one computed.
+ * Prints a table and writes bench/results/streaming-<backend>.json, for each backend given.
  * Usage: npx tsx bench/streaming.ts [--points 1000,5000,20000] [--ref 5000] [--frames 10]
- *                                   [--seconds 4] [--rate 200] [--backend cpu|webgpu|auto]
+ *                                   [--seconds 4] [--rate 200] [--backend cpu|webgpu|auto|cpu,webgpu]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -45,17 +47,12 @@ const REF = Number(argOf('ref') ?? 5000);
 const FRAMES = Number(argOf('frames') ?? 10);
 const SECONDS = Number(argOf('seconds') ?? 4);
 const RATE = Number(argOf('rate') ?? 200);
-const backend = (argOf('backend') ?? 'cpu') as BackendChoice;
+const backends = (argOf('backend') ?? 'cpu').split(',') as BackendChoice[];
+/** The backend being measured (wire() and the direct kernels read it). */
+let backend: BackendChoice = backends[0]!;
 const K = 3;
 const SIGMA = 0.1;
 const G = -1 / (2 * SIGMA * SIGMA);
-
-try {
-  await init({ backend });
-} catch (e) {
-  console.error(`backend '${backend}' is not available: ${(e as Error).message}`);
-  process.exit(1);
-}
 
 let seed = 7;
 const rand = (): number => {
@@ -87,15 +84,43 @@ function wire(x: ReturnType<typeof source>, y: ReturnType<typeof source>) {
   return [d, idx, energy, dx!] as const;
 }
 
-const rowsOut: Record<string, number | string | boolean>[] = [];
 const yData = cloud(REF);
-const direct = {
-  kmin: genred('SqDist(x,y)', ['x = Vi(3)', 'y = Vj(3)'], { reduction: 'KMin_ArgKMin', K, axis: 1, backend }),
-  rows: genred('Exp(g*SqDist(x,y))', ['x = Vi(3)', 'y = Vj(3)', 'g = Pm(1)'], { reduction: 'Sum', axis: 1, backend }),
-  grad: genred('Exp(g*SqDist(x,y))*(x-y)', ['x = Vi(3)', 'y = Vj(3)', 'g = Pm(1)'], { reduction: 'Sum', axis: 1, backend }),
-};
+const median = (xs: readonly number[]): number => quantile(xs, 0.5);
 
-for (const n of sizes) {
+for (const b of backends) {
+  backend = b;
+  try {
+    await init({ backend, fuse: true });
+  } catch (e) {
+    console.error(`backend '${backend}' is not available: ${(e as Error).message}`);
+    process.exit(1);
+  }
+  const rowsOut: Record<string, number | string | boolean>[] = [];
+  const direct = {
+    kmin: genred('SqDist(x,y)', ['x = Vi(3)', 'y = Vj(3)'], { reduction: 'KMin_ArgKMin', K, axis: 1, backend }),
+    rows: genred('Exp(g*SqDist(x,y))', ['x = Vi(3)', 'y = Vj(3)', 'g = Pm(1)'], { reduction: 'Sum', axis: 1, backend }),
+    grad: genred('Exp(g*SqDist(x,y))*(x-y)', ['x = Vi(3)', 'y = Vj(3)', 'g = Pm(1)'], { reduction: 'Sum', axis: 1, backend }),
+  };
+  for (const n of sizes) {
+    rowsOut.push(await measure(n, direct));
+    console.log(JSON.stringify(rowsOut.at(-1)));
+  }
+  console.table(rowsOut);
+  const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, backend: backendName() };
+  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+  writeFileSync(
+    new URL(`./results/streaming-${backendName()}.json`, import.meta.url),
+    JSON.stringify({ date: new Date().toISOString(), machine, K, sigma: SIGMA, frames: FRAMES, seconds: SECONDS, rate: RATE, rows: rowsOut }, null, 2),
+  );
+  console.log(`wrote bench/results/streaming-${backendName()}.json`);
+}
+await shutdown();
+process.exit(0);
+
+type Op = (...args: TensorLike[]) => Promise<unknown>;
+
+/** The three measurements at n moving points. */
+async function measure(n: number, direct: { kmin: Op; rows: Op; grad: Op }): Promise<Record<string, number | string | boolean>> {
   // ---- lockstep: set a frame, await its results ----
   const x = source(frame(n, 0), 'moving');
   const y = source(yData, [REF, 3], 'reference');
@@ -103,13 +128,24 @@ for (const n of sizes) {
   const waiting: ((v: Tensor[]) => void)[] = [];
   const sub = zip(outs.map((o) => o.observe())).subscribe((v) => waiting.shift()?.(v));
   const next = (): Promise<Tensor[]> => new Promise((res) => waiting.push(res));
-  await next(); // first frame: compiles the kernels
+  /** Sets a frame and awaits its results; returns the kernel runs and fused passes it took. */
+  const graphFrame = async (f: TensorLike): Promise<{ runs: number; fused: number }> => {
+    const before = stats();
+    const got = next();
+    batch(() => x.set(f));
+    await got;
+    const after = stats();
+    return { runs: after.dispatches - before.dispatches, fused: after.fusedPasses - before.fusedPasses };
+  };
+  await next(); // first frame (fused): compiles the fused kernel
+  await init({ backend, fuse: false });
+  await graphFrame(frame(n, 0)); // the separate kernels
   // direct: the same three big kernels called one after the other with genred, no graph.
   const g = { data: Float32Array.of(G), shape: [1] };
   const yT = { data: yData, shape: [REF, 3] };
   const directFrame = async (f: TensorLike): Promise<void> => {
     await direct.kmin(f, yT);
-    const r = await direct.rows(f, yT, g);
+    const r = (await direct.rows(f, yT, g)) as Tensor;
     let e = 0;
     for (const v of r.data) e += v;
     await direct.grad(f, yT, g);
@@ -117,30 +153,27 @@ for (const n of sizes) {
   };
   await directFrame(frame(n, 0));
   resetStats();
-  const lat: number[] = [];
-  const dlat: number[] = [];
-  let lockMs = 0;
-  let graphRuns = 0;
-  // Graph and direct frames alternate (in alternating order), so that both see the same machine.
+  const modes = ['fused', 'unfused', 'direct'] as const;
+  const lat: Record<(typeof modes)[number], number[]> = { fused: [], unfused: [], direct: [] };
+  const runs = { fused: 0, unfused: 0 };
+  const passes = { fused: 0, unfused: 0 };
+  // The three alternate, in rotating order, so that they all see the same machine.
   for (let k = 1; k <= FRAMES; k++) {
     const f = frame(n, k);
-    for (const which of k % 2 === 0 ? ['graph', 'direct'] : ['direct', 'graph']) {
+    for (let m = 0; m < modes.length; m++) {
+      const mode = modes[(k + m) % modes.length]!;
+      if (mode !== 'direct') await init({ backend, fuse: mode === 'fused' }); // not timed
       const t = performance.now();
-      if (which === 'graph') {
-        const runs = stats().dispatches;
-        const got = next();
-        batch(() => x.set(f));
-        await got;
-        graphRuns += stats().dispatches - runs;
-        lat.push(performance.now() - t);
-        lockMs += performance.now() - t;
-      } else {
-        await directFrame(f);
-        dlat.push(performance.now() - t);
+      if (mode === 'direct') await directFrame(f);
+      else {
+        const r = await graphFrame(f);
+        runs[mode] += r.runs;
+        passes[mode] += r.fused;
       }
+      lat[mode].push(performance.now() - t);
     }
   }
-  const lockWall = lockMs / 1000;
+  await init({ backend, fuse: true });
   const lockStats = stats();
   sub.unsubscribe();
   x.dispose();
@@ -183,17 +216,23 @@ for (const n of sizes) {
   no.dispose();
   ys.dispose();
 
-  const row = {
+  return {
     backend: backendName(),
     points: n,
     reference: REF,
-    'lockstep median ms': round(quantile(lat, 0.5), 1),
-    'lockstep p90 ms': round(quantile(lat, 0.9), 1),
-    'lockstep frames/s': round(FRAMES / lockWall),
-    'graph kernel runs/frame': round(graphRuns / FRAMES, 1),
+    'fused runs/frame': round(runs.fused / FRAMES, 1),
+    'unfused runs/frame': round(runs.unfused / FRAMES, 1),
+    'fused passes/frame': round(passes.fused / FRAMES, 1),
+    'fused median ms': round(median(lat.fused), 1),
+    'fused p90 ms': round(quantile(lat.fused, 0.9), 1),
+    'unfused median ms': round(median(lat.unfused), 1),
+    'unfused p90 ms': round(quantile(lat.unfused, 0.9), 1),
+    'unfused/fused': round(median(lat.unfused) / median(lat.fused), 2),
+    'fused frames/s': round(1000 / (lat.fused.reduce((a, b) => a + b, 0) / FRAMES)),
     'compiled after warm-up': lockStats.pipelinesCompiled,
-    'direct median ms': round(quantile(dlat, 0.5), 1),
-    'graph/direct': round(quantile(lat, 0.5) / quantile(dlat, 0.5), 3),
+    'direct median ms': round(median(lat.direct), 1),
+    'graph/direct': round(median(lat.fused) / median(lat.direct), 3),
+    'unfused graph/direct': round(median(lat.unfused) / median(lat.direct), 3),
     'firehose sent': sent,
     'firehose computed': computed,
     'firehose skipped': sent - computed,
@@ -202,16 +241,4 @@ for (const n of sizes) {
     'firehose drain ms': round(performance.now() - sentAt, 0),
     'last frame computed': computedFrames.at(-1) === sent,
   };
-  rowsOut.push(row);
-  console.log(JSON.stringify(row));
 }
-console.table(rowsOut);
-const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, backend: backendName() };
-mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-writeFileSync(
-  new URL(`./results/streaming-${backendName()}.json`, import.meta.url),
-  JSON.stringify({ date: new Date().toISOString(), machine, K, sigma: SIGMA, frames: FRAMES, seconds: SECONDS, rate: RATE, rows: rowsOut }, null, 2),
-);
-console.log(`wrote bench/results/streaming-${backendName()}.json`);
-await shutdown();
-process.exit(0);
