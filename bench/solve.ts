@@ -23,7 +23,7 @@
  * at a cap of 256 with the default stop.
  *
  * Prints a progress line for long solves (stderr), a table, and writes bench/results/solve.json.
- * Usage: npx tsx bench/solve.ts [--sizes 5000,20000,100000] [--cpu-sizes (default: --sizes)] [--backends webgpu,cpu] [--refine-max 20000]
+ * Usage: npx tsx bench/solve.ts [--sizes 5000,20000,100000] [--cpu-sizes (default: --sizes)] [--backends webgpu,cpu] [--refine-max 20000] [--out solve]
  *        [--compare 20000|none] [--budget 1500] [--budget-none 300] [--tol 1e-6] [--no-dense] [--python python3]
  */
 import { execFileSync } from 'node:child_process';
@@ -48,6 +48,8 @@ const backends = (flag('backends') ?? 'webgpu,cpu').split(',') as BackendName[];
 const cpuSizes = flag('cpu-sizes')?.split(',').map(Number) ?? sizes;
 /** Sizes with a second WebGPU solve refined once (option refine: 1). */
 const refineMax = Number(flag('refine-max') ?? 20000);
+/** Results file name under bench/results/ (a partial rerun can go beside the full one). */
+const outName = flag('out') ?? 'solve';
 const compareAt = flag('compare') === 'none' ? null : Number(flag('compare') ?? 20000);
 const budgetS = Number(flag('budget') ?? 1500);
 const budgetNoneS = Number(flag('budget-none') ?? 300);
@@ -172,7 +174,7 @@ async function run(backend: BackendName, n: number, opts: KernelSolveOptions & {
       'setup kernel s': sec(i.setupKernelMs),
       'K·p s': sec(i.matvecMs),
       'precond s': sec(i.precondMs),
-      'CG host s': sec(i.totalMs - i.setupMs - i.matvecMs - i.precondMs),
+      'CG host s': sec(i.totalMs - i.setupMs - i.matvecMs - i.precondMs - i.refineMs),
       'total s': sec(i.totalMs),
       's/iter': i.iterations > 0 ? +((i.totalMs - i.setupMs - i.refineMs) / 1000 / i.iterations).toFixed(2) : 0,
       refine: i.refinements,
@@ -237,10 +239,10 @@ if (comparison.length > 0) console.table(comparison);
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, adapter };
 writeFileSync(
-  new URL('./results/solve.json', import.meta.url),
+  new URL(`./results/${outName}.json`, import.meta.url),
   JSON.stringify({ date: new Date().toISOString(), machine, D, Dv, sigma: 0.1, alpha, tol, budget_s: budgetS, budget_none_s: budgetNoneS, rows, comparison, dense: denseRefs }, null, 2),
 );
-console.log('wrote bench/results/solve.json');
+console.log(`wrote bench/results/${outName}.json`);
 if (overBound > 0) {
   console.error(`${overBound} solve(s) peaked above 2·(n·D·4 + rankCap·n·8) bytes: memory is not O(n)`);
   process.exitCode = 1;

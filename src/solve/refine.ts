@@ -33,7 +33,7 @@ export interface RefineResult {
   readonly cancelled: boolean;
 }
 
-/** Largest-wins cap of a correction's tolerance: a correction that gains less than a digit is not worth its float64 residual. */
+/** The loosest tolerance of a correction: one that gains less than a digit is not worth its float64 residual. */
 const MAX_INNER_TOL = 0.1;
 
 function colNorms(v: Float64Array, cols: number): Float64Array {
