@@ -20,6 +20,7 @@ const COMMANDS: Readonly<Record<string, string>> = {
   'gpu-backend': 'npx tsx bench/gpu-backend.ts',
   soak: 'npx tsx bench/soak.ts',
   solve: 'npx tsx bench/solve.ts',
+  'solve-webgpu': 'npx tsx bench/solve.ts --sizes 20000,100000 --backends webgpu --compare none --out solve-webgpu',
   'streaming-cpu': 'npm run bench:streaming',
   'streaming-webgpu': 'npm run bench:streaming -- --backend webgpu',
 };
