@@ -142,11 +142,21 @@ test('examples/data/terrain.laz: smaller than terrain.las, read to the same colu
   assert.is(b.format, 'LAZ 1.2 (point format 2)');
   assert.is(b.count, 1000);
   assert.equal(columns(b), columns(a));
+  const ter = terrain();
+  ['red', 'green', 'blue'].forEach((c, k) => assert.equal(columns(b)[c], Array.from({ length: 1000 }, (_, i) => ter.rgb[3 * i + k]! >> 8), `${c}: the high byte`));
   // The chunk table lists ceil(1000 / 256) chunks.
   const table = Number(laz.readBigInt64LE(laz.readUInt32LE(96)));
   assert.is(laz.readUInt32LE(table + 4), Math.ceil(1000 / LAZ_CHUNK));
   // Both decoders give back terrain.las's records, byte for byte.
   for (const decode of [lazPerfRecords, lazRsRecords]) assert.ok(Buffer.from(await decode(laz, 1000, 26)).equals(las.subarray(227)), decode.name);
+});
+
+test('colour columns: the high byte of 16-bit channels; a file whose colours all fit in 8 bits as it is', async () => {
+  const rgb = [[0, 255, 256], [65535, 1000, 12345]];
+  const wide = await readLAS('w.laz', compressLAS(lasOf(2, 2, (v, o, i) => rgb[i]!.forEach((c, k) => v.setUint16(o + 20 + 2 * k, c, true)))));
+  assert.equal([columns(wide).red, columns(wide).green, columns(wide).blue], [[0, 255], [0, 3], [1, 48]]);
+  const narrow = await readLAS('n.laz', compressLAS(lasOf(2, 2, (v, o, i) => [7, 200, 255].forEach((c, k) => v.setUint16(o + 20 + 2 * k, c - i, true)))));
+  assert.equal([columns(narrow).red, columns(narrow).green, columns(narrow).blue], [[7, 6], [200, 199], [255, 254]]);
 });
 
 /** Asserts a DataFileError for `file` matching `re`. */

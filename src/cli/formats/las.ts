@@ -2,8 +2,10 @@
  * LAS and LAZ (ASPRS LiDAR): decoded by `@loaders.gl/las` (its laz-perf build is bundled, so LAZ
  * needs no download) through `@loaders.gl/core`'s `parse`, on the main thread. The header (and a
  * LAZ file's VLRs and chunk table offset) is checked here first, so that a truncated or foreign
- * file gets a precise message instead of a decoder's. Columns: x, y, z (scale and offset applied, float64), intensity, classification, and
- * red, green, blue when the point format has colour (8-bit, as loaders.gl scales them).
+ * file gets a precise message instead of a decoder's. Columns: x, y, z (scale and offset applied,
+ * float64), intensity, classification, and red, green, blue when the point format has colour
+ * (8-bit: the high byte of LAS's 16-bit channels, or the values themselves when all of a file's
+ * colours fit in 8 bits, as loaders.gl's `colorDepth: 'auto'` decides).
  */
 import { DataFileError } from '../errors.js';
 import { viewOf, type Column, type ColumnData, type PointTable } from './table.js';
@@ -91,7 +93,8 @@ export async function readLAS(file: string, bytes: Uint8Array): Promise<PointTab
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   let attributes: Record<string, Attribute>;
   try {
-    const mesh = await parse(buffer, LASLoader, { worker: false, las: { fp64: true } });
+    // colorDepth 'auto': its default (8) stores 16-bit channels into bytes, keeping the low byte.
+    const mesh = await parse(buffer, LASLoader, { worker: false, las: { fp64: true, colorDepth: 'auto' } });
     attributes = mesh.attributes as unknown as Record<string, Attribute>;
   } catch (e) {
     throw new DataFileError(file, `${h.compressed ? 'LAZ' : 'LAS'} ${h.version} decoding failed (@loaders.gl/las: ${e instanceof Error ? e.message : String(e)}): the file is truncated or corrupt`);
