@@ -129,7 +129,7 @@ export class Point10Compressor {
     const l = returnLevel(n, r);
     // Intensity is compared with the last intensity of the same return context, not the last point's.
     const mask =
-      (Number(((last.flags ^ p.flags) & 0xff) !== 0) << 5) |
+      (Number(last.flags !== p.flags) << 5) |
       (Number(this.lastIntensity[m] !== p.intensity) << 4) |
       (Number(last.classification !== p.classification) << 3) |
       (Number(last.scanAngle !== p.scanAngle) << 2) |
