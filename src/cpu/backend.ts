@@ -1,3 +1,4 @@
+import type { BatchRun } from '../kernel/batch.js';
 import type { KernelPlan } from '../kernel/plan.js';
 import { LimitError } from '../errors.js';
 import { printFormula } from '../graph/print.js';
@@ -23,6 +24,8 @@ interface Compiled {
 /** CPU backend: generated JavaScript per plan key, run on the main thread or over a worker pool. */
 export class CpuBackend {
   readonly name = 'cpu' as const;
+  /** All batches of a call in one kernel run. */
+  readonly batches = true;
   // Bounded: an evicted kernel is also dropped by the workers that compiled it.
   private readonly cache = new LruCache<Compiled>((key) => void this.pool?.then((p) => p.forget(key)));
   private pool: Promise<WorkerPool> | undefined;
@@ -30,21 +33,25 @@ export class CpuBackend {
   constructor(private readonly threads?: number) {}
 
   /** Source of the kernel for a plan (for inspection and tests). */
-  source(plan: KernelPlan): string {
-    return this.compiled(plan).source;
+  source(plan: KernelPlan, batched = false): string {
+    return this.compiled(plan, batched).source;
   }
 
-  /** Runs a plan: `ins[v]` is the data of variable v; M kept rows, N reduced terms. */
-  async run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number): Promise<KernelOutputs> {
-    const k = this.compiled(plan);
+  /**
+   * Runs a plan: `ins[v]` is the data of variable v; M kept rows, N reduced terms (per batch when
+   * `batch` is given: then all batches are one kernel run, rows of every batch split over the workers).
+   */
+  async run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number, batch?: BatchRun): Promise<KernelOutputs> {
+    const k = this.compiled(plan, batch !== undefined);
     record.dispatch();
     const workers = this.threads ?? undefined;
-    const parallel = isNode && M * N >= PARALLEL_PAIRS && M >= 2 && workers !== 1;
+    const rows = M * (batch?.count ?? 1);
+    const parallel = isNode && rows * N >= PARALLEL_PAIRS && rows >= 2 && workers !== 1;
     if (!parallel) {
-      const outs = plan.outputs.map((o) => (o.int ? new Int32Array(M * o.width) : new Float32Array(M * o.width)));
+      const outs = plan.outputs.map((o) => (o.int ? new Int32Array(rows * o.width) : new Float32Array(rows * o.width)));
       // Generated code only indexes its inputs, so a Float64Array (the literal parameters) reads as well.
       try {
-        k.fn(N, 0, M, ins as readonly (Float32Array | undefined)[], outs);
+        k.fn(N, 0, rows, ins as readonly (Float32Array | undefined)[], outs, batch?.offsets, M);
       } catch (e) {
         throw stackLimit(e, plan);
       }
@@ -61,15 +68,16 @@ export class CpuBackend {
     };
     const sins = ins.map(share);
     const souts = plan.outputs.map((o) => {
-      bytes += M * o.width * 4;
-      const buf = new SharedArrayBuffer(M * o.width * 4);
+      bytes += rows * o.width * 4;
+      const buf = new SharedArrayBuffer(rows * o.width * 4);
       return o.int ? new Int32Array(buf) : new Float32Array(buf);
     });
     record.alloc(bytes);
     try {
       // Several chunks per worker so an uneven split still keeps every core busy.
-      const chunk = Math.max(1, Math.ceil(M / (pool.size * 8)));
-      await pool.run({ key: plan.key, source: k.source, N, ins: sins, outs: souts }, M, chunk).catch((e: unknown) => {
+      const chunk = Math.max(1, Math.ceil(rows / (pool.size * 8)));
+      const key = batch === undefined ? plan.key : `${plan.key}|batched`;
+      await pool.run({ key, source: k.source, N, ins: sins, outs: souts, ...(batch === undefined ? {} : { batchOffsets: batch.offsets, batchRows: M }) }, rows, chunk).catch((e: unknown) => {
         throw stackLimit(e, plan);
       });
       return souts.map((s) => (s instanceof Int32Array ? Int32Array.from(s) : Float32Array.from(s)));
@@ -78,15 +86,17 @@ export class CpuBackend {
     }
   }
 
-  private compiled(plan: KernelPlan): Compiled {
-    const hit = this.cache.get(plan.key);
+  /** The compiled kernel of a plan, plain or batched (a variant of its own, keyed by structure: batch sizes are run-time data). */
+  private compiled(plan: KernelPlan, batched: boolean): Compiled {
+    const key = batched ? `${plan.key}|batched` : plan.key;
+    const hit = this.cache.get(key);
     if (hit !== undefined) {
       record.cacheHit();
       return hit;
     }
-    const source = renderKernelJs(plan);
+    const source = renderKernelJs(plan, undefined, batched);
     const c = { source, fn: compileKernelJs(source) };
-    this.cache.set(plan.key, c);
+    this.cache.set(key, c);
     record.compiled();
     return c;
   }

@@ -12,6 +12,9 @@ export type CpuKernel = (
   i1: number,
   ins: readonly (Float32Array | undefined)[],
   outs: readonly (Float32Array | Int32Array)[],
+  /** Batched kernels only: per-batch row offsets of each variable (kernel/batch.ts), and the kept rows per batch. */
+  batchOffsets?: Int32Array,
+  batchRows?: number,
 ) => void;
 
 /** Rows per block: several independent rows per j iteration give the CPU parallel work (ILP) and share the j loads. */
@@ -23,17 +26,28 @@ function rowsPerBlock(lin: Linearized, plan: KernelPlan): number {
 
 const indent = (lines: readonly string[], n: number): string => lines.map((l) => ' '.repeat(n) + l).join('\n');
 
-/** The JavaScript spelling of the kernel loop: row i + r of the block, variables in their own arrays `V<index>`. */
-function jsLoop(plan: KernelPlan): LoopDialect {
+/**
+ * The JavaScript spelling of the kernel loop: row i + r of the block, variables in their own arrays
+ * `V<index>`. Batched, every variable's rows start at its batch offset `vb<index>` and the outputs'
+ * at `ob` (plain integer arithmetic, set per batch segment by `renderKernelJs`).
+ */
+function jsLoop(plan: KernelPlan, batched: boolean): LoopDialect {
+  const row = (v: VarNode, what: string): string => (batched ? `(vb${v.index} + ${what})` : what);
   return {
     d: jsDialect,
     load: (v: VarNode, k: Ix, r: number) =>
-      v.cat === Cat.i ? `V${v.index}[ib${v.index}_${r} + ${k}]` : v.cat === Cat.j ? `V${v.index}[jb${v.index} + ${k}]` : `V${v.index}[${k}]`,
-    rowStart: (r, iVars) => iVars.map((v) => `const ib${v.index}_${r} = (i + ${r}) * ${v.dim};`),
+      v.cat === Cat.i
+        ? `V${v.index}[ib${v.index}_${r} + ${k}]`
+        : v.cat === Cat.j
+          ? `V${v.index}[jb${v.index} + ${k}]`
+          : batched
+            ? `V${v.index}[pb${v.index} + ${k}]`
+            : `V${v.index}[${k}]`,
+    rowStart: (r, iVars) => iVars.map((v) => `const ib${v.index}_${r} = ${row(v, `i + ${r}`)} * ${v.dim};`),
     openJ: 'for (let j = 0; j < N; j++) {',
-    jStart: (jVars) => jVars.map((v) => `const jb${v.index} = j * ${v.dim};`),
+    jStart: (jVars) => jVars.map((v) => `const jb${v.index} = ${row(v, 'j')} * ${v.dim};`),
     j: 'j',
-    rowEnd: (r, c) => plan.reduction.finalize(c, (o, k, e) => `O${o}[(i + ${r}) * ${plan.outputs[o]!.width} + ${k}] = ${e};`),
+    rowEnd: (r, c) => plan.reduction.finalize(c, (o, k, e) => `O${o}[(${batched ? 'ob + ' : ''}i + ${r}) * ${plan.outputs[o]!.width} + ${k}] = ${e};`),
   };
 }
 
@@ -41,11 +55,20 @@ function jsLoop(plan: KernelPlan): LoopDialect {
  * Renders a plan as the source of a JavaScript function body that returns the kernel: the shared
  * loop template (kernel/template.ts) over blocks of R rows, then the remaining rows one by one.
  */
-export function renderKernelJs(plan: KernelPlan, rows?: number): string {
-  const t = kernelTemplate(plan, jsLoop(plan));
+export function renderKernelJs(plan: KernelPlan, rows?: number, batched = false): string {
+  const t = kernelTemplate(plan, jsLoop(plan, batched));
   const R = rows ?? rowsPerBlock(t.lin, plan);
   const vars = plan.vars.flatMap((v) => (v === undefined ? [] : [v]));
   const [blocked, single] = [t.block(R, 'b'), t.block(1, 'q')];
+  const rowLoops = [
+    `for (; i + ${R} <= i1; i += ${R}) {`,
+    ...blocked.body.map((l) => `  ${l}`),
+    '}',
+    'for (; i < i1; i++) {',
+    ...single.body.map((l) => `  ${l}`),
+    '}',
+  ];
+  if (batched) return renderBatchedJs(plan, t.once, [...t.once.arrays, ...blocked.arrays, ...single.arrays], rowLoops);
   // Arrays (wide temps, accumulators) are allocated once per compiled kernel (each worker compiles
   // its own); both row loops run one after the other, so they share the accumulators' arrays.
   return `${JS_PRELUDE}
@@ -59,6 +82,35 @@ ${indent(blocked.body, 4)}
   }
   for (; i < i1; i++) {
 ${indent(single.body, 4)}
+  }
+};`;
+}
+
+/**
+ * The batched kernel: rows i0 .. i1 count over all batches (batch b holds rows b*M .. b*M + M - 1),
+ * so the worker pool splits batch x row blocks as it splits rows. Each batch segment sets the
+ * variables' row offsets from the offsets table, runs the once-per-call statements (parameters may
+ * be batched) and the same row loops as the plain kernel over its rows.
+ */
+function renderBatchedJs(plan: KernelPlan, once: { readonly body: readonly string[] }, arrays: readonly string[], rowLoops: readonly string[]): string {
+  const vars = plan.vars.flatMap((v) => (v === undefined ? [] : [v]));
+  const S = plan.vars.length;
+  const offsets = vars.map((v) =>
+    v.cat === Cat.param ? `const pb${v.index} = BO[bo + ${v.index}] * ${v.dim};` : `const vb${v.index} = BO[bo + ${v.index}];`,
+  );
+  return `${JS_PRELUDE}
+${[...new Set(arrays)].join('\n')}
+return function kernel(N, g0, g1, ins, outs, BO, M) {
+${indent([...vars.map((v) => `const V${v.index} = ins[${v.index}];`), ...plan.outputs.map((_, o) => `const O${o} = outs[${o}];`)], 2)}
+  let g = g0;
+  while (g < g1) {
+    const bt = Math.floor(g / M);
+    const ob = bt * M;
+    const bo = bt * ${S};
+    const i1 = Math.min(g1, ob + M) - ob;
+    let i = g - ob;
+    g = ob + i1;
+${indent([...offsets, ...once.body, ...rowLoops], 4)}
   }
 };`;
 }

@@ -3,6 +3,7 @@ import { Cat } from '../graph/formula.js';
 import { BackendError } from '../errors.js';
 import { printFormula } from '../graph/print.js';
 import { LruCache } from '../kernel/cache.js';
+import { eachBatch, type BatchRun } from '../kernel/batch.js';
 import type { KernelPlan } from '../kernel/plan.js';
 import { stateWidth } from '../ops/reductions.js';
 import { record } from '../stats.js';
@@ -10,6 +11,7 @@ import {
   defaultShape,
   defaultSplitShape,
   MERGE_SHAPE,
+  renderBatchedWgsl,
   renderKernelWgsl,
   renderMergeWgsl,
   renderPartialWgsl,
@@ -20,6 +22,7 @@ import {
 } from './codegen.js';
 import { acquireDevice, isDeviceLost, type GpuContext } from './device.js';
 import { wgslDialect } from './dialect.js';
+import { packBatch } from './batch-pack.js';
 import { PACKED_NAME, packLayout, packRows } from './pack.js';
 import { schedule, type Dispatch, type Schedule } from './schedule.js';
 import { delayUnless, isNode, observePace, paceFor, type PaceState } from './pace.js';
@@ -97,6 +100,8 @@ export function defaultParallelism(ctx: Pick<GpuContext, 'software' | 'cores'>):
  */
 export class GpuBackend {
   readonly name = 'webgpu' as const;
+  /** All batches of a call in one dispatch (workgroup rows are batches) when they fit one; else batch by batch. */
+  readonly batches = true;
   private readonly cache = new LruCache<Promise<Pipeline>>();
   private cacheGeneration = -1;
 
@@ -121,7 +126,8 @@ export class GpuBackend {
     return kind === 'merge' ? MERGE_SHAPE : kind === 'partial' ? this.splitShapeFor(plan, M) : this.shapeFor(plan);
   }
 
-  private render(plan: KernelPlan, kind: KernelKind, shape: KernelShape): RenderedWgsl {
+  private render(plan: KernelPlan, kind: KernelKind | 'batched', shape: KernelShape): RenderedWgsl {
+    if (kind === 'batched') return renderBatchedWgsl(plan, shape);
     if (kind === 'merge') return renderMergeWgsl(plan);
     if (kind === 'partial') return renderPartialWgsl(plan, shape);
     return renderKernelWgsl(plan, shape);
@@ -149,31 +155,38 @@ export class GpuBackend {
     });
   }
 
-  /** Runs a plan: `ins[v]` is the data of variable v; M kept rows, N reduced terms. */
-  async run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number): Promise<KernelOutputs> {
-    const outs: KernelOutputs = plan.outputs.map((o) => (o.int ? new Int32Array(M * o.width) : new Float32Array(M * o.width)));
-    if (M === 0) return outs;
+  /**
+   * Runs a plan: `ins[v]` is the data of variable v; M kept rows, N reduced terms (per batch, when
+   * `batch` is given: one dispatch for all batches when it fits the device's limits, else one run per batch).
+   */
+  async run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number, batch?: BatchRun): Promise<KernelOutputs> {
+    const count = batch?.count ?? 1;
+    const outs: KernelOutputs = plan.outputs.map((o) => (o.int ? new Int32Array(count * M * o.width) : new Float32Array(count * M * o.width)));
+    if (M === 0 || count === 0) return outs;
     const ctx = await acquireDevice();
     const { device } = ctx;
     const limits = device.limits;
+    if (batch !== undefined && !this.fitsOneDispatch(plan, M, N, batch, limits)) {
+      return eachBatch(plan.vars, plan.outputs, ins, M, N, batch, (views) => this.run(plan, views, M, N));
+    }
 
     // Check sizes before allocating anything.
     const vars = plan.vars.flatMap((v) => (v === undefined ? [] : [v]));
     const inputs = new Map<number, Float32Array>();
     for (const v of vars) {
-      const need = (v.cat === Cat.i ? M : v.cat === Cat.j ? N : 1) * v.dim;
+      const need = (v.cat === Cat.i ? M : v.cat === Cat.j ? N : 1) * v.dim * (batch === undefined ? 1 : 0);
       const given = ins[v.index];
       const data = given instanceof Float64Array ? Float32Array.from(given) : given;
       if (data === undefined || data.length < need) {
         throw new BackendError(`WebGPU: variable ${v.index} (${v.key}) needs ${need} values, got ${data?.length ?? 'none'}`);
       }
-      inputs.set(v.index, data.length === need ? data : data.subarray(0, need));
+      inputs.set(v.index, data.length === need || batch !== undefined ? data : data.subarray(0, need));
     }
-    const sched = this.scheduleFor(plan, M, N, { ...ctx, limits });
+    const sched = batch === undefined ? this.scheduleFor(plan, M, N, { ...ctx, limits }) : this.batchSchedule(plan, M, N, batch);
     const split = sched.split;
     const pipes =
       split === null
-        ? [await this.pipeline(ctx, plan, 'full', this.shapeFor(plan))]
+        ? [await this.pipeline(ctx, plan, batch === undefined ? 'full' : 'batched', this.shapeFor(plan))]
         : await Promise.all([this.pipeline(ctx, plan, 'partial', this.splitShapeFor(plan, M)), this.pipeline(ctx, plan, 'merge', MERGE_SHAPE)]);
     const W = pipes[0]!.rendered.stateWidth;
 
@@ -183,14 +196,16 @@ export class GpuBackend {
     };
     const layout = packLayout(plan);
     const rowsOf = (cat: Cat): number => (cat === Cat.i ? M : cat === Cat.j ? N : 1);
-    for (const c of layout) tooBig(`the ${CAT_WORDS[c.cat]} (${c.stride} floats per row)`, bytesOf(rowsOf(c.cat) * c.stride));
+    const packed = batch === undefined ? undefined : packBatch(layout, inputs, M, N, batch);
+    const rowsOut = count * M;
+    for (const c of layout) tooBig(`the ${CAT_WORDS[c.cat]} (${c.stride} floats per row)`, bytesOf(packed?.data.get(c.cat)?.length ?? rowsOf(c.cat) * c.stride));
     const stateBytes = split === null ? 0 : bytesOf(M * split.B * W);
     tooBig('the partial states', stateBytes);
     const outOffsets: number[] = [];
     let stagingBytes = 0;
     for (const o of plan.outputs) {
       outOffsets.push(stagingBytes);
-      stagingBytes += Math.ceil(bytesOf(M * o.width) / 8) * 8; // getMappedRange offsets are multiples of 8
+      stagingBytes += Math.ceil(bytesOf(rowsOut * o.width) / 8) * 8; // getMappedRange offsets are multiples of 8
     }
     const timed = device.features.has('timestamp-query');
     const tsOffset = stagingBytes;
@@ -216,12 +231,14 @@ export class GpuBackend {
       // One buffer per category, its variables interleaved row by row (pack.ts).
       const packedBufs = new Map<Cat, GPUBuffer>();
       for (const c of layout) {
-        const data = packRows(c, inputs, rowsOf(c.cat));
+        const data = packed?.data.get(c.cat) ?? packRows(c, inputs, rowsOf(c.cat));
         const buf = make(bytesOf(data.length), USAGE.STORAGE | USAGE.COPY_DST, PACKED_NAME[c.cat]);
         if (data.length > 0) device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
         packedBufs.set(c.cat, buf);
       }
-      const outBufs = plan.outputs.map((o, k) => make(bytesOf(M * o.width), USAGE.STORAGE | USAGE.COPY_SRC, `O${k}`));
+      const outBufs = plan.outputs.map((o, k) => make(bytesOf(rowsOut * o.width), USAGE.STORAGE | USAGE.COPY_SRC, `O${k}`));
+      const tableBuf = packed === undefined ? undefined : make(packed.table.byteLength, USAGE.STORAGE | USAGE.COPY_DST, 'batch table');
+      if (tableBuf !== undefined) device.queue.writeBuffer(tableBuf, 0, packed!.table);
       const stateBuf = split === null ? undefined : make(stateBytes, USAGE.STORAGE, 'partial states');
       const staging = make(Math.max(8, stagingBytes), USAGE.MAP_READ | USAGE.COPY_DST, 'readback');
 
@@ -238,6 +255,9 @@ export class GpuBackend {
         const range = (buffer: GPUBuffer, first: number, count: number, per: number): GPUBufferBinding =>
           count * per === 0 ? { buffer } : { buffer, offset: first * per * 4, size: count * per * 4 };
         const [rb, re] = d.rows;
+        // A batched dispatch reads each buffer at the batch's rows: it binds them whole.
+        if (b.kind === 'batch') return { buffer: tableBuf! };
+        if (batch !== undefined) return { buffer: b.kind === 'out' ? outBufs[b.index]! : b.kind === 'packed' ? packedBufs.get(b.cat)! : stateBuf! };
         if (b.kind === 'out') return range(outBufs[b.index]!, rb, re - rb, plan.outputs[b.index]!.width);
         if (b.kind === 'state') return range(stateBuf!, rb, re - rb, split!.B * W);
         const buffer = packedBufs.get(b.cat)!;
@@ -286,14 +306,14 @@ export class GpuBackend {
         encoder.resolveQuerySet(querySet, 0, 2, resolved, 0);
         encoder.copyBufferToBuffer(resolved, 0, staging, tsOffset, 16);
       }
-      plan.outputs.forEach((o, k) => encoder.copyBufferToBuffer(outBufs[k]!, 0, staging, outOffsets[k]!, M * o.width * 4));
+      plan.outputs.forEach((o, k) => encoder.copyBufferToBuffer(outBufs[k]!, 0, staging, outOffsets[k]!, rowsOut * o.width * 4));
       const t0 = performance.now();
       device.queue.submit([encoder.finish()]);
       const validation = device.popErrorScope();
       const oom = device.popErrorScope();
       popped = true;
       const pace = pipes[0]!.pace;
-      const pairs = M * Math.max(1, N);
+      const pairs = rowsOut * Math.max(1, N);
       const sleep = (this.opts.pace ?? isNode) ? paceFor(pace, pairs) : 0;
       if (sleep > 0) await delayUnless(sleep, ctx.lost); // a loss ends the nap: the call fails at once
       await settle(ctx, Promise.all([validation, oom, staging.mapAsync(USAGE.MAP_READ)]).then(([v, o]) => {
@@ -327,8 +347,28 @@ export class GpuBackend {
     }
   }
 
+  /** Whether a batch runs as one dispatch: workgroups in x (rows) and y (batches), and each buffer within one binding. */
+  private fitsOneDispatch(plan: KernelPlan, M: number, N: number, batch: BatchRun, limits: GPUSupportedLimits): boolean {
+    const shape = this.shapeFor(plan);
+    const groups = Math.ceil(M / (shape.rowsPerThread * shape.workgroupSize));
+    const maxGroups = Math.min(limits.maxComputeWorkgroupsPerDimension, this.opts.maxWorkgroupsPerDispatch ?? Infinity);
+    const bind = Math.min(limits.maxStorageBufferBindingSize, this.opts.maxBindingBytes ?? Infinity);
+    const rows = (cat: Cat): number => (cat === Cat.i ? M : cat === Cat.j ? N : 1);
+    // Upper bound of a packed buffer: every batch its own block.
+    const packedFits = packLayout(plan).every((c) => batch.count * rows(c.cat) * c.stride * 4 <= bind);
+    const outFits = plan.outputs.every((o) => batch.count * M * o.width * 4 <= bind);
+    return groups <= maxGroups && batch.count <= maxGroups && packedFits && outFits;
+  }
+
+  /** The one dispatch of a batch: workgroups over the rows in x, batches in y. */
+  private batchSchedule(plan: KernelPlan, M: number, N: number, batch: BatchRun): Schedule {
+    const shape = this.shapeFor(plan);
+    const groups = Math.ceil(M / (shape.rowsPerThread * shape.workgroupSize));
+    return { split: null, pass1: [{ rows: [0, M], terms: [0, N], uniform: [M, N, 0, 0], groups: [groups, batch.count] }], pass2: [] };
+  }
+
   /** The cached pipeline of one of a plan's kernels on this device, compiled on a miss (counted in stats()). Keyed by structure, never by sizes. */
-  private pipeline(ctx: GpuContext, plan: KernelPlan, kind: KernelKind, shape: KernelShape): Promise<Pipeline> {
+  private pipeline(ctx: GpuContext, plan: KernelPlan, kind: KernelKind | 'batched', shape: KernelShape): Promise<Pipeline> {
     if (ctx.generation !== this.cacheGeneration) {
       this.cache.clear();
       this.cacheGeneration = ctx.generation;
@@ -348,7 +388,7 @@ export class GpuBackend {
     return p;
   }
 
-  private async build(ctx: GpuContext, plan: KernelPlan, kind: KernelKind, shape: KernelShape): Promise<Pipeline> {
+  private async build(ctx: GpuContext, plan: KernelPlan, kind: KernelKind | 'batched', shape: KernelShape): Promise<Pipeline> {
     const { device } = ctx;
     const rendered = this.render(plan, kind, shape);
     const storage = rendered.bindings.length;
@@ -365,7 +405,7 @@ export class GpuBackend {
         ...rendered.bindings.map((b, k) => ({
           binding: k + 1,
           visibility: COMPUTE,
-          buffer: { type: b.kind === 'packed' || (b.kind === 'state' && !b.write) ? ('read-only-storage' as const) : ('storage' as const) },
+          buffer: { type: b.kind === 'packed' || b.kind === 'batch' || (b.kind === 'state' && !b.write) ? ('read-only-storage' as const) : ('storage' as const) },
         })),
       ],
     });

@@ -21,7 +21,9 @@ export interface KernelShape {
 export type Binding =
   | { readonly kind: 'packed'; readonly cat: Cat }
   | { readonly kind: 'out'; readonly index: number }
-  | { readonly kind: 'state'; readonly write: boolean };
+  | { readonly kind: 'state'; readonly write: boolean }
+  /** A batched kernel's table: per batch, the first row of the i, j and parameter packed buffers (u32). */
+  | { readonly kind: 'batch' };
 
 /**
  * The three kernels of a plan: `full` reduces whole rows over j and finalizes (one pass);
@@ -115,6 +117,16 @@ export function renderKernelWgsl(plan: KernelPlan, shape?: KernelShape): Rendere
 }
 
 /**
+ * The one-pass kernel over all batches of a call in one dispatch: workgroup row y is batch y,
+ * whose rows start in each packed buffer at the row the batch table `BO` gives (3 u32 per batch:
+ * i, j, parameter rows), and whose outputs follow batch y - 1's. Sizes and offsets are run-time
+ * data: one pipeline serves every batch shape.
+ */
+export function renderBatchedWgsl(plan: KernelPlan, shape?: KernelShape): RenderedWgsl {
+  return renderReduce(plan, shape, 'full', true);
+}
+
+/**
  * Pass 1 of a split reduced axis (KeOps GpuReduc2D): as `renderKernelWgsl`, but the workgroups
  * of row y of the dispatch reduce their rows over block y of j only, and stores the reduction's partial state
  * (its `save` hook) at `S[(row * B + block) * W + k]` instead of finalizing.
@@ -123,7 +135,7 @@ export function renderPartialWgsl(plan: KernelPlan, shape?: KernelShape): Render
   return renderReduce(plan, shape, 'partial');
 }
 
-function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'full' | 'partial'): RenderedWgsl {
+function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'full' | 'partial', batched = false): RenderedWgsl {
   const lin = linearize(planRoots(plan));
   const sh = shape ?? defaultShape(plan, lin);
   const R = sh.rowsPerThread;
@@ -140,6 +152,10 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
     bindings.push({ kind: 'packed', cat: c.cat });
     decls.push(`@group(0) @binding(${bindings.length}) var<storage, read> ${PACKED_NAME[c.cat]}: array<f32>;`);
   }
+  if (batched) {
+    bindings.push({ kind: 'batch' });
+    decls.push(`@group(0) @binding(${bindings.length}) var<storage, read> BO: array<u32>;`);
+  }
   if (partial) {
     bindings.push({ kind: 'state', write: true });
     decls.push(`@group(0) @binding(${bindings.length}) var<storage, read_write> S: array<f32>;`);
@@ -152,18 +168,22 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
 
   const write = (r: number) => (o: number, k: Ix, e: string): string => {
     const out = plan.outputs[o]!;
-    return `O${o}[row${r} * ${out.width}u + ${ix(d, k)}] = ${out.int ? `i32(${e})` : e};`;
+    return `O${o}[${batched ? `(ob + row${r})` : `row${r}`} * ${out.width}u + ${ix(d, k)}] = ${out.int ? `i32(${e})` : e};`;
   };
   const put = (r: number) => (k: Ix, e: string): string => `S[sb${r} + ${ix(d, k)}] = ${e};`;
   const at = (v: VarNode, k: Ix): string => ix(d, ixAdd(d, packedOffset(layout, v.index), k));
   const loop: LoopDialect = {
     d,
     load: (v, k, r) =>
-      v.cat === Cat.i ? `XI[ib${r} + ${at(v, k)}]` : v.cat === Cat.j ? `XJ[jb + ${at(v, k)}]` : `XP[${at(v, k)}]`,
+      v.cat === Cat.i ? `XI[ib${r} + ${at(v, k)}]` : v.cat === Cat.j ? `XJ[jb + ${at(v, k)}]` : batched ? `XP[po + ${at(v, k)}]` : `XP[${at(v, k)}]`,
     // Rows past M are clamped for reading (no divergence in the loop) and skipped for writing.
-    rowStart: (r, iVars) => [`let row${r} = base + ${r}u;`, `let ri${r} = min(row${r}, M - 1u);`, ...(iVars.length > 0 ? [`let ib${r} = ri${r} * ${stride(Cat.i)}u;`] : [])],
+    rowStart: (r, iVars) => [
+      `let row${r} = base + ${r}u;`,
+      `let ri${r} = min(row${r}, M - 1u);`,
+      ...(iVars.length > 0 ? [`let ib${r} = ${batched ? `(io + ri${r})` : `ri${r}`} * ${stride(Cat.i)}u;`] : []),
+    ],
     openJ: partial ? 'for (var j: u32 = j0; j < j1; j = j + 1u) {' : 'for (var j: u32 = 0u; j < N; j = j + 1u) {',
-    jStart: (jVars) => [partial ? 'let jf = f32(jbase + j);' : 'let jf = f32(j);', ...(jVars.length > 0 ? [`let jb = j * ${stride(Cat.j)}u;`] : [])],
+    jStart: (jVars) => [partial ? 'let jf = f32(jbase + j);' : 'let jf = f32(j);', ...(jVars.length > 0 ? [`let jb = ${batched ? '(jo + j)' : 'j'} * ${stride(Cat.j)}u;`] : [])],
     j: 'jf',
     rowEnd: (r, c) =>
       partial
@@ -188,6 +208,8 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
           'let jbase = P.jblk * P.J;',
         ]
       : [`let base = P.row0 + gid.x * ${R}u;`, 'if (base >= M) { return; }']),
+    // Batch gid.y: its rows of each packed buffer start at the table's rows, its outputs at ob.
+    ...(batched ? ['let bt = gid.y;', 'let ob = bt * M;', 'let io = BO[bt * 3u];', 'let jo = BO[bt * 3u + 1u];', `let po = BO[bt * 3u + 2u] * ${stride(Cat.param)}u;`] : []),
     wgslBarrierInit('P.zero'),
     // Function-scope arrays of the wide temps, declared once per invocation.
     ...t.once.arrays,
@@ -197,7 +219,7 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
   ];
 
   const source = [
-    `// kernelflow ${partial ? 'partial (pass 1 of a split) ' : ''}${red.name} K=${plan.K}: ${plan.f.key}${plan.g === null ? '' : ` weighted by ${plan.g.key}`}`,
+    `// kernelflow ${partial ? 'partial (pass 1 of a split) ' : batched ? 'batched ' : ''}${red.name} K=${plan.K}: ${plan.f.key}${plan.g === null ? '' : ` weighted by ${plan.g.key}`}`,
     `// ${R} row(s) per invocation, workgroup ${sh.workgroupSize}${partial ? `, state width ${W}` : ''}`,
     WGSL_PRELUDE,
     ...decls,

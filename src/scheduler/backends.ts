@@ -6,6 +6,7 @@ import { BackendError } from '../errors.js';
 import { GpuBackend } from '../gpu/backend.js';
 import { adapterInfo, hasAdapter, releaseDevice, whyNoAdapter } from '../gpu/device.js';
 import { setKernelCacheSize } from '../kernel/cache.js';
+import type { BatchRun } from '../kernel/batch.js';
 import type { KernelPlan } from '../kernel/plan.js';
 import { checkOptions, integerAtLeast, show, type OptionCheck } from '../options.js';
 
@@ -64,8 +65,13 @@ export const backendOption: OptionCheck = (v, where) => {
 export interface Backend {
   /** Which backend this is. */
   readonly name: BackendName;
-  /** Runs one kernel plan on inputs of M and N rows (float64 data: the literal parameters); resolves to the plan's outputs. */
-  run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number): Promise<(Float32Array | Int32Array)[]>;
+  /**
+   * Runs one kernel plan on inputs of M and N rows (float64 data: the literal parameters); resolves to the plan's outputs.
+   * With `batch` (only where `batches` is true): M and N rows per batch, all batches in one run, outputs batch after batch.
+   */
+  run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number, batch?: BatchRun): Promise<(Float32Array | Int32Array)[]>;
+  /** Whether `run` takes a batch (leading batch dimensions in one kernel run). */
+  readonly batches?: boolean;
 }
 
 let cpu: CpuBackend | undefined;

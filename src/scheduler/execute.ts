@@ -1,25 +1,31 @@
 import { Cat } from '../graph/formula.js';
 import { DimensionError, ReductionError } from '../errors.js';
 import { variables, type Formula } from '../graph/formula.js';
+import { batchRun, broadcastBatch, eachBatch, type BatchedArg, type BatchRun } from '../kernel/batch.js';
 import { liftLiterals } from '../kernel/literals.js';
+import type { KernelPlan } from '../kernel/plan.js';
 import { makePlan } from '../kernel/plan.js';
 import type { ReductionSpec } from '../ops/reductions.js';
-import { getBackend, type BackendChoice } from './backends.js';
+import { getBackend, type Backend, type BackendChoice } from './backends.js';
 import { asFloat32, checkTensor, type Tensor, type TensorLike } from '../tensor.js';
 
-/** Rows of an argument's data, after checking its trailing dimension against its declaration; `name` is the culprit. */
-function rowsOf(v: ArgDecl, t: TensorLike, name: string): number {
+/**
+ * Rows of an argument's data and its leading batch dimensions (pykeops: `(..., n, D)` for a
+ * variable, `(..., D)` for a parameter), after checking its trailing dimension against its
+ * declaration; `name` is the culprit.
+ */
+function rowsOf(v: ArgDecl, t: TensorLike, name: string): { rows: number; batch: number[] } {
   const s = t.shape;
   if (v.cat === Cat.param) {
-    const ok = (s.length === 1 && s[0] === v.dim) || (s.length === 2 && s[0] === 1 && s[1] === v.dim) || (s.length === 0 && v.dim === 1);
-    if (!ok) throw new DimensionError(`${name}: a parameter of dimension ${v.dim} needs shape [${v.dim}], got [${s.join(', ')}]`);
-    return 1;
+    const ok = (s.length >= 1 && s[s.length - 1] === v.dim) || (s.length === 0 && v.dim === 1);
+    if (!ok) throw new DimensionError(`${name}: a parameter of dimension ${v.dim} needs shape [${v.dim}] (or [...batch, ${v.dim}]), got [${s.join(', ')}]`);
+    return { rows: 1, batch: s.slice(0, -1) };
   }
   const last = s.length === 1 ? 1 : s[s.length - 1];
-  if (s.length < 1 || s.length > 2 || last !== v.dim) {
-    throw new DimensionError(`${name}: expected shape [n, ${v.dim}], got [${s.join(', ')}]`);
+  if (s.length < 1 || last !== v.dim) {
+    throw new DimensionError(`${name}: expected shape [n, ${v.dim}] (or [...batch, n, ${v.dim}]), got [${s.join(', ')}]`);
   }
-  return s[0]!;
+  return s.length === 1 ? { rows: s[0]!, batch: [] } : { rows: s[s.length - 2]!, batch: s.slice(0, -2) };
 }
 
 /** How an argument of a reduction is declared: pykeops's `Var(index, dim, cat)` without the index. */
@@ -87,12 +93,14 @@ export async function executeReduction(
   const extent: [number | undefined, number | undefined] = [undefined, undefined];
   const who: [string, string] = ['', ''];
   const checked: (TensorLike | undefined)[] = [];
+  const batched: (BatchedArg | undefined)[] = [];
   /** Checks argument i against its declaration and counts its rows in its category's extent. */
   const take = (i: number, d: ArgDecl): TensorLike => {
     const t = args[i];
     if (t === undefined) throw new DimensionError(`${nameOf(i)} (Var(${i},${d.dim},${flip(d).cat})) was not given`);
     const c = checkTensor(t, nameOf(i));
-    const rows = rowsOf(d, c, nameOf(i));
+    const { rows, batch } = rowsOf(d, c, nameOf(i));
+    batched[i] = { name: nameOf(i), batch, rows };
     if (d.cat !== Cat.param) {
       const seen = extent[d.cat];
       if (seen !== undefined && seen !== rows) {
@@ -133,6 +141,14 @@ export async function executeReduction(
   if (N === 0 && plan.reduction.name !== 'Sum') {
     throw new ReductionError(`${plan.reduction.name} over an empty axis has no value`);
   }
+  const batchShape = broadcastBatch(batched);
+  if (batchShape.length > 0) {
+    // Every batch in one kernel run: each variable's rows start at its batch offset (kernel/batch.ts).
+    const run = batchRun(batchShape, plan.vars.map((v, i) => (v === undefined ? undefined : batched[i])));
+    const outs = run.count === 0 ? plan.outputs.map((o) => (o.int ? new Int32Array(0) : new Float32Array(0))) : await runBatched(backend, plan, ins, M, N, run);
+    opts.onProgress?.(1);
+    return outs.map((data, o) => ({ data, shape: [...batchShape, M, ...plan.outputs[o]!.rowShape] }));
+  }
   const report = opts.onProgress;
   const per = opts.progressPairs ?? PROGRESS_PAIRS;
   const chunks = Math.min(M, Math.ceil((M * Math.max(1, N)) / per));
@@ -155,4 +171,20 @@ export async function executeReduction(
     report(r1 / M);
   }
   return outs.map((data, o) => ({ data, shape: [M, ...plan.outputs[o]!.rowShape] }));
+}
+
+/**
+ * One batched kernel run on a backend that takes batches (CPU, WebGPU); a backend without them
+ * (the cluster) runs batch by batch on views of each variable's rows.
+ */
+function runBatched(
+  backend: Backend,
+  plan: KernelPlan,
+  ins: readonly (Float32Array | Float64Array | undefined)[],
+  M: number,
+  N: number,
+  run: BatchRun,
+): Promise<(Float32Array | Int32Array)[]> {
+  if (backend.batches === true) return backend.run(plan, ins, M, N, run);
+  return eachBatch(plan.vars, plan.outputs, ins, M, N, run, (views) => backend.run(plan, views, M, N));
 }
