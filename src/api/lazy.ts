@@ -6,7 +6,7 @@ import { encodeKronParams, encodeTensorDotParams } from '../ops/linalg.js';
 import { makePlan } from '../kernel/plan.js';
 import { SolveNode } from '../nodes/solve.js';
 import type { SolveOptions } from '../solve/kernel-solve.js';
-import { reductionNodes } from '../nodes/reduction.js';
+import { reductionNodes, staticBatch } from '../nodes/reduction.js';
 import type { BackendChoice } from '../scheduler/backends.js';
 import { executeReduction } from '../scheduler/execute.js';
 import { Node, SourceNode } from '../nodes/node.js';
@@ -421,13 +421,18 @@ export class LazyTensor {
    * ```
    */
   get shape(): number[] {
+    const vars = variables(this.formula);
     const rows = (cat: Cat): number => {
-      for (const v of variables(this.formula)) {
-        if (v.cat === cat) return this.bindings.get(v.index)?.staticShape()?.[0] ?? -1;
+      for (const v of vars) {
+        if (v.cat !== cat) continue;
+        const s = this.bindings.get(v.index)?.staticShape();
+        return s === undefined ? -1 : s.length === 1 ? s[0]! : s[s.length - 2]!;
       }
       return 1;
     };
-    const ij = [rows(Cat.i), rows(Cat.j)];
+    // Leading batch dims broadcast over the variables, as pykeops's (..., M, N, D).
+    const batch = staticBatch(vars.map((v) => ({ shape: this.bindings.get(v.index)?.staticShape(), param: v.cat === Cat.param })));
+    const ij = [...batch, rows(Cat.i), rows(Cat.j)];
     return this.dim === 1 ? ij : [...ij, this.dim];
   }
 

@@ -106,9 +106,12 @@ export class ReductionNode extends Node {
     const out = makePlan(this.formula, this.spec).outputs[this.output]!;
     const kept = this.spec.axis === 1 ? Cat.i : Cat.j;
     const roots = this.spec.weight ? [this.formula, this.spec.weight] : [this.formula];
-    const v = roots.flatMap((f) => variables(f)).find((w) => w.cat === kept);
-    const rows = v === undefined ? 1 : (this.inputs[v.index]?.staticShape()?.[0] ?? -1);
-    return [rows, ...out.rowShape];
+    const vars = roots.flatMap((f) => variables(f));
+    const v = vars.find((w) => w.cat === kept);
+    const shapeOf = (w: VarNode): readonly number[] | undefined => this.inputs[w.index]?.staticShape();
+    const keptShape = v === undefined ? undefined : shapeOf(v);
+    const rows = v === undefined ? 1 : keptShape === undefined ? -1 : keptShape.length === 1 ? keptShape[0]! : keptShape[keptShape.length - 2]!;
+    return [...staticBatch(vars.map((w) => ({ shape: shapeOf(w), param: w.cat === Cat.param }))), rows, ...out.rowShape];
   }
 
   protected override details(): string {
@@ -177,4 +180,21 @@ function inputStamp(t: Tensor): number {
   let id = tensorIds.get(t);
   if (id === undefined) tensorIds.set(t, (id = nextTensorId++));
   return id;
+}
+
+/**
+ * The broadcast batch dims of inputs whose shapes are known (pykeops: `[...batch, n, D]` for a
+ * variable, `[...batch, D]` for a parameter); an unknown or non-broadcasting dim reads -1.
+ */
+export function staticBatch(inputs: readonly { readonly shape: readonly number[] | undefined; readonly param: boolean }[]): number[] {
+  const batches = inputs.map(({ shape, param }) => (shape === undefined ? [] : shape.slice(0, Math.max(0, shape.length - (param ? 1 : 2)))));
+  const rank = Math.max(0, ...batches.map((b) => b.length));
+  const out = new Array<number>(rank).fill(1);
+  for (const b of batches) {
+    b.forEach((s, k) => {
+      const at = rank - b.length + k;
+      if (s !== 1) out[at] = out[at] === 1 || out[at] === s ? s : -1;
+    });
+  }
+  return out;
 }
