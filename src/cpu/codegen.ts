@@ -32,7 +32,7 @@ const indent = (lines: readonly string[], n: number): string => lines.map((l) =>
  * at `ob` (plain integer arithmetic, set per batch segment by `renderKernelJs`).
  */
 function jsLoop(plan: KernelPlan, batched: boolean): LoopDialect {
-  const row = (v: VarNode, what: string): string => (batched ? `(vb${v.index} + ${what})` : what);
+  const row = (v: VarNode, what: string): string => (batched ? `(vb${v.index} + ${what})` : `(${what})`);
   return {
     d: jsDialect,
     load: (v: VarNode, k: Ix, r: number) =>
