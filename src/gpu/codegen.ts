@@ -209,7 +209,8 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
         ]
       : [`let base = P.row0 + gid.x * ${R}u;`, 'if (base >= M) { return; }']),
     // Batch gid.y: its rows of each packed buffer start at the table's rows, its outputs at ob.
-    ...(batched ? ['let bt = gid.y;', 'let ob = bt * M;', 'let io = BO[bt * 3u];', 'let jo = BO[bt * 3u + 1u];', `let po = BO[bt * 3u + 2u] * ${stride(Cat.param)}u;`] : []),
+    // wid.y, not gid.y: the workgroup id is uniform, so the table loads and the j offsets are too (scalar j loads, not gathers).
+    ...(batched ? ['let bt = wid.y;', 'let ob = bt * M;', 'let io = BO[bt * 3u];', 'let jo = BO[bt * 3u + 1u];', `let po = BO[bt * 3u + 2u] * ${stride(Cat.param)}u;`] : []),
     wgslBarrierInit('P.zero'),
     // Function-scope arrays of the wide temps, declared once per invocation.
     ...t.once.arrays,
@@ -225,7 +226,7 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
     ...decls,
     '',
     `@compute @workgroup_size(${sh.workgroupSize})`,
-    `fn main(@builtin(global_invocation_id) gid: vec3<u32>${partial ? ', @builtin(workgroup_id) wid: vec3<u32>' : ''}) {`,
+    `fn main(@builtin(global_invocation_id) gid: vec3<u32>${partial || batched ? ', @builtin(workgroup_id) wid: vec3<u32>' : ''}) {`,
     ...indent(body, 2),
     '}',
     '',

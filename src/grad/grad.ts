@@ -56,7 +56,9 @@ export function grad<const W extends readonly Node[]>(
   if (gradOutput === undefined) push(output, { ones: true, dim });
   else {
     const g = gradOutput instanceof Node ? gradOutput : new SourceNode(gradOutput, 'gradOutput');
-    push(output, { node: new ReshapeNode(g, 'view', dim, rowsOf(dim)), dim });
+    // Rows of width dim; leading batch dims (a batched output's) are kept.
+    const shape = (t: Tensor): number[] => (t.shape.length > 2 && t.shape[t.shape.length - 1] === dim ? [...t.shape] : rowsOf(dim)(t));
+    push(output, { node: new ReshapeNode(g, 'view', dim, shape), dim });
   }
   // Every node before the nodes it reads, so its cotangent is complete when its backward runs.
   for (let k = order.length - 1; k >= 0; k--) {

@@ -29,7 +29,9 @@ export const MAX_BATCHES = 65535;
 
 /** Broadcast batch shape of the arguments, or a DimensionError naming the two that disagree. */
 export function broadcastBatch(args: readonly (BatchedArg | undefined)[]): number[] {
-  const rank = Math.max(0, ...args.map((a) => a?.batch.length ?? 0));
+  // A loop, not map: the arguments may be a sparse array (holes are unused argument indices).
+  let rank = 0;
+  for (const a of args) rank = Math.max(rank, a?.batch.length ?? 0);
   const out: number[] = new Array<number>(rank).fill(1);
   const who: (string | undefined)[] = new Array<string | undefined>(rank).fill(undefined);
   const shown = (a: BatchedArg): string => `[${a.batch.join(', ')}]`;

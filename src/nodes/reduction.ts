@@ -9,7 +9,7 @@ import { op } from '../ops/build.js';
 import type { Tensor } from '../tensor.js';
 import { buildGradReduction, cotangentFormula } from './cotangent.js';
 import { Node, type BackwardContext, type Cotangent } from './node.js';
-import { rowView } from './reshape.js';
+import { BatchSumNode, rowView } from './reshape.js';
 
 /**
  * Builds the node(s) of one fused reduction of `formula`, whose variable v reads `inputs[v]`.
@@ -159,11 +159,18 @@ export class ReductionNode extends Node {
     const info = { ...spec, formula, weight: spec.weight ?? null, K: spec.K ?? 0 };
     const vars = new Map<string, VarNode>();
     for (const f of info.weight === null ? [info.formula] : [info.formula, info.weight]) for (const v of variables(f)) vars.set(v.key, v);
+    // Batched (an input has leading batch dims): each gradient is summed over the dims its input broadcasts.
+    const batched = [...vars.values()].some((v) => {
+      const s = this.inputs[v.index]!.staticShape();
+      return s !== undefined && s.length > (v.cat === Cat.param ? 1 : 2);
+    });
     for (const v of vars.values()) {
       const src = this.inputs[v.index]!;
       if (!ctx.reaches(src)) continue;
       const gr = reductionGrad(info, v, inp);
-      if (gr !== null) ctx.push(src, { node: buildGradReduction(gr, inputs, backend), dim: v.dim });
+      if (gr === null) continue;
+      const node = buildGradReduction(gr, inputs, backend);
+      ctx.push(src, { node: batched ? new BatchSumNode(node, src, v.cat === Cat.param) : node, dim: v.dim });
     }
   }
 

@@ -1,5 +1,5 @@
 import { Observable, Subject } from 'rxjs';
-import { KernelflowError } from '../errors.js';
+import { DimensionError, KernelflowError } from '../errors.js';
 import { Cat, mkVar, type Formula } from '../graph/formula.js';
 import { printFormula } from '../graph/print.js';
 import { op } from '../ops/build.js';
@@ -78,6 +78,11 @@ export class SolveNode extends Node<Tensor<Float32Array>> {
   protected async compute(vals: readonly Tensor[], signal?: AbortSignal): Promise<Tensor<Float32Array>> {
     const b = vals[vals.length - 1]!;
     const kernelVals = vals.slice(0, -1);
+    const withBatch = vals.findIndex((v) => v.shape.length > 2);
+    if (withBatch >= 0) {
+      const who = withBatch === vals.length - 1 ? 'b' : this.kernelInputs[withBatch]!.describe();
+      throw new DimensionError(`solve: ${who} has batch dimensions (shape [${vals[withBatch]!.shape.join(', ')}]); LazyTensor.solve takes none: use kernelSolve, which solves each batch`);
+    }
     const warm = this.options.x0 ?? (this.warm !== undefined && this.warm.data.length === b.data.length ? this.warm : undefined);
     const opts: KernelSolveOptions = {
       ...this.options,

@@ -2,8 +2,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { shutdown } from '../../src/scheduler/backends.js';
 import { genred } from '../../src/api/genred.js';
+import { kernelSolve } from '../../src/api/kernel-solve.js';
 import { Pm, Vi, Vj } from '../../src/api/lazy.js';
 import { source } from '../../src/api/source.js';
+import { grad } from '../../src/grad/grad.js';
 import { DimensionError } from '../../src/errors.js';
 import { resetStats, stats } from '../../src/stats.js';
 import { rng, uniform } from '../helpers/random.js';
@@ -230,6 +232,79 @@ test('a zero-sized batch gives an empty result of the broadcast shape', async ()
   const out = await op(rand([0, 4, 1]), rand([1, 3, 1]));
   assert.equal(out.shape, [0, 4, 1]);
   assert.is(out.data.length, count(out.shape));
+});
+
+test('gradients of a batched reduction vs float64 finite differences: broadcast inputs get gradients summed over their broadcast dims', async () => {
+  const [M, N, D] = [4, 5, 2];
+  const xd = rand([2, 3, M, D]);
+  const yd = rand([2, 1, N, D]);
+  const bd = rand([1, N, 1]);
+  const gd = rand([2, 1, 1], 0.5, 1.5);
+  const [x, y, b, g] = [source(xd), source(yd), source(bd), source(gd)];
+  const a = Vi(x).sqdist(Vj(y)).mul(Pm(g)).neg().exp().mul(Vj(b)).sum(1);
+  const [dx, dy, db, dg] = grad(a, [x, y, b, g]);
+  resetStats();
+  const got = await Promise.all([dx!, dy!, db!, dg!].map((n) => n.read()));
+  // One fused reduction per input (the parameter's adds one sum over rows), never one per batch.
+  assert.ok(stats().dispatches <= 5, `dispatches ${stats().dispatches}`);
+  const full = [2, 3];
+  /** The loss sum(a) in float64, by brute force over every batch, row and term. */
+  const loss = (X: T, Y: T, Bw: T, G: T): number => {
+    let s = 0;
+    for (let bi = 0; bi < 6; bi++) {
+      const gi = rowOf(G, full, bi, 0, 1, true)[0]!;
+      for (let i = 0; i < M; i++) {
+        for (let j = 0; j < N; j++) s += Math.exp(-gi * sqdist(rowOf(X, full, bi, i, D), rowOf(Y, full, bi, j, D))) * rowOf(Bw, full, bi, j, 1)[0]!;
+      }
+    }
+    return s;
+  };
+  const args = [xd, yd, bd, gd];
+  args.forEach((arg, k) => {
+    const fd: number[] = [];
+    for (let e = 0; e < arg.data.length; e++) {
+      const at = (h: number): number => {
+        const copy = args.map((t) => ({ data: Float64Array.from(t.data) as unknown as Float32Array, shape: t.shape }));
+        copy[k]!.data[e]! += h;
+        return loss(copy[0]!, copy[1]!, copy[2]!, copy[3]!);
+      };
+      fd.push((at(1e-5) - at(-1e-5)) / 2e-5);
+    }
+    assert.equal(got[k]!.shape, arg.shape, `gradient ${k}: shape of its input`);
+    close(got[k]!.data, fd, 1e-3, `gradient ${k}`);
+  });
+});
+
+test('kernelSolve with batch dims: each batch solves its own (alpha Id + K) c = b (float64 residual)', async () => {
+  const [n, B] = [40, 3];
+  const x = rand([B, n, 2], 0, 1);
+  const b = rand([1, n, 1]);
+  const g = rand([B, 1], 2, 8);
+  const alpha = 0.1;
+  const solve = kernelSolve('Exp(-g*SqDist(x,y))*b', ['x = Vi(2)', 'y = Vj(2)', 'b = Vj(1)', 'g = Pm(1)'], 'b', { axis: 1, alpha, tol: 1e-6 });
+  const c = await solve(x, x, b, g);
+  assert.equal(c.shape, [B, n, 1]);
+  for (let bi = 0; bi < B; bi++) {
+    const gi = rowOf(g, [B], bi, 0, 1, true)[0]!;
+    const res: number[] = [];
+    for (let i = 0; i < n; i++) {
+      let s = alpha * c.data[bi * n + i]!;
+      for (let j = 0; j < n; j++) s += Math.exp(-gi * sqdist(rowOf(x, [B], bi, i, 2), rowOf(x, [B], bi, j, 2))) * c.data[bi * n + j]!;
+      res.push(s);
+    }
+    close(res, Array.from({ length: n }, (_, i) => rowOf(b, [B], bi, i, 1)[0]!), 1e-4, `batch ${bi}: (alpha Id + K) c vs b`);
+  }
+});
+
+test('LazyTensor.solve refuses batch dims with a DimensionError that points to kernelSolve', async () => {
+  const x = source(rand([2, 10, 2]));
+  const c = Vi(x).sqdist(Vj(x)).neg().exp().solve(rand([2, 10, 1]), { alpha: 0.1 });
+  const err = await c.read().then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.instance(err, DimensionError);
+  assert.match((err as Error).message, 'kernelSolve');
 });
 
 test.run();
