@@ -18,12 +18,12 @@ function rowsOf(v: ArgDecl, t: TensorLike, name: string): { rows: number; batch:
   const s = t.shape;
   if (v.cat === Cat.param) {
     const ok = (s.length >= 1 && s[s.length - 1] === v.dim) || (s.length === 0 && v.dim === 1);
-    if (!ok) throw new DimensionError(`${name}: a parameter of dimension ${v.dim} needs shape [${v.dim}] (or [...batch, ${v.dim}]), got [${s.join(', ')}]`);
+    if (!ok) throw new DimensionError(`${name}: a parameter of dimension ${v.dim} needs shape [${v.dim}], got [${s.join(', ')}] (with batch dimensions: [...batch, ${v.dim}])`);
     return { rows: 1, batch: s.slice(0, -1) };
   }
   const last = s.length === 1 ? 1 : s[s.length - 1];
   if (s.length < 1 || last !== v.dim) {
-    throw new DimensionError(`${name}: expected shape [n, ${v.dim}] (or [...batch, n, ${v.dim}]), got [${s.join(', ')}]`);
+    throw new DimensionError(`${name}: expected shape [n, ${v.dim}], got [${s.join(', ')}] (with batch dimensions: [...batch, n, ${v.dim}])`);
   }
   return s.length === 1 ? { rows: s[0]!, batch: [] } : { rows: s[s.length - 2]!, batch: s.slice(0, -2) };
 }
