@@ -2,7 +2,7 @@
  * Batch dimensions (issue 14, acceptance 2): a Gaussian sum over B = 16 clouds of M points
  * against their own N points (x [B, M, 3], y [B, N, 3], b [B, N, 1]) as one batched call (one
  * dispatch) beside the same 16 reductions as 16 separate calls, on each backend in one run,
- * alternated (batched, separate, batched, ...) so that load changes hit both. Each row: the best
+ * alternated (batched then separate, then separate then batched, ...) so that load changes hit both. Each row: the best
  * time of each over the repetitions, their ratio (separate / batched: above 1 means the batched
  * call is faster), the largest relative difference between the two results, dispatches per
  * variant, and the 1-minute load average before and after (the machine is shared).
@@ -49,21 +49,29 @@ for (const backend of backends) {
   await op(small, { data: y.data.subarray(0, 2 * 8 * D), shape: [2, 8, D] }, { data: b.data.subarray(0, 16), shape: [2, 8, 1] }, g);
   await op(slice(small, 0), { data: y.data.subarray(0, 8 * D), shape: [8, D] }, { data: b.data.subarray(0, 8), shape: [8, 1] }, g);
   const loadBefore = load();
-  let best = { batched: Infinity, separate: Infinity };
-  let dispatches = { batched: 0, separate: 0 };
+  const best = { batched: Infinity, separate: Infinity };
+  const dispatches = { batched: 0, separate: 0 };
   let diff = 0;
   for (let r = 0; r < reps; r++) {
-    resetStats();
-    let t0 = performance.now();
-    const one = await op(x, y, b, g);
-    best.batched = Math.min(best.batched, performance.now() - t0);
-    dispatches.batched = stats().dispatches;
-    resetStats();
-    t0 = performance.now();
-    const parts = [];
-    for (let k = 0; k < B; k++) parts.push(await op(slice(x, k), slice(y, k), slice(b, k), g));
-    best.separate = Math.min(best.separate, performance.now() - t0);
-    dispatches.separate = stats().dispatches;
+    const batched = async () => {
+      resetStats();
+      const t0 = performance.now();
+      const out = await op(x, y, b, g);
+      best.batched = Math.min(best.batched, performance.now() - t0);
+      dispatches.batched = stats().dispatches;
+      return out;
+    };
+    const separate = async () => {
+      resetStats();
+      const t0 = performance.now();
+      const out = [];
+      for (let k = 0; k < B; k++) out.push(await op(slice(x, k), slice(y, k), slice(b, k), g));
+      best.separate = Math.min(best.separate, performance.now() - t0);
+      dispatches.separate = stats().dispatches;
+      return out;
+    };
+    // Alternated order: odd repetitions run the separate calls first.
+    const [one, parts] = r % 2 === 0 ? [await batched(), await separate()] : await separate().then(async (p) => [await batched(), p] as const);
     let scale = 0;
     let err = 0;
     parts.forEach((p, k) => {
