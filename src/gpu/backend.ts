@@ -174,15 +174,22 @@ export class GpuBackend {
     const vars = plan.vars.flatMap((v) => (v === undefined ? [] : [v]));
     const inputs = new Map<number, Float32Array>();
     for (const v of vars) {
-      const need = (v.cat === Cat.i ? M : v.cat === Cat.j ? N : 1) * v.dim * (batch === undefined ? 1 : 0);
+      const need = (v.cat === Cat.i ? M : v.cat === Cat.j ? N : 1) * v.dim;
       const given = ins[v.index];
       const data = given instanceof Float64Array ? Float32Array.from(given) : given;
-      if (data === undefined || data.length < need) {
+      // A batch's arrays hold every batch (their offsets were checked against their shapes by the caller).
+      if (data === undefined || (batch === undefined && data.length < need)) {
         throw new BackendError(`WebGPU: variable ${v.index} (${v.key}) needs ${need} values, got ${data?.length ?? 'none'}`);
       }
       inputs.set(v.index, data.length === need || batch !== undefined ? data : data.subarray(0, need));
     }
-    const sched = batch === undefined ? this.scheduleFor(plan, M, N, { ...ctx, limits }) : this.batchSchedule(plan, M, N, batch);
+    const layout = packLayout(plan);
+    const packed = batch === undefined ? undefined : packBatch(layout, inputs, M, N, batch);
+    if (batch !== undefined && packed === undefined) {
+      // More batch axes than the kernel decodes: one run per batch.
+      return eachBatch(plan.vars, plan.outputs, ins, M, N, batch, (views) => this.run(plan, views, M, N));
+    }
+    const sched = packed === undefined ? this.scheduleFor(plan, M, N, { ...ctx, limits }) : this.batchSchedule(plan, M, N, batch!, packed.uniform);
     const split = sched.split;
     const pipes =
       split === null
@@ -194,9 +201,7 @@ export class GpuBackend {
     const tooBig = (what: string, bytes: number): void => {
       if (bytes > limits.maxBufferSize) throw new BackendError(`WebGPU: ${what} needs ${bytes} bytes, more than maxBufferSize (${limits.maxBufferSize})`);
     };
-    const layout = packLayout(plan);
     const rowsOf = (cat: Cat): number => (cat === Cat.i ? M : cat === Cat.j ? N : 1);
-    const packed = batch === undefined ? undefined : packBatch(layout, inputs, M, N, batch);
     const rowsOut = count * M;
     for (const c of layout) tooBig(`the ${CAT_WORDS[c.cat]} (${c.stride} floats per row)`, bytesOf(packed?.data.get(c.cat)?.length ?? rowsOf(c.cat) * c.stride));
     const stateBytes = split === null ? 0 : bytesOf(M * split.B * W);
@@ -237,8 +242,6 @@ export class GpuBackend {
         packedBufs.set(c.cat, buf);
       }
       const outBufs = plan.outputs.map((o, k) => make(bytesOf(rowsOut * o.width), USAGE.STORAGE | USAGE.COPY_SRC, `O${k}`));
-      const tableBuf = packed === undefined ? undefined : make(packed.table.byteLength, USAGE.STORAGE | USAGE.COPY_DST, 'batch table');
-      if (tableBuf !== undefined) device.queue.writeBuffer(tableBuf, 0, packed!.table);
       const stateBuf = split === null ? undefined : make(stateBytes, USAGE.STORAGE, 'partial states');
       const staging = make(Math.max(8, stagingBytes), USAGE.MAP_READ | USAGE.COPY_DST, 'readback');
 
@@ -255,8 +258,7 @@ export class GpuBackend {
         const range = (buffer: GPUBuffer, first: number, count: number, per: number): GPUBufferBinding =>
           count * per === 0 ? { buffer } : { buffer, offset: first * per * 4, size: count * per * 4 };
         const [rb, re] = d.rows;
-        // A batched dispatch reads each buffer at the batch's rows: it binds them whole.
-        if (b.kind === 'batch') return { buffer: tableBuf! };
+        // A batched dispatch reads each buffer at its batches' rows: it binds them whole.
         if (batch !== undefined) return { buffer: b.kind === 'out' ? outBufs[b.index]! : b.kind === 'packed' ? packedBufs.get(b.cat)! : stateBuf! };
         if (b.kind === 'out') return range(outBufs[b.index]!, rb, re - rb, plan.outputs[b.index]!.width);
         if (b.kind === 'state') return range(stateBuf!, rb, re - rb, split!.B * W);
@@ -361,10 +363,10 @@ export class GpuBackend {
   }
 
   /** The one dispatch of a batch: workgroups over the rows in x, batches in y. */
-  private batchSchedule(plan: KernelPlan, M: number, N: number, batch: BatchRun): Schedule {
+  private batchSchedule(plan: KernelPlan, M: number, N: number, batch: BatchRun, uniform: readonly number[]): Schedule {
     const shape = this.shapeFor(plan);
     const groups = Math.ceil(M / (shape.rowsPerThread * shape.workgroupSize));
-    return { split: null, pass1: [{ rows: [0, M], terms: [0, N], uniform: [M, N, 0, 0], groups: [groups, batch.count] }], pass2: [] };
+    return { split: null, pass1: [{ rows: [0, M], terms: [0, N], uniform: [M, N, 0, 0, ...uniform], groups: [groups, batch.count] }], pass2: [] };
   }
 
   /** The cached pipeline of one of a plan's kernels on this device, compiled on a miss (counted in stats()). Keyed by structure, never by sizes. */
@@ -405,7 +407,7 @@ export class GpuBackend {
         ...rendered.bindings.map((b, k) => ({
           binding: k + 1,
           visibility: COMPUTE,
-          buffer: { type: b.kind === 'packed' || b.kind === 'batch' || (b.kind === 'state' && !b.write) ? ('read-only-storage' as const) : ('storage' as const) },
+          buffer: { type: b.kind === 'packed' || (b.kind === 'state' && !b.write) ? ('read-only-storage' as const) : ('storage' as const) },
         })),
       ],
     });

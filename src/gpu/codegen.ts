@@ -4,6 +4,7 @@ import type { KernelPlan } from '../kernel/plan.js';
 import { kernelTemplate, planRoots, type LoopDialect } from '../kernel/template.js';
 import { isWide, ix, ixAdd, type Ix } from '../ops/loop.js';
 import { stateWidth, type ReduceCtx } from '../ops/reductions.js';
+import { BATCH_FIELDS } from './batch-pack.js';
 import { PACKED_NAME, packedOffset, packLayout } from './pack.js';
 import { WGSL_PRELUDE, wgslBarrierInit, wgslDialect } from './dialect.js';
 
@@ -21,9 +22,7 @@ export interface KernelShape {
 export type Binding =
   | { readonly kind: 'packed'; readonly cat: Cat }
   | { readonly kind: 'out'; readonly index: number }
-  | { readonly kind: 'state'; readonly write: boolean }
-  /** A batched kernel's table: per batch, the first row of the i, j and parameter packed buffers (u32). */
-  | { readonly kind: 'batch' };
+  | { readonly kind: 'state'; readonly write: boolean };
 
 /**
  * The three kernels of a plan: `full` reduces whole rows over j and finalizes (one pass);
@@ -54,6 +53,8 @@ export const FULL_UNIFORM = ['M', 'N', 'row0', 'zero'] as const;
  * starts at block jblk (the global index written to index states is jblk * J + j) and holds N terms.
  */
 export const PARTIAL_UNIFORM = ['M', 'N', 'row0', 'zero', 'J', 'B', 'blk0', 'jblk'] as const;
+/** Uniform of the batched one-pass kernel: FULL_UNIFORM, then the batch shape and each category's rows per batch step (gpu/batch-pack.ts). */
+export const BATCHED_UNIFORM = [...FULL_UNIFORM, ...BATCH_FIELDS] as const;
 /** Uniform of the `merge` kernel: invocation t merges row row0 + t (rows end at M) over its B partial states. */
 export const MERGE_UNIFORM = ['M', 'B', 'row0', 'zero'] as const;
 
@@ -118,9 +119,10 @@ export function renderKernelWgsl(plan: KernelPlan, shape?: KernelShape): Rendere
 
 /**
  * The one-pass kernel over all batches of a call in one dispatch: workgroup row y is batch y,
- * whose rows start in each packed buffer at the row the batch table `BO` gives (3 u32 per batch:
- * i, j, parameter rows), and whose outputs follow batch y - 1's. Sizes and offsets are run-time
- * data: one pipeline serves every batch shape.
+ * decoded into its index along (up to) BATCH_RANK batch axes; its rows start in each packed buffer
+ * at that index times the category's rows per axis step (uniform fields, 0 along a broadcast axis),
+ * and its outputs follow batch y - 1's. Sizes and strides are run-time data: one pipeline serves
+ * every batch shape.
  */
 export function renderBatchedWgsl(plan: KernelPlan, shape?: KernelShape): RenderedWgsl {
   return renderReduce(plan, shape, 'full', true);
@@ -147,14 +149,11 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
   const stride = (cat: Cat): number => layout.find((c) => c.cat === cat)?.stride ?? 0;
 
   const bindings: Binding[] = [];
-  const decls: string[] = [struct(partial ? PARTIAL_UNIFORM : FULL_UNIFORM), '@group(0) @binding(0) var<uniform> P: Params;'];
+  const fields = partial ? PARTIAL_UNIFORM : batched ? BATCHED_UNIFORM : FULL_UNIFORM;
+  const decls: string[] = [struct(fields), '@group(0) @binding(0) var<uniform> P: Params;'];
   for (const c of layout) {
     bindings.push({ kind: 'packed', cat: c.cat });
     decls.push(`@group(0) @binding(${bindings.length}) var<storage, read> ${PACKED_NAME[c.cat]}: array<f32>;`);
-  }
-  if (batched) {
-    bindings.push({ kind: 'batch' });
-    decls.push(`@group(0) @binding(${bindings.length}) var<storage, read> BO: array<u32>;`);
   }
   if (partial) {
     bindings.push({ kind: 'state', write: true });
@@ -175,7 +174,7 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
   const loop: LoopDialect = {
     d,
     load: (v, k, r) =>
-      v.cat === Cat.i ? `XI[ib${r} + ${at(v, k)}]` : v.cat === Cat.j ? `XJ[jb + ${at(v, k)}]` : batched ? `XP[po + ${at(v, k)}]` : `XP[${at(v, k)}]`,
+      v.cat === Cat.i ? `XI[ib${r} + ${at(v, k)}]` : v.cat === Cat.j ? `XJ[jb + ${at(v, k)}]` : batched ? `XP[po * ${stride(Cat.param)}u + ${at(v, k)}]` : `XP[${at(v, k)}]`,
     // Rows past M are clamped for reading (no divergence in the loop) and skipped for writing.
     rowStart: (r, iVars) => [
       `let row${r} = base + ${r}u;`,
@@ -210,7 +209,19 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
       : [`let base = P.row0 + gid.x * ${R}u;`, 'if (base >= M) { return; }']),
     // Batch gid.y: its rows of each packed buffer start at the table's rows, its outputs at ob.
     // wid.y, not gid.y: the workgroup id is uniform, so the table loads and the j offsets are too (scalar j loads, not gathers).
-    ...(batched ? ['let bt = wid.y;', 'let ob = bt * M;', 'let io = BO[bt * 3u];', 'let jo = BO[bt * 3u + 1u];', `let po = BO[bt * 3u + 2u] * ${stride(Cat.param)}u;`] : []),
+    ...(batched
+      ? [
+          'let bt = wid.y;',
+          'let ob = bt * M;',
+          'let c3 = bt % P.b3;',
+          'let q3 = bt / P.b3;',
+          'let c2 = q3 % P.b2;',
+          'let q2 = q3 / P.b2;',
+          'let c1 = q2 % P.b1;',
+          'let c0 = q2 / P.b1;',
+          ...(['i', 'j', 'p'] as const).map((c) => `let ${c}o = c0 * P.${c}0 + c1 * P.${c}1 + c2 * P.${c}2 + c3 * P.${c}3;`),
+        ]
+      : []),
     wgslBarrierInit('P.zero'),
     // Function-scope arrays of the wide temps, declared once per invocation.
     ...t.once.arrays,
@@ -231,7 +242,7 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
     '}',
     '',
   ].join('\n');
-  return { kind, source, shape: sh, bindings, uniformBytes: 4 * (partial ? PARTIAL_UNIFORM : FULL_UNIFORM).length, stateWidth: W };
+  return { kind, source, shape: sh, bindings, uniformBytes: 4 * fields.length, stateWidth: W };
 }
 
 /**

@@ -15,6 +15,10 @@ export interface BatchRun {
   readonly stride: number;
   /** `offsets[b * stride + v]`: first row of variable v in batch b (in rows of v's data). */
   readonly offsets: Int32Array;
+  /** The broadcast batch shape (its product is `count`). */
+  readonly shape: readonly number[];
+  /** `strides[v][k]`: rows of variable v per step of batch axis k (0 where v broadcasts); undefined for unused indices. */
+  readonly strides: readonly (readonly number[] | undefined)[];
 }
 
 /** The batch dims of one argument and its rows per batch (1 for a parameter). */
@@ -65,6 +69,7 @@ export function batchRun(shape: readonly number[], args: readonly (BatchedArg | 
   if (count > MAX_BATCHES) throw new LimitError('batches', `${count} batches (batch shape [${shape.join(', ')}]) exceed the limit of ${MAX_BATCHES} per call`);
   const stride = args.length;
   const offsets = new Int32Array(count * stride);
+  const allStrides: (number[] | undefined)[] = new Array<number[] | undefined>(stride).fill(undefined);
   args.forEach((a, v) => {
     if (a === undefined) return;
     // Row stride of each batch axis of this argument (0 where it broadcasts).
@@ -75,6 +80,7 @@ export function batchRun(shape: readonly number[], args: readonly (BatchedArg | 
       strides[pad + k] = a.batch[k] === 1 ? 0 : step;
       step *= a.batch[k]!;
     }
+    allStrides[v] = strides;
     for (let b = 0; b < count; b++) {
       let rest = b;
       let off = 0;
@@ -86,7 +92,7 @@ export function batchRun(shape: readonly number[], args: readonly (BatchedArg | 
       offsets[b * stride + v] = off;
     }
   });
-  return { count, stride, offsets };
+  return { count, stride, offsets, shape: [...shape], strides: allStrides };
 }
 
 /**
