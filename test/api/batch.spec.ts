@@ -307,4 +307,23 @@ test('LazyTensor.solve refuses batch dims with a DimensionError that points to k
   assert.match((err as Error).message, 'kernelSolve');
 });
 
+test('five batch axes (more than the WebGPU kernel decodes: run batch by batch there) give the same values', async () => {
+  const [M, N] = [3, 4];
+  const x = rand([2, 1, 2, 1, 2, M, 1]);
+  const y = rand([1, 2, 1, 1, 2, N, 1]);
+  const full = [2, 2, 2, 1, 2];
+  const op = genred('Exp(-SqDist(x,y))', ['x = Vi(1)', 'y = Vj(1)'], { reduction: 'Sum', axis: 1 });
+  const out = await op(x, y);
+  assert.equal(out.shape, [...full, M, 1]);
+  const want: number[] = [];
+  for (let bi = 0; bi < count(full); bi++) {
+    for (let i = 0; i < M; i++) {
+      let acc = 0;
+      for (let j = 0; j < N; j++) acc += Math.exp(-sqdist(rowOf(x, full, bi, i, 1), rowOf(y, full, bi, j, 1)));
+      want.push(acc);
+    }
+  }
+  close(out.data, want, 1e-5, 'rank-5 batch');
+});
+
 test.run();
