@@ -6,7 +6,7 @@ import { axisOf, checkOptions, isAxis, isFunction } from '../options.js';
 import { asFloat32, checkTensor, type Tensor, type TensorLike } from '../tensor.js';
 import { parseAliases, parseWithArguments } from './parse.js';
 import { argumentNames, checkArgumentCount } from './arguments.js';
-import { batchRun, broadcastBatch } from '../kernel/batch.js';
+import { batchDims, batchRun, broadcastBatch } from '../kernel/batch.js';
 
 /**
  * Options of the functions `kernelSolve` makes (given to `kernelSolve` as defaults, or last to
@@ -102,8 +102,7 @@ export function kernelSolve<const A extends readonly string[]>(
     const batched = decls.map((d, i) => {
       if (d === undefined) return undefined;
       const sh = vals[i]!.shape;
-      const keep = d.cat === Cat.param ? 1 : 2;
-      return { name: argNames[i]!, batch: sh.slice(0, Math.max(0, sh.length - keep)), rows: d.cat === Cat.param ? 1 : (sh.length === 1 ? sh[0]! : sh[sh.length - 2]!) };
+      return { name: argNames[i]!, batch: batchDims(sh, d.cat === Cat.param), rows: d.cat === Cat.param ? 1 : (sh.length === 1 ? sh[0]! : sh[sh.length - 2]!) };
     });
     const batchShape = broadcastBatch(batched);
     if (batchShape.length === 0) return solveOne(vals, callOpts);

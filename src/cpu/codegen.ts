@@ -60,15 +60,17 @@ export function renderKernelJs(plan: KernelPlan, rows?: number, batched = false)
   const R = rows ?? rowsPerBlock(t.lin, plan);
   const vars = plan.vars.flatMap((v) => (v === undefined ? [] : [v]));
   const [blocked, single] = [t.block(R, 'b'), t.block(1, 'q')];
-  const rowLoops = [
-    `for (; i + ${R} <= i1; i += ${R}) {`,
-    ...blocked.body.map((l) => `  ${l}`),
-    '}',
-    'for (; i < i1; i++) {',
-    ...single.body.map((l) => `  ${l}`),
-    '}',
-  ];
-  if (batched) return renderBatchedJs(plan, t.once, [...t.once.arrays, ...blocked.arrays, ...single.arrays], rowLoops);
+  if (batched) {
+    const rowLoops = [
+      `for (; i + ${R} <= i1; i += ${R}) {`,
+      ...blocked.body.map((l) => `  ${l}`),
+      '}',
+      'for (; i < i1; i++) {',
+      ...single.body.map((l) => `  ${l}`),
+      '}',
+    ];
+    return renderBatchedJs(plan, t.once, [...t.once.arrays, ...blocked.arrays, ...single.arrays], rowLoops);
+  }
   // Arrays (wide temps, accumulators) are allocated once per compiled kernel (each worker compiles
   // its own); both row loops run one after the other, so they share the accumulators' arrays.
   return `${JS_PRELUDE}

@@ -28,6 +28,16 @@ export interface BatchedArg {
   readonly rows: number;
 }
 
+/**
+ * The batch dims of an argument's shape: `[...batch, n, D]` for a variable (`[n]` has none),
+ * `[...batch, D]` for a parameter, except `[1, D]`, the unbatched parameter form (API.md), which
+ * has none (it broadcasts the same either way; only the result's shape would differ).
+ */
+export function batchDims(shape: readonly number[], param: boolean): number[] {
+  if (param) return shape.length === 2 && shape[0] === 1 ? [] : shape.slice(0, Math.max(0, shape.length - 1));
+  return shape.slice(0, Math.max(0, shape.length - 2));
+}
+
 /** Largest batch count one dispatch takes (WebGPU's workgroups per dimension). */
 export const MAX_BATCHES = 65535;
 

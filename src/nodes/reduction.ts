@@ -1,5 +1,6 @@
 import { Cat, mkVar, variables, type Formula, type VarNode } from '../graph/formula.js';
 import { printFormula } from '../graph/print.js';
+import { batchDims } from '../kernel/batch.js';
 import { makePlan } from '../kernel/plan.js';
 import { hasGradient, keptVar, reductionGrad } from '../ops/reduction-grads.js';
 import type { ReductionSpec } from '../ops/reductions.js';
@@ -162,7 +163,7 @@ export class ReductionNode extends Node {
     // Batched (an input has leading batch dims): each gradient is summed over the dims its input broadcasts.
     const batched = [...vars.values()].some((v) => {
       const s = this.inputs[v.index]!.staticShape();
-      return s !== undefined && s.length > (v.cat === Cat.param ? 1 : 2);
+      return s !== undefined && batchDims(s, v.cat === Cat.param).length > 0;
     });
     for (const v of vars.values()) {
       const src = this.inputs[v.index]!;
@@ -194,7 +195,7 @@ function inputStamp(t: Tensor): number {
  * variable, `[...batch, D]` for a parameter); an unknown or non-broadcasting dim reads -1.
  */
 export function staticBatch(inputs: readonly { readonly shape: readonly number[] | undefined; readonly param: boolean }[]): number[] {
-  const batches = inputs.map(({ shape, param }) => (shape === undefined ? [] : shape.slice(0, Math.max(0, shape.length - (param ? 1 : 2)))));
+  const batches = inputs.map(({ shape, param }) => (shape === undefined ? [] : batchDims(shape, param)));
   const rank = Math.max(0, ...batches.map((b) => b.length));
   const out = new Array<number>(rank).fill(1);
   for (const b of batches) {

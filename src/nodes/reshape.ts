@@ -1,3 +1,4 @@
+import { batchDims } from '../kernel/batch.js';
 import type { Tensor } from '../tensor.js';
 import { Node, type BackwardContext, type Cotangent } from './node.js';
 
@@ -80,7 +81,7 @@ export class BatchSumNode extends Node<Tensor<Float32Array>> {
   protected compute([t, w]: readonly Tensor[]): Promise<Tensor<Float32Array>> {
     const tb = t!.shape.slice(0, Math.max(0, t!.shape.length - 2));
     const ws = w!.shape;
-    const wb = ws.slice(0, Math.max(0, ws.length - (this.param ? 1 : 2)));
+    const wb = batchDims(ws, this.param);
     const inner = t!.shape.slice(tb.length);
     const data = t!.data instanceof Float32Array ? t!.data : Float32Array.from(t!.data);
     if (tb.length === 0) return Promise.resolve({ data, shape: [...t!.shape] });

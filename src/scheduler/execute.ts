@@ -1,7 +1,7 @@
 import { Cat } from '../graph/formula.js';
 import { DimensionError, ReductionError } from '../errors.js';
 import { variables, type Formula } from '../graph/formula.js';
-import { batchRun, broadcastBatch, eachBatch, type BatchedArg, type BatchRun } from '../kernel/batch.js';
+import { batchDims, batchRun, broadcastBatch, eachBatch, type BatchedArg, type BatchRun } from '../kernel/batch.js';
 import { liftLiterals } from '../kernel/literals.js';
 import type { KernelPlan } from '../kernel/plan.js';
 import { makePlan } from '../kernel/plan.js';
@@ -19,7 +19,7 @@ function rowsOf(v: ArgDecl, t: TensorLike, name: string): { rows: number; batch:
   if (v.cat === Cat.param) {
     const ok = (s.length >= 1 && s[s.length - 1] === v.dim) || (s.length === 0 && v.dim === 1);
     if (!ok) throw new DimensionError(`${name}: a parameter of dimension ${v.dim} needs shape [${v.dim}], got [${s.join(', ')}] (with batch dimensions: [...batch, ${v.dim}])`);
-    return { rows: 1, batch: s.slice(0, -1) };
+    return { rows: 1, batch: batchDims(s, true) };
   }
   const last = s.length === 1 ? 1 : s[s.length - 1];
   if (s.length < 1 || last !== v.dim) {

@@ -326,4 +326,16 @@ test('five batch axes (more than the WebGPU kernel decodes: run batch by batch t
   close(out.data, want, 1e-5, 'rank-5 batch');
 });
 
+test('a [1, D] parameter is the unbatched form (API.md); a variable with an explicit leading 1 is a batch of one', async () => {
+  const op = genred('g*x', ['x = Vi(2)', 'g = Pm(2)'], { reduction: 'Sum', axis: 1 });
+  const x = rand([3, 2]);
+  const g = { data: Float32Array.of(2, -1), shape: [1, 2] };
+  const plain = await op(x, g);
+  assert.equal(plain.shape, [3, 2]);
+  close(plain.data, Array.from(x.data, (v, k) => v * (k % 2 === 0 ? 2 : -1)), 1e-7, '[1, D] parameter');
+  const one = await op({ data: x.data, shape: [1, 3, 2] }, g);
+  assert.equal(one.shape, [1, 3, 2]);
+  close(one.data, Array.from(plain.data), 1e-7, 'batch of one');
+});
+
 test.run();
