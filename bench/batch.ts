@@ -7,7 +7,9 @@
  * call is faster), the largest relative difference between the two results, dispatches per
  * variant, and the 1-minute load average before and after (the machine is shared).
  *
- * Usage: npx tsx bench/batch.ts [--B 16] [--M 10000] [--N 10000] [--reps 2] [--backends webgpu,cpu]
+ * Sizes: M = N = each of --sizes (default 1000 and 10000: small clouds, where per-call costs
+ * dominate, and the acceptance size of issue 14).
+ * Usage: npx tsx bench/batch.ts [--B 16] [--sizes 1000,10000] [--reps 3] [--backends webgpu,cpu]
  * Writes bench/results/batch.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -20,18 +22,14 @@ const flag = (name: string): string | undefined => {
   return at > 0 ? process.argv[at + 1] : undefined;
 };
 const B = Number(flag('B') ?? 16);
-const M = Number(flag('M') ?? 10000);
-const N = Number(flag('N') ?? 10000);
-const reps = Number(flag('reps') ?? 2);
+const sizes = (flag('sizes') ?? '1000,10000').split(',').map(Number);
+const reps = Number(flag('reps') ?? 3);
 const backends = (flag('backends') ?? 'webgpu,cpu').split(',') as BackendName[];
 const D = 3;
 
 let seed = 12345;
 const rand = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
 const cloud = (n: number, d: number): Float32Array => Float32Array.from({ length: n }, () => rand() * (d === 1 ? 1 : 0.5));
-const x = { data: cloud(B * M * D, D), shape: [B, M, D] };
-const y = { data: cloud(B * N * D, D), shape: [B, N, D] };
-const b = { data: cloud(B * N, 1), shape: [B, N, 1] };
 const g = { data: Float32Array.of(0.5 / 0.1 ** 2), shape: [1] };
 const slice = (t: { data: Float32Array; shape: number[] }, k: number) => {
   const rows = t.shape[1]!;
@@ -41,7 +39,11 @@ const slice = (t: { data: Float32Array; shape: number[] }, k: number) => {
 const load = (): number => Math.round(loadavg()[0]! * 100) / 100;
 
 const rows: Record<string, unknown>[] = [];
-for (const backend of backends) {
+for (const backend of backends) for (const size of sizes) {
+  const [M, N] = [size, size];
+  const x = { data: cloud(B * M * D, D), shape: [B, M, D] };
+  const y = { data: cloud(B * N * D, D), shape: [B, N, D] };
+  const b = { data: cloud(B * N, 1), shape: [B, N, 1] };
   await init({ backend, quiet: true });
   const op = genred('Exp(-g*SqDist(x,y))*b', ['x = Vi(3)', 'y = Vj(3)', 'b = Vj(1)', 'g = Pm(1)'], { reduction: 'Sum', axis: 1, backend });
   // Warm-up: compile both kernels (plain and batched) on small inputs.
@@ -82,7 +84,7 @@ for (const backend of backends) {
       }
     });
     diff = Math.max(diff, err / scale);
-    process.stderr.write(`${backend} rep ${r + 1}/${reps}: batched ${best.batched.toFixed(0)} ms, separate ${best.separate.toFixed(0)} ms\n`);
+    process.stderr.write(`${backend} M=N=${size} rep ${r + 1}/${reps}: batched ${best.batched.toFixed(0)} ms, separate ${best.separate.toFixed(0)} ms\n`);
   }
   const pairs = B * M * N;
   rows.push({
