@@ -9,6 +9,7 @@
  *
  * Sizes: M = N = each of --sizes (default 1000 and 10000: small clouds, where per-call costs
  * dominate, and the acceptance size of issue 14).
+ * Both variants run once at full size before the timed repetitions (compiles, pacing estimates).
  * Usage: npx tsx bench/batch.ts [--B 16] [--sizes 1000,10000] [--reps 3] [--backends webgpu,cpu]
  * Writes bench/results/batch.json.
  */
@@ -50,6 +51,9 @@ for (const backend of backends) for (const size of sizes) {
   const small = { data: x.data.subarray(0, 2 * 8 * D), shape: [2, 8, D] };
   await op(small, { data: y.data.subarray(0, 2 * 8 * D), shape: [2, 8, D] }, { data: b.data.subarray(0, 16), shape: [2, 8, 1] }, g);
   await op(slice(small, 0), { data: y.data.subarray(0, 8 * D), shape: [8, D] }, { data: b.data.subarray(0, 8), shape: [8, 1] }, g);
+  // And one full-size call of each untimed, so that both pipelines' pacing (gpu/pace.ts) has an estimate.
+  await op(x, y, b, g);
+  for (let k = 0; k < B; k++) await op(slice(x, k), slice(y, k), slice(b, k), g);
   const loadBefore = load();
   const best = { batched: Infinity, separate: Infinity };
   const dispatches = { batched: 0, separate: 0 };
