@@ -15,7 +15,9 @@ export { KernelflowError, ParseError, DimensionError, DataError, ReductionError,
 export type { TensorLike, Tensor } from './tensor.js';
 export { init, backendName, shutdown, softwareAdapter, type Backend, type BackendName, type BackendChoice, type InitOptions } from './scheduler/backends.js';
 export { stats, resetStats, type Stats } from './stats.js';
-export { genred, type GenredOptions, type GenredResult, type PairReduction } from './api/genred.js';
+export { genred, type GenredOptions, type GenredCallOptions, type GenredResult, type PairReduction } from './api/genred.js';
+export { gridCluster, sortClusters, clusterRangesCentroids, fromMatrix } from './api/clustering.js';
+export type { Ranges, RangeArray } from './kernel/ranges.js';
 export { Vi, Vj, Pm, LazyTensor, type Operand, type ReduceOptions } from './api/lazy.js';
 export { Node, SourceNode, batch } from './nodes/node.js';
 export { source } from './api/source.js';

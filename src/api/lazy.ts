@@ -4,6 +4,7 @@ import { printFormula } from '../graph/print.js';
 import { op } from '../ops/build.js';
 import { encodeKronParams, encodeTensorDotParams } from '../ops/linalg.js';
 import { makePlan } from '../kernel/plan.js';
+import type { Ranges } from '../kernel/ranges.js';
 import { SolveNode } from '../nodes/solve.js';
 import type { SolveOptions } from '../solve/kernel-solve.js';
 import { reductionNodes } from '../nodes/reduction.js';
@@ -66,6 +67,8 @@ function swappedUid(uid: number): number {
 export interface ReduceOptions {
   /** Runs this reduction on this backend instead of the one `init` chose. */
   readonly backend?: BackendChoice;
+  /** Block-sparse reduction over these blocks: pykeops's six `ranges` arrays (its `LazyTensor.ranges`), e.g. from `fromMatrix`. */
+  readonly ranges?: Ranges;
 }
 
 /**
@@ -464,7 +467,7 @@ export class LazyTensor {
     checkReduceOptions(name, opts);
     const w = weight === undefined ? undefined : this.lift(weight);
     const { formula, inputs, weightFormula } = canonical(this, w === undefined ? [] : [w]);
-    return reductionNodes(formula, inputs, { reduction: name, axis, K, weight: weightFormula ?? null }, opts.backend);
+    return reductionNodes(formula, inputs, { reduction: name, axis, K, weight: weightFormula ?? null }, opts.backend, undefined, opts.ranges);
   }
 }
 

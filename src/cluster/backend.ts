@@ -19,6 +19,7 @@
  */
 import type { NatsConnection, Msg, Subscription } from '@nats-io/transport-node';
 import { BackendError } from '../errors.js';
+import type { KernelRanges } from '../kernel/ranges.js';
 import type { KernelPlan } from '../kernel/plan.js';
 import { checkOptions } from '../options.js';
 import { record } from '../stats.js';
@@ -149,7 +150,9 @@ export class ClusterBackend {
   }
 
   /** Runs a plan on the cluster: `ins[v]` is variable v's data; M kept rows, N reduced terms. */
-  async run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number): Promise<(Float32Array | Int32Array)[]> {
+  async run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number, ranges?: KernelRanges): Promise<(Float32Array | Int32Array)[]> {
+    // Never silently dense: a block-sparse reduction would give other values.
+    if (ranges !== undefined) throw new BackendError('the cluster backend does not run block-sparse reductions (ranges): use the cpu or webgpu backend for them');
     const nc = await this.connection();
     const mods = await natsModules();
     let workers = await this.liveWorkers(false);

@@ -1,4 +1,5 @@
 import type { KernelPlan } from '../kernel/plan.js';
+import { rangedPlan, type KernelRanges } from '../kernel/ranges.js';
 import { LimitError } from '../errors.js';
 import { printFormula } from '../graph/print.js';
 import { LruCache } from '../kernel/cache.js';
@@ -34,17 +35,21 @@ export class CpuBackend {
     return this.compiled(plan).source;
   }
 
-  /** Runs a plan: `ins[v]` is the data of variable v; M kept rows, N reduced terms. */
-  async run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number): Promise<KernelOutputs> {
+  /** Runs a plan: `ins[v]` is the data of variable v; M kept rows, N reduced terms; block-sparse over `ranges` when given. */
+  async run(plan: KernelPlan, given: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number, ranges?: KernelRanges): Promise<KernelOutputs> {
+    // A ranged kernel reads the segments and j-ranges after the variables (codegen.ts).
+    if (ranges !== undefined) plan = rangedPlan(plan);
+    const ins: readonly (Float32Array | Float64Array | Int32Array | undefined)[] =
+      ranges === undefined ? given : [...Array.from({ length: plan.vars.length }, (_, v) => given[v]), ranges.seg, ranges.red];
     const k = this.compiled(plan);
     record.dispatch();
     const workers = this.threads ?? undefined;
-    const parallel = isNode && M * N >= PARALLEL_PAIRS && M >= 2 && workers !== 1;
+    const parallel = isNode && (ranges?.pairs ?? M * N) >= PARALLEL_PAIRS && M >= 2 && workers !== 1;
     if (!parallel) {
       const outs = plan.outputs.map((o) => (o.int ? new Int32Array(M * o.width) : new Float32Array(M * o.width)));
       // Generated code only indexes its inputs, so a Float64Array (the literal parameters) reads as well.
       try {
-        k.fn(N, 0, M, ins as readonly (Float32Array | undefined)[], outs);
+        k.fn(N, 0, M, ins as readonly (Float32Array | Int32Array | undefined)[], outs);
       } catch (e) {
         throw stackLimit(e, plan);
       }
@@ -52,9 +57,10 @@ export class CpuBackend {
     }
     const pool = await (this.pool ??= WorkerPool.create(workers));
     let bytes = 0;
-    const share = (a: Float32Array | Float64Array | undefined): Float32Array | Float64Array | undefined => {
+    const share = (a: Float32Array | Float64Array | Int32Array | undefined): Float32Array | Float64Array | Int32Array | undefined => {
       if (a === undefined) return undefined;
-      const s = a instanceof Float64Array ? new Float64Array(new SharedArrayBuffer(a.byteLength)) : new Float32Array(new SharedArrayBuffer(a.byteLength));
+      const buf = new SharedArrayBuffer(a.byteLength);
+      const s = a instanceof Float64Array ? new Float64Array(buf) : a instanceof Int32Array ? new Int32Array(buf) : new Float32Array(buf);
       s.set(a);
       bytes += a.byteLength;
       return s;

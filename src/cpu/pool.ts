@@ -34,7 +34,7 @@ interface Job {
   readonly N: number;
   readonly i0: number;
   readonly i1: number;
-  readonly ins: readonly (Float32Array | Float64Array | undefined)[];
+  readonly ins: readonly (Float32Array | Float64Array | Int32Array | undefined)[];
   readonly outs: readonly (Float32Array | Int32Array)[];
 }
 

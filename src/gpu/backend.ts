@@ -4,6 +4,8 @@ import { BackendError } from '../errors.js';
 import { printFormula } from '../graph/print.js';
 import { LruCache } from '../kernel/cache.js';
 import type { KernelPlan } from '../kernel/plan.js';
+import { rangedPlan, type KernelRanges } from '../kernel/ranges.js';
+import { rangedSchedule } from './ranged.js';
 import { stateWidth } from '../ops/reductions.js';
 import { record } from '../stats.js';
 import {
@@ -13,6 +15,7 @@ import {
   renderKernelWgsl,
   renderMergeWgsl,
   renderPartialWgsl,
+  renderRangedWgsl,
   type Binding,
   type KernelKind,
   type KernelShape,
@@ -118,12 +121,13 @@ export class GpuBackend {
   }
 
   private kernelShape(plan: KernelPlan, kind: KernelKind, M: number): KernelShape {
-    return kind === 'merge' ? MERGE_SHAPE : kind === 'partial' ? this.splitShapeFor(plan, M) : this.shapeFor(plan);
+    return kind === 'merge' ? MERGE_SHAPE : kind === 'partial' ? this.splitShapeFor(plan, M) : this.shapeFor(kind === 'ranged' ? rangedPlan(plan) : plan);
   }
 
   private render(plan: KernelPlan, kind: KernelKind, shape: KernelShape): RenderedWgsl {
     if (kind === 'merge') return renderMergeWgsl(plan);
     if (kind === 'partial') return renderPartialWgsl(plan, shape);
+    if (kind === 'ranged') return renderRangedWgsl(plan, shape);
     return renderKernelWgsl(plan, shape);
   }
 
@@ -149,8 +153,9 @@ export class GpuBackend {
     });
   }
 
-  /** Runs a plan: `ins[v]` is the data of variable v; M kept rows, N reduced terms. */
-  async run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number): Promise<KernelOutputs> {
+  /** Runs a plan: `ins[v]` is the data of variable v; M kept rows, N reduced terms; block-sparse over `ranges` when given. */
+  async run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number, ranges?: KernelRanges): Promise<KernelOutputs> {
+    if (ranges !== undefined) plan = rangedPlan(plan);
     const outs: KernelOutputs = plan.outputs.map((o) => (o.int ? new Int32Array(M * o.width) : new Float32Array(M * o.width)));
     if (M === 0) return outs;
     const ctx = await acquireDevice();
@@ -169,11 +174,25 @@ export class GpuBackend {
       }
       inputs.set(v.index, data.length === need ? data : data.subarray(0, need));
     }
-    const sched = this.scheduleFor(plan, M, N, { ...ctx, limits });
+    const layout = packLayout(plan);
+    const ranged =
+      ranges === undefined
+        ? undefined
+        : rangedSchedule(ranges, {
+            M,
+            N,
+            iStride: layout.find((c) => c.cat === Cat.i)?.stride ?? 0,
+            jStride: layout.find((c) => c.cat === Cat.j)?.stride ?? 0,
+            outWidths: plan.outputs.map((o) => o.width),
+            shape: this.shapeFor(plan),
+            bindBytes: Math.min(limits.maxStorageBufferBindingSize, this.opts.maxBindingBytes ?? Infinity),
+            maxGroups: Math.min(limits.maxComputeWorkgroupsPerDimension, this.opts.maxWorkgroupsPerDispatch ?? Infinity),
+          });
+    const sched = ranged?.schedule ?? this.scheduleFor(plan, M, N, { ...ctx, limits });
     const split = sched.split;
     const pipes =
       split === null
-        ? [await this.pipeline(ctx, plan, 'full', this.shapeFor(plan))]
+        ? [await this.pipeline(ctx, plan, ranged === undefined ? 'full' : 'ranged', this.shapeFor(plan))]
         : await Promise.all([this.pipeline(ctx, plan, 'partial', this.splitShapeFor(plan, M)), this.pipeline(ctx, plan, 'merge', MERGE_SHAPE)]);
     const W = pipes[0]!.rendered.stateWidth;
 
@@ -181,7 +200,6 @@ export class GpuBackend {
     const tooBig = (what: string, bytes: number): void => {
       if (bytes > limits.maxBufferSize) throw new BackendError(`WebGPU: ${what} needs ${bytes} bytes, more than maxBufferSize (${limits.maxBufferSize})`);
     };
-    const layout = packLayout(plan);
     const rowsOf = (cat: Cat): number => (cat === Cat.i ? M : cat === Cat.j ? N : 1);
     for (const c of layout) tooBig(`the ${CAT_WORDS[c.cat]} (${c.stride} floats per row)`, bytesOf(rowsOf(c.cat) * c.stride));
     const stateBytes = split === null ? 0 : bytesOf(M * split.B * W);
@@ -224,6 +242,8 @@ export class GpuBackend {
       const outBufs = plan.outputs.map((o, k) => make(bytesOf(M * o.width), USAGE.STORAGE | USAGE.COPY_SRC, `O${k}`));
       const stateBuf = split === null ? undefined : make(stateBytes, USAGE.STORAGE, 'partial states');
       const staging = make(Math.max(8, stagingBytes), USAGE.MAP_READ | USAGE.COPY_DST, 'readback');
+      const rangesBuf = ranged === undefined ? undefined : make(Math.max(4, ranged.table.byteLength), USAGE.STORAGE | USAGE.COPY_DST, 'RG');
+      if (ranged !== undefined && ranged.table.length > 0) device.queue.writeBuffer(rangesBuf!, 0, ranged.table);
 
       // Every dispatch's uniform in one buffer, at the device's uniform offset alignment.
       const all = [...sched.pass1.map((d) => [pipes[0]!, d] as const), ...sched.pass2.map((d) => [pipes[1]!, d] as const)];
@@ -240,6 +260,7 @@ export class GpuBackend {
         const [rb, re] = d.rows;
         if (b.kind === 'out') return range(outBufs[b.index]!, rb, re - rb, plan.outputs[b.index]!.width);
         if (b.kind === 'state') return range(stateBuf!, rb, re - rb, split!.B * W);
+        if (b.kind === 'ranges') return { buffer: rangesBuf! };
         const buffer = packedBufs.get(b.cat)!;
         const stride = layout.find((c) => c.cat === b.cat)!.stride;
         if (b.cat === Cat.i) return range(buffer, rb, re - rb, stride);
@@ -293,7 +314,7 @@ export class GpuBackend {
       const oom = device.popErrorScope();
       popped = true;
       const pace = pipes[0]!.pace;
-      const pairs = M * Math.max(1, N);
+      const pairs = ranges?.pairs ?? M * Math.max(1, N);
       const sleep = (this.opts.pace ?? isNode) ? paceFor(pace, pairs) : 0;
       if (sleep > 0) await delayUnless(sleep, ctx.lost); // a loss ends the nap: the call fails at once
       await settle(ctx, Promise.all([validation, oom, staging.mapAsync(USAGE.MAP_READ)]).then(([v, o]) => {
@@ -365,7 +386,7 @@ export class GpuBackend {
         ...rendered.bindings.map((b, k) => ({
           binding: k + 1,
           visibility: COMPUTE,
-          buffer: { type: b.kind === 'packed' || (b.kind === 'state' && !b.write) ? ('read-only-storage' as const) : ('storage' as const) },
+          buffer: { type: b.kind === 'packed' || b.kind === 'ranges' || (b.kind === 'state' && !b.write) ? ('read-only-storage' as const) : ('storage' as const) },
         })),
       ],
     });

@@ -21,7 +21,8 @@ export interface KernelShape {
 export type Binding =
   | { readonly kind: 'packed'; readonly cat: Cat }
   | { readonly kind: 'out'; readonly index: number }
-  | { readonly kind: 'state'; readonly write: boolean };
+  | { readonly kind: 'state'; readonly write: boolean }
+  | { readonly kind: 'ranges' };
 
 /**
  * The three kernels of a plan: `full` reduces whole rows over j and finalizes (one pass);
@@ -29,7 +30,7 @@ export type Binding =
  * reduction's partial state; `merge` (pass 2) merges a row's partial states in block order and
  * finalizes.
  */
-export type KernelKind = 'full' | 'partial' | 'merge';
+export type KernelKind = 'full' | 'partial' | 'merge' | 'ranged';
 
 export interface RenderedWgsl {
   readonly kind: KernelKind;
@@ -52,6 +53,13 @@ export const FULL_UNIFORM = ['M', 'N', 'row0', 'zero'] as const;
  * starts at block jblk (the global index written to index states is jblk * J + j) and holds N terms.
  */
 export const PARTIAL_UNIFORM = ['M', 'N', 'row0', 'zero', 'J', 'B', 'blk0', 'jblk'] as const;
+/**
+ * Uniform of the `ranged` kernel (block-sparse): workgroup w of a dispatch reduces tile
+ * tile0 + w (of T) of the u32 table RG: four words per tile, `[rowStart, rowEnd, s0, s1)`, rows
+ * of one segment of kernel/ranges.ts, reduced over its j-ranges s0 ... s1 - 1, stored (two words
+ * each) from word rr of RG. A tile lies in one segment, so a workgroup's j loop is uniform.
+ */
+export const RANGED_UNIFORM = ['M', 'N', 'tile0', 'zero', 'T', 'rr'] as const;
 /** Uniform of the `merge` kernel: invocation t merges row row0 + t (rows end at M) over its B partial states. */
 export const MERGE_UNIFORM = ['M', 'B', 'row0', 'zero'] as const;
 
@@ -123,19 +131,26 @@ export function renderPartialWgsl(plan: KernelPlan, shape?: KernelShape): Render
   return renderReduce(plan, shape, 'partial');
 }
 
-function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'full' | 'partial'): RenderedWgsl {
+/** The block-sparse kernel (RANGED_UNIFORM): one tile of rows of one segment per workgroup, over its j-ranges. */
+export function renderRangedWgsl(plan: KernelPlan, shape?: KernelShape): RenderedWgsl {
+  return renderReduce(plan, shape, 'ranged');
+}
+
+function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'full' | 'partial' | 'ranged'): RenderedWgsl {
   const lin = linearize(planRoots(plan));
   const sh = shape ?? defaultShape(plan, lin);
   const R = sh.rowsPerThread;
   const d = wgslDialect;
   const partial = kind === 'partial';
+  const ranged = kind === 'ranged';
   const red = plan.reduction;
   const W = partial ? stateWidth(red, d, plan.f.dim, plan.g?.dim ?? 0, plan.K) : 0;
   const layout = packLayout(plan);
   const stride = (cat: Cat): number => layout.find((c) => c.cat === cat)?.stride ?? 0;
 
   const bindings: Binding[] = [];
-  const decls: string[] = [struct(partial ? PARTIAL_UNIFORM : FULL_UNIFORM), '@group(0) @binding(0) var<uniform> P: Params;'];
+  const uniform = partial ? PARTIAL_UNIFORM : ranged ? RANGED_UNIFORM : FULL_UNIFORM;
+  const decls: string[] = [struct(uniform), '@group(0) @binding(0) var<uniform> P: Params;'];
   for (const c of layout) {
     bindings.push({ kind: 'packed', cat: c.cat });
     decls.push(`@group(0) @binding(${bindings.length}) var<storage, read> ${PACKED_NAME[c.cat]}: array<f32>;`);
@@ -149,6 +164,10 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
       decls.push(`@group(0) @binding(${bindings.length}) var<storage, read_write> O${k}: array<${o.int ? 'i32' : 'f32'}>;`);
     });
   }
+  if (ranged) {
+    bindings.push({ kind: 'ranges' });
+    decls.push(`@group(0) @binding(${bindings.length}) var<storage, read> RG: array<u32>;`);
+  }
 
   const write = (r: number) => (o: number, k: Ix, e: string): string => {
     const out = plan.outputs[o]!;
@@ -161,14 +180,20 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
     load: (v, k, r) =>
       v.cat === Cat.i ? `XI[ib${r} + ${at(v, k)}]` : v.cat === Cat.j ? `XJ[jb + ${at(v, k)}]` : `XP[${at(v, k)}]`,
     // Rows past M are clamped for reading (no divergence in the loop) and skipped for writing.
-    rowStart: (r, iVars) => [`let row${r} = base + ${r}u;`, `let ri${r} = min(row${r}, M - 1u);`, ...(iVars.length > 0 ? [`let ib${r} = ri${r} * ${stride(Cat.i)}u;`] : [])],
-    openJ: partial ? 'for (var j: u32 = j0; j < j1; j = j + 1u) {' : 'for (var j: u32 = 0u; j < N; j = j + 1u) {',
+    // Ranged: rows end at the tile's end, not at M.
+    rowStart: (r, iVars) => [`let row${r} = base + ${r}u;`, `let ri${r} = min(row${r}, ${ranged ? 'rend' : 'M'} - 1u);`, ...(iVars.length > 0 ? [`let ib${r} = ri${r} * ${stride(Cat.i)}u;`] : [])],
+    openJ: ranged
+      ? 'for (var s: u32 = s0; s < s1; s = s + 1u) { let ja = RG[P.rr + 2u * s]; let jz = RG[P.rr + 2u * s + 1u]; for (var j: u32 = ja; j < jz; j = j + 1u) {'
+      : partial
+        ? 'for (var j: u32 = j0; j < j1; j = j + 1u) {'
+        : 'for (var j: u32 = 0u; j < N; j = j + 1u) {',
+    ...(ranged ? { closeJ: '} }' } : {}),
     jStart: (jVars) => [partial ? 'let jf = f32(jbase + j);' : 'let jf = f32(j);', ...(jVars.length > 0 ? [`let jb = j * ${stride(Cat.j)}u;`] : [])],
     j: 'jf',
     rowEnd: (r, c) =>
       partial
         ? [`if (row${r} < M) {`, ...indent([`let sb${r} = (row${r} * P.B + blk) * ${W}u;`, ...red.save(c, put(r))], 2), '}']
-        : [`if (row${r} < M) {`, ...indent(red.finalize(c, write(r)), 2), '}'],
+        : [`if (row${r} < ${ranged ? 'rend' : 'M'}) {`, ...indent(red.finalize(c, write(r)), 2), '}'],
   };
   const t = kernelTemplate(plan, loop, lin);
   const block = t.block(R, 'b');
@@ -187,7 +212,18 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
           'let j1 = min(N, j0 + P.J);',
           'let jbase = P.jblk * P.J;',
         ]
-      : [`let base = P.row0 + gid.x * ${R}u;`, 'if (base >= M) { return; }']),
+      : ranged
+        ? [
+            // The tile comes from the workgroup, so its j-ranges (the loop bounds and j loads) are uniform across it.
+            'let t = P.tile0 + wid.x;',
+            'if (t >= P.T) { return; }',
+            'let rend = RG[4u * t + 1u];',
+            `let base = RG[4u * t] + lid.x * ${R}u;`,
+            'if (base >= rend) { return; }',
+            'let s0 = RG[4u * t + 2u];',
+            'let s1 = RG[4u * t + 3u];',
+          ]
+        : [`let base = P.row0 + gid.x * ${R}u;`, 'if (base >= M) { return; }']),
     wgslBarrierInit('P.zero'),
     // Function-scope arrays of the wide temps, declared once per invocation.
     ...t.once.arrays,
@@ -197,18 +233,18 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
   ];
 
   const source = [
-    `// kernelflow ${partial ? 'partial (pass 1 of a split) ' : ''}${red.name} K=${plan.K}: ${plan.f.key}${plan.g === null ? '' : ` weighted by ${plan.g.key}`}`,
+    `// kernelflow ${partial ? 'partial (pass 1 of a split) ' : ranged ? 'block-sparse ' : ''}${red.name} K=${plan.K}: ${plan.f.key}${plan.g === null ? '' : ` weighted by ${plan.g.key}`}`,
     `// ${R} row(s) per invocation, workgroup ${sh.workgroupSize}${partial ? `, state width ${W}` : ''}`,
     WGSL_PRELUDE,
     ...decls,
     '',
     `@compute @workgroup_size(${sh.workgroupSize})`,
-    `fn main(@builtin(global_invocation_id) gid: vec3<u32>${partial ? ', @builtin(workgroup_id) wid: vec3<u32>' : ''}) {`,
+    `fn main(@builtin(global_invocation_id) gid: vec3<u32>${partial || ranged ? ', @builtin(workgroup_id) wid: vec3<u32>' : ''}${ranged ? ', @builtin(local_invocation_id) lid: vec3<u32>' : ''}) {`,
     ...indent(body, 2),
     '}',
     '',
   ].join('\n');
-  return { kind, source, shape: sh, bindings, uniformBytes: 4 * (partial ? PARTIAL_UNIFORM : FULL_UNIFORM).length, stateWidth: W };
+  return { kind, source, shape: sh, bindings, uniformBytes: 4 * uniform.length, stateWidth: W };
 }
 
 /**

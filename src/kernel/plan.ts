@@ -18,6 +18,8 @@ export interface KernelPlan {
   /** Variables of F and G by index (a gap is an argument the formula does not use). */
   readonly vars: readonly (VarNode | undefined)[];
   readonly outputs: readonly ReductionOutput[];
+  /** Block-sparse: the j loop runs over each row block's j-ranges (kernel/ranges.ts), not over [0, N). */
+  readonly ranged?: boolean;
 }
 
 // Structure strings by root node: a formula that is planned again (every run of a node) costs a lookup.

@@ -1,6 +1,7 @@
 import { Cat, mkVar, variables, type Formula, type VarNode } from '../graph/formula.js';
 import { printFormula } from '../graph/print.js';
 import { makePlan } from '../kernel/plan.js';
+import type { Ranges } from '../kernel/ranges.js';
 import { hasGradient, keptVar, reductionGrad } from '../ops/reduction-grads.js';
 import type { ReductionSpec } from '../ops/reductions.js';
 import { chosenBackend, type BackendChoice } from '../scheduler/backends.js';
@@ -23,12 +24,14 @@ export function reductionNodes(
   backend?: BackendChoice,
   /** How each input is declared, when some may not be read by the formula (formula strings); default: the formula's variables. */
   decls?: readonly (ArgDecl | undefined)[],
+  /** Block-sparse: pykeops's six `ranges` arrays (the axis picks which three are read). */
+  ranges?: Ranges,
 ): ReductionNode[] {
   const plan = makePlan(formula, spec);
   let last: { stamp: string; value: Promise<Tensor[]> } | undefined;
   const outputsFor = (stamp: string, vals: readonly Tensor[]): Promise<Tensor[]> => {
     if (last?.stamp !== stamp) {
-      const value = executeReduction(formula, { ...spec, backend }, vals, decls === undefined ? {} : { decls });
+      const value = executeReduction(formula, { ...spec, backend, ...(ranges === undefined ? {} : { ranges }) }, vals, decls === undefined ? {} : { decls });
       last = { stamp, value };
       // A failed run is not kept: a retry after a transient fault (a lost device) runs again.
       value.catch(() => {
@@ -37,7 +40,7 @@ export function reductionNodes(
     }
     return last.value;
   };
-  return plan.outputs.map((out, o) => new ReductionNode(inputs, outputsFor, o, out.width, formula, spec, backend, decls));
+  return plan.outputs.map((out, o) => new ReductionNode(inputs, outputsFor, o, out.width, formula, spec, backend, decls, ranges));
 }
 
 /**
@@ -74,6 +77,8 @@ export class ReductionNode extends Node {
     readonly backend?: BackendChoice,
     /** How each input is declared (a formula-string reduction may have inputs its formula does not read). */
     readonly decls?: readonly (ArgDecl | undefined)[],
+    /** The block-sparse ranges it reduces over (undefined: dense). */
+    readonly ranges?: Ranges,
   ) {
     super(inputs);
     this.wire({ reduction: { formula, spec, output, ...(backend === undefined ? {} : { backend }) } });
@@ -94,7 +99,7 @@ export class ReductionNode extends Node {
   }
 
   override describe(): string {
-    return `${this.spec.reduction}(${printFormula(this.formula, 500)}, axis ${this.spec.axis})`;
+    return `${this.spec.reduction}(${printFormula(this.formula, 500)}, axis ${this.spec.axis}${this.ranges === undefined ? '' : ', block-sparse'})`;
   }
 
   override gradBackend(): BackendChoice | undefined {
@@ -149,7 +154,7 @@ export class ReductionNode extends Node {
       // A vector KMin's value is [rows, K, D]: read as rows of width K*D.
       out: () => keptVar(bind(this.formula.dim > 1 && spec.reduction.startsWith('KMin') ? this.rowView() : this), this.dim, axis),
       lse: () => {
-        lse ??= reductionNodes(this.formula, this.inputs, { reduction: 'LogSumExp', axis }, backend, this.decls)[0]!;
+        lse ??= reductionNodes(this.formula, this.inputs, { reduction: 'LogSumExp', axis }, backend, this.decls, this.ranges)[0]!;
         return keptVar(bind(lse), 1, axis);
       },
     };
@@ -160,7 +165,8 @@ export class ReductionNode extends Node {
       const src = this.inputs[v.index]!;
       if (!ctx.reaches(src)) continue;
       const gr = reductionGrad(info, v, inp);
-      if (gr !== null) ctx.push(src, { node: buildGradReduction(gr, inputs, backend), dim: v.dim });
+      // The gradient of a block-sparse reduction reduces over the same blocks (pykeops): the six arrays give either axis.
+      if (gr !== null) ctx.push(src, { node: buildGradReduction(gr, inputs, backend, this.ranges), dim: v.dim });
     }
   }
 

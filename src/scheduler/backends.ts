@@ -7,6 +7,7 @@ import { GpuBackend } from '../gpu/backend.js';
 import { adapterInfo, hasAdapter, releaseDevice, whyNoAdapter } from '../gpu/device.js';
 import { setKernelCacheSize } from '../kernel/cache.js';
 import type { KernelPlan } from '../kernel/plan.js';
+import type { KernelRanges } from '../kernel/ranges.js';
 import { checkOptions, integerAtLeast, show, type OptionCheck } from '../options.js';
 
 /**
@@ -64,8 +65,8 @@ export const backendOption: OptionCheck = (v, where) => {
 export interface Backend {
   /** Which backend this is. */
   readonly name: BackendName;
-  /** Runs one kernel plan on inputs of M and N rows (float64 data: the literal parameters); resolves to the plan's outputs. */
-  run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number): Promise<(Float32Array | Int32Array)[]>;
+  /** Runs one kernel plan on inputs of M and N rows (float64 data: the literal parameters), block-sparse over `ranges` when given; resolves to the plan's outputs. */
+  run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number, ranges?: KernelRanges): Promise<(Float32Array | Int32Array)[]>;
 }
 
 let cpu: CpuBackend | undefined;

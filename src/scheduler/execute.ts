@@ -3,6 +3,7 @@ import { DimensionError, ReductionError } from '../errors.js';
 import { variables, type Formula } from '../graph/formula.js';
 import { liftLiterals } from '../kernel/literals.js';
 import { makePlan } from '../kernel/plan.js';
+import { kernelRanges, type Ranges } from '../kernel/ranges.js';
 import type { ReductionSpec } from '../ops/reductions.js';
 import { getBackend, type BackendChoice } from './backends.js';
 import { asFloat32, checkTensor, type Tensor, type TensorLike } from '../tensor.js';
@@ -66,6 +67,8 @@ export interface ExecuteOptions {
    */
   readonly onProgress?: (fraction: number) => void;
   readonly progressPairs?: number;
+  /** Block-sparse: pykeops's six `ranges` arrays (kernel/ranges.ts); the axis picks which three are read. */
+  readonly ranges?: Ranges;
 }
 
 /**
@@ -133,11 +136,14 @@ export async function executeReduction(
   if (N === 0 && plan.reduction.name !== 'Sum') {
     throw new ReductionError(`${plan.reduction.name} over an empty axis has no value`);
   }
+  // Checked against the extents: a malformed array is a DataError naming it.
+  const ranges = opts.ranges === undefined ? undefined : kernelRanges(opts.ranges, opts.axis, M, N);
   const report = opts.onProgress;
   const per = opts.progressPairs ?? PROGRESS_PAIRS;
-  const chunks = Math.min(M, Math.ceil((M * Math.max(1, N)) / per));
-  if (report === undefined || chunks <= 1) {
-    const outs = await backend.run(plan, ins, M, N);
+  const chunks = Math.min(M, Math.ceil((ranges?.pairs ?? M * Math.max(1, N)) / per));
+  // Ranged reductions run in one call (their segments index the whole kept axis).
+  if (report === undefined || chunks <= 1 || ranges !== undefined) {
+    const outs = await backend.run(plan, ins, M, N, ranges);
     report?.(1);
     return outs.map((data, o) => ({ data, shape: [M, ...plan.outputs[o]!.rowShape] }));
   }
