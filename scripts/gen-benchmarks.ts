@@ -21,6 +21,7 @@ const COMMANDS: Readonly<Record<string, string>> = {
   solve: 'npx tsx bench/solve.ts',
   'streaming-cpu': 'npm run bench:streaming',
   'streaming-webgpu': 'npm run bench:streaming -- --backend webgpu',
+  'block-sparse': 'npx tsx bench/block-sparse.ts',
 };
 
 type Row = Record<string, unknown>;

@@ -195,6 +195,8 @@ export function toJSON(nodes: readonly Node[], opts: { data?: 'base64' | 'array'
     if (rec.kind !== 'reduction' || r === undefined || !(live instanceof ReductionNode)) {
       throw jsonError(`#${id} (${rec.label || rec.kind}) is computed by a JavaScript function and cannot be saved`);
     }
+    // Never saved as the dense reduction it is not.
+    if (live.ranges !== undefined) throw jsonError(`#${id} (${rec.label || rec.kind}) is a block-sparse reduction (ranges), which the pipeline format does not hold`);
     // The graph state holds a text for people (elided when long): print the live formula in full.
     const w = live.spec.weight ?? null;
     // Inputs the formula does not read still give extents: they are saved as aliases.

@@ -6,7 +6,12 @@ import { Vi, Vj } from '../../src/api/lazy.js';
 import { source } from '../../src/api/source.js';
 import { grad } from '../../src/grad/grad.js';
 import { clusterRangesCentroids, fromMatrix, gridCluster, sortClusters } from '../../src/api/clustering.js';
-import { DataError } from '../../src/errors.js';
+import { BackendError, DataError, KernelflowError } from '../../src/errors.js';
+import { toJSON } from '../../src/api/pipeline.js';
+import { ClusterBackend } from '../../src/cluster/backend.js';
+import { makePlan } from '../../src/kernel/plan.js';
+import { kernelRanges } from '../../src/kernel/ranges.js';
+import { mkVar } from '../../src/graph/formula.js';
 import type { Ranges } from '../../src/kernel/ranges.js';
 import { rng, uniform } from '../helpers/random.js';
 import { useTestBackend } from '../helpers/backend.js';
@@ -259,6 +264,18 @@ for (const [what, ranges, message] of BAD) {
     assert.match(e.message, message);
   });
 }
+
+test('nothing runs a block-sparse reduction densely: toJSON refuses it, the cluster backend refuses it', async () => {
+  const x = source(X.x.data, [M, 2]);
+  const y = source(Y.x.data, [N, 2]);
+  const a = Vi(x).sqdist(Vj(y)).sum(1, { ranges: RANGES });
+  assert.throws(() => toJSON([a]), (e: unknown) => e instanceof KernelflowError && /block-sparse/.test((e as Error).message));
+  const plan = makePlan(mkVar(0, 1, 0), { reduction: 'Sum', axis: 1 });
+  const cluster = new ClusterBackend('nats://127.0.0.1:1');
+  const err = await cluster.run(plan, [new Float32Array(M)], M, N, kernelRanges(RANGES, 1, M, N)).catch((e: unknown) => e);
+  assert.instance(err, BackendError);
+  assert.match((err as Error).message, /does not run block-sparse reductions/);
+});
 
 test('gridCluster: same label exactly when same cell, labels compact and in lexicographic cell order', () => {
   const n = 200;
