@@ -167,7 +167,7 @@ async function main(): Promise<void> {
     points: 'n points near the unit sphere (radial noise sigma/5), x and y independent',
     kernel: 'exp(-|x-y|^2 / (2 sigma^2)) b_j, b in [0.5, 1.5)',
     cell: cellSize,
-    'kept if centroid distance - radii <': `${cut} sigma`,
+    'keep rule': `centroid distance - both radii < ${cut} sigma`,
     clusters: `${a.C} x ${b.C}`,
     'cluster pairs kept': prep.kept,
     'point pairs computed (% of dense)': round((100 * prep.pairs) / (n * n)),
