@@ -150,6 +150,8 @@ export class ClusterBackend {
 
   /** Runs a plan on the cluster: `ins[v]` is variable v's data; M kept rows, N reduced terms. */
   async run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number): Promise<(Float32Array | Int32Array)[]> {
+    // executeReduction applies init({ float64 }) before this: a float64 plan here is a bug, never a silent float32 run.
+    if (plan.dtype === 'float64') throw new BackendError('the cluster backend computes in float32 only: a float64 plan must run on the CPU backend');
     const nc = await this.connection();
     const mods = await natsModules();
     let workers = await this.liveWorkers(false);

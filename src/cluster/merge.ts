@@ -20,7 +20,7 @@
 import type { KernelPlan } from '../kernel/plan.js';
 
 /** Outputs of one job of one shard (per reduction output). */
-export type Outputs = readonly (Float32Array | Int32Array)[];
+export type Outputs = readonly (Float32Array | Float64Array | Int32Array)[];
 
 /** One reduction a reduced-axis shard runs (the formula and weight are the plan's). */
 export interface ShardJobKind {

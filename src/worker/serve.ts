@@ -191,7 +191,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       const { outs, ms } = await serial(async () => {
         log(`shard ${shard} start rows ${req.i0}-${req.i1} terms ${req.j0}-${req.j1} jobs ${req.jobs.map((j) => j.reduction).join(',')} arrays cached ${got.cached} inline ${got.inline} store ${got.store}`);
         const t0 = performance.now();
-        const outs: (Float32Array | Int32Array)[][] = [];
+        const outs: (Float32Array | Float64Array | Int32Array)[][] = [];
         for (const j of req.jobs) outs.push(await getBackend().run(planOf(j), ins, M, N));
         return { outs, ms: performance.now() - t0 };
       });
