@@ -85,7 +85,17 @@ export function asFloat32(t: TensorLike): Float32Array {
 /** The precision a computation runs in: float64 when any value input is float64 (numpy's promotion). */
 export type Dtype = 'float32' | 'float64';
 
-/** Value arrays of either precision. */
+/**
+ * Value arrays of either precision: what value reads (`sum`, `min`, `kmin`, gradients, solves)
+ * give. Float64Array when the computation ran in float64 (float64 data on the CPU backend).
+ * @example
+ * ```ts
+ * import { source, Vi, Vj, type FloatArray } from 'kernelflow';
+ * const x = source(Float64Array.of(0.1, 0.2, 0.3), [3, 1]);
+ * const s: FloatArray = (await Vi(x).sqdist(Vj(x)).sum(1, { backend: 'cpu' }).read()).data;
+ * console.log(s instanceof Float64Array); // true: float64 in, float64 out
+ * ```
+ */
 export type FloatArray = Float32Array | Float64Array;
 
 /** Whether `a` is one of the typed arrays a TensorLike may hold. */

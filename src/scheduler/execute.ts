@@ -164,15 +164,17 @@ export async function executeReduction(
 
 /**
  * Where a computation with float64 data (argument `who`) runs, and in what: in float64 on the CPU
- * backend; on a float32-only backend (WebGPU has no f64 in WGSL; the cluster) as `init({ float64 })`
+ * backend and the cluster (whose workers run it on their backend: a WebGPU worker refuses it);
+ * on WebGPU (no f64 in WGSL) as `init({ float64 })`
  * says: on the CPU backend (`'cpu'`), in float32 (`'downcast'`), or never silently (`'error'`).
  */
 function float64Backend(backend: Backend, who: string): { backend: Backend; dtype: Dtype } {
-  if (backend.name === 'cpu') return { backend, dtype: 'float64' };
+  // The cluster's workers run float64 plans on their own backends (a CPU worker: float64).
+  if (backend.name === 'cpu' || backend.name === 'cluster') return { backend, dtype: 'float64' };
   const policy = float64Policy();
   if (policy === 'cpu') return { backend: getBackend('cpu'), dtype: 'float64' };
   if (policy === 'downcast') return { backend, dtype: 'float32' };
-  const why = backend.name === 'webgpu' ? 'the WebGPU backend computes in float32 only (WGSL has no f64)' : `the ${backend.name} backend computes in float32 only`;
+  const why = `the ${backend.name === 'webgpu' ? 'WebGPU' : backend.name} backend computes in float32 only (WGSL has no f64)`;
   throw new BackendError(
     `${who} holds float64 data, but ${why}: use { backend: 'cpu' } for float64 results, init({ float64: 'cpu' }) to run float64 reductions on the CPU backend, or init({ float64: 'downcast' }) to accept float32 compute`,
   );

@@ -111,12 +111,12 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   const id = svc.info().id;
 
   const planOf = (j: JobSpec): KernelPlan => {
-    const key = `${j.reduction}|${j.K}|${j.f}|${j.g ?? ''}`;
+    const key = `${j.reduction}|${j.K}|${j.f}|${j.g ?? ''}|${j.dtype ?? 'float32'}`;
     let p = plans.get(key);
     if (p === undefined) {
       const f = parseFormula(j.f, []);
       const g = j.g === null ? null : parseFormula(j.g, []);
-      p = makePlan(f, { reduction: j.reduction, axis: 1, K: j.K, weight: g });
+      p = makePlan(f, { reduction: j.reduction, axis: 1, K: j.K, weight: g }, j.dtype ?? 'float32');
       plans.set(key, p);
     }
     return p;
@@ -198,7 +198,9 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       const flat = outs.flat();
       const offsets = blockOffsets(flat.map((a) => a.byteLength));
       let k = 0;
-      const outputs: OutputRef[][] = outs.map((job) => job.map((a) => ({ int: a instanceof Int32Array, length: a.length, offset: offsets[k++]! })));
+      const outputs: OutputRef[][] = outs.map((job) =>
+        job.map((a) => ({ int: a instanceof Int32Array, ...(a instanceof Float64Array ? { f64: true } : {}), length: a.length, offset: offsets[k++]! })),
+      );
       const blocks = flat.map(bytesOf);
       const size = blocks.reduce((s, b) => s + b.byteLength, 0);
       const max = (nc.info?.max_payload ?? 1 << 20) - 64 * 1024;

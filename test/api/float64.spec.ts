@@ -295,18 +295,6 @@ test('init rejects an unknown float64 policy', async () => {
   );
 });
 
-test('the cluster backend (float32 only) refuses float64 data the same way, before connecting', async () => {
-  await init({ backend: 'cpu', servers: 'nats://127.0.0.1:1' });
-  const op = genred('SqDist(x,y)', ['x = Vi(1)', 'y = Vj(1)'], { reduction: 'Sum', axis: 1, backend: 'cluster' });
-  const x = T64([0.5, 1.5], [2, 1]);
-  const err = await op(x, x).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  assert.instance(err, BackendError);
-  assert.ok((err as Error).message.includes("float64: 'downcast'"), (err as Error).message);
-});
-
 if (gpu) {
   test("init({ float64: 'downcast' }) accepts float32 compute on WebGPU (Float32Array results)", async () => {
     await init({ backend: 'cpu', float64: 'downcast' });
