@@ -221,6 +221,11 @@ export abstract class Node<T extends Tensor = Tensor> implements AsyncIterable<T
     return undefined;
   }
 
+  /** @internal The dtype of this node's values where known without computing (sources; what reads float64 sources). */
+  valueDtype(): 'float32' | 'float64' | 'int32' | undefined {
+    return undefined;
+  }
+
   /** @internal What `toString` adds after the shape (dtype, backend). */
   protected details(): string {
     return '';
@@ -446,9 +451,14 @@ export class SourceNode extends Node {
     return this.disposed ? undefined : (engine.sourceValue(this.id)?.shape ?? this.declaredShape);
   }
 
-  protected override details(): string {
+  override valueDtype(): 'float32' | 'float64' | 'int32' | undefined {
     const v = this.disposed ? undefined : engine.sourceValue(this.id);
-    return v === undefined ? '' : ` ${dtypeOf(v)}`;
+    return v === undefined ? undefined : dtypeOf(v);
+  }
+
+  protected override details(): string {
+    const d = this.valueDtype();
+    return d === undefined ? '' : ` ${d}`;
   }
 
   override gradShape(t: Tensor): number[] {

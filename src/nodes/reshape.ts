@@ -33,6 +33,10 @@ export class ReshapeNode extends Node<Tensor<FloatArray>> {
     return Promise.resolve({ data, shape });
   }
 
+  override valueDtype(): 'float32' | 'float64' | undefined {
+    return this.source.valueDtype() === 'float64' ? 'float64' : 'float32';
+  }
+
   override gradInputs(): readonly Node[] {
     return this.role === 'view' ? [this.source] : [];
   }

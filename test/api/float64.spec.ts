@@ -158,6 +158,7 @@ test('LazyTensor: a float64 source reads back Float64Array, and its gradient is 
   assert.instance(av.data, Float64Array);
   assert.ok(relErr(av.data, rows((i) => [exactSum(js.map((j) => Math.exp(-sq(i, j)) * B[j]!))])) <= 1e-12);
   assert.ok(String(x).includes('float64'), String(x));
+  assert.ok(String(a).includes('float64 on'), String(a));
   const [dx] = grad(a, [x]);
   const gv = await dx.read();
   assert.instance(gv.data, Float64Array);
