@@ -111,10 +111,27 @@ export function promotedDtype(values: readonly ({ readonly data: unknown } | und
   return values.some((t) => t !== undefined && t.data instanceof Float64Array) ? 'float64' : 'float32';
 }
 
+// Exact values of float32 data made from JavaScript numbers (`Pm(0.1)`), by data array: such data
+// never promotes a computation to float64 (it is float32), but a float64 one reads it unrounded.
+const exactValues = new WeakMap<object, Float64Array>();
+
+/** Records `exact` (float64) as the values of `data`, float32 data made from those numbers. */
+export function setExactValues(data: Float32Array, exact: Float64Array): void {
+  exactValues.set(data, exact);
+}
+
 /** The values of a TensorLike in `dtype` (a view when already of that type: never written to). */
 export function asFloat(t: TensorLike, dtype: Dtype): FloatArray {
   if (dtype === 'float32') return asFloat32(t);
-  return t.data instanceof Float64Array ? t.data : Float64Array.from(t.data);
+  return t.data instanceof Float64Array ? t.data : (exactValues.get(t.data) ?? Float64Array.from(t.data));
+}
+
+/** A copy of a TensorLike's data, of the same type (and with the same exact values, if any). */
+export function copyData<D extends Float32Array | Float64Array | Int32Array>(data: D): D {
+  const copy = data.slice() as D;
+  const exact = exactValues.get(data);
+  if (exact !== undefined) exactValues.set(copy, exact);
+  return copy;
 }
 
 /** A new value array of `dtype` and length n (zeros). */

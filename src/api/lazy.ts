@@ -10,7 +10,7 @@ import { reductionNodes } from '../nodes/reduction.js';
 import type { BackendChoice } from '../scheduler/backends.js';
 import { executeReduction } from '../scheduler/execute.js';
 import { Node, SourceNode } from '../nodes/node.js';
-import type { FloatArray, Tensor, TensorLike } from '../tensor.js';
+import { setExactValues, type FloatArray, type Tensor, type TensorLike } from '../tensor.js';
 import { checkReduceOptions } from './options.js';
 import { show } from '../options.js';
 
@@ -479,6 +479,13 @@ function canonical(t: LazyTensor, extra: readonly LazyTensor[]): { formula: Form
   return { formula: renumber(t.formula), weightFormula: extra[0] === undefined ? undefined : renumber(extra[0].formula), inputs };
 }
 
+/** float32 data of numbers, remembering them exactly for float64 computations. */
+function exactly(values: readonly number[]): Float32Array {
+  const data = Float32Array.from(values);
+  setExactValues(data, Float64Array.from(values));
+  return data;
+}
+
 /** Accepts a Node or dense data (lifted into a constant source node). */
 function asNode(x: Node | TensorLike, label: string): Node {
   return x instanceof Node ? x : new SourceNode(x, label, { lifted: true });
@@ -547,7 +554,8 @@ export function Vj(x: Node | TensorLike): LazyTensor {
  * ```
  */
 export function Pm(x: number | readonly number[] | Node | TensorLike): LazyTensor {
-  if (typeof x === 'number') return leaf({ data: Float32Array.of(x), shape: [1] }, Cat.param, 'Pm');
-  if (Array.isArray(x)) return leaf({ data: Float32Array.from(x as number[]), shape: [x.length] }, Cat.param, 'Pm');
+  // Numbers make float32 parameters (they never promote a computation) that a float64 one reads exactly.
+  if (typeof x === 'number') return leaf({ data: exactly([x]), shape: [1] }, Cat.param, 'Pm');
+  if (Array.isArray(x)) return leaf({ data: exactly(x as number[]), shape: [x.length] }, Cat.param, 'Pm');
   return leaf(x as Node | TensorLike, Cat.param, 'Pm');
 }

@@ -6,7 +6,7 @@ import type { GraphState, NodeKind, NodeRecord } from '../graph/state.js';
 import type { ReductionSpec } from '../ops/reductions.js';
 import { Engine } from '../scheduler/engine.js';
 import { aliasSymbolObservable, iterate, nodeCreated } from './interop.js';
-import { checkTensor, dtypeOfArray, isDataArray, type Tensor, type TensorLike } from '../tensor.js';
+import { checkTensor, copyData, dtypeOfArray, isDataArray, type Tensor, type TensorLike } from '../tensor.js';
 import { streamEndedError, streamError } from './stream-errors.js';
 
 /** The one scheduler all nodes live in. */
@@ -507,7 +507,7 @@ function dtypeOf(t: TensorLike): 'float32' | 'float64' | 'int32' {
 
 /** A copy of the user's data, of the same type (float64 stays float64: it computes in float64). */
 function copyTensor(t: TensorLike): Tensor {
-  return { data: t.data.slice(), shape: [...t.shape] };
+  return { data: copyData(t.data), shape: [...t.shape] };
 }
 
 

@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import '../../src/api/dense.js';
 import { genred } from '../../src/api/genred.js';
 import { kernelSolve } from '../../src/api/kernel-solve.js';
-import { Vi, Vj } from '../../src/api/lazy.js';
+import { Pm, Vi, Vj } from '../../src/api/lazy.js';
 import { source } from '../../src/api/source.js';
 import { BackendError } from '../../src/errors.js';
 import type { ReductionName } from '../../src/ops/reductions.js';
@@ -247,6 +247,20 @@ test('kernelSolve and LazyTensor.solve with float64 data solve in float64 (resid
   sol.dispose();
   x.dispose();
   b.dispose();
+});
+
+test('Pm(number) is a float32 parameter that a float64 computation reads exactly (and that never promotes a float32 one)', async () => {
+  const x = source(Float64Array.of(1, 3), [2, 1]);
+  const v = await Vi(x).mul(Pm(0.1)).add(Pm([0.7])).sum(1).read();
+  assert.instance(v.data, Float64Array);
+  // Exactly what float64 arithmetic gives; 0.1 read as float32 would be off by 1.5e-9 relative.
+  assert.equal([...v.data], [1 * 0.1 + 0.7, 3 * 0.1 + 0.7]);
+  const y = source(Float32Array.of(1, 3), [2, 1]);
+  const w = await Vi(y).mul(Pm(0.1)).sum(1).read();
+  assert.instance(w.data, Float32Array);
+  assert.ok(Math.abs(w.data[1]! - 0.3) <= 1e-7);
+  x.dispose();
+  y.dispose();
 });
 
 test('dense toolkit ops keep float64 (a number operand does not round it to float32)', async () => {
