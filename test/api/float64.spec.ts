@@ -188,6 +188,52 @@ test('LazyTensor: a float64 source reads back Float64Array, and its gradient is 
   b.dispose();
 });
 
+/** Central differences (h = 1e-5) of `total` at `at`, one coordinate at a time. */
+function finiteDifferences(total: (v: readonly number[]) => number, at: readonly number[]): number[] {
+  const h = 1e-5;
+  return at.map((_, k) => {
+    const up = [...at];
+    const down = [...at];
+    up[k]! += h;
+    down[k]! -= h;
+    return (total(up) - total(down)) / (2 * h);
+  });
+}
+
+test('float64 gradients of LogSumExp (w.r.t. x) and SumSoftMaxWeight (w.r.t. y and the weight) agree with finite differences to 1e-8', async () => {
+  const x = source(Float64Array.from(X), [M, 2], 'x');
+  const y = source(Float64Array.from(Y), [N, 2], 'y');
+  const b = source(Float64Array.from(B), [N, 1], 'b');
+  const S = Vi(x).sqdist(Vj(y)).neg();
+  const lseNode = S.logsumexp(1);
+  const ssw = S.sumSoftmaxWeight(Vj(b), 1);
+  const sqAt = (xs: readonly number[], ys: readonly number[], i: number, j: number): number =>
+    (xs[2 * i]! - ys[2 * j]!) ** 2 + (xs[2 * i + 1]! - ys[2 * j + 1]!) ** 2;
+  // sum_i log sum_j exp(-|x_i - y_j|^2), and sum_i sum_j softmax_j(-|x_i - y_j|^2) b_j
+  const lseTotal = (xs: readonly number[]): number => exactSum(Array.from({ length: M }, (_, i) => lse(js.map((j) => -sqAt(xs, Y, i, j)))));
+  const sswTotal = (ys: readonly number[], bs: readonly number[]): number =>
+    exactSum(
+      Array.from({ length: M }, (_, i) => {
+        const w = js.map((j) => Math.exp(-sqAt(X, ys, i, j)));
+        return exactSum(w.map((wj, j) => wj * bs[j]!)) / exactSum(w);
+      }),
+    );
+  const checks: [string, Promise<{ data: ArrayLike<number> }>, number[]][] = [
+    ['d lse / dx', grad(lseNode, [x])[0].read(), finiteDifferences(lseTotal, X)],
+    ['d ssw / dy', grad(ssw, [y])[0].read(), finiteDifferences((ys) => sswTotal(ys, B), Y)],
+    ['d ssw / db', grad(ssw, [b])[0].read(), finiteDifferences((bs) => sswTotal(Y, bs), B)],
+  ];
+  for (const [what, pending, fd] of checks) {
+    const g = await pending;
+    assert.instance(g.data, Float64Array, what);
+    const scale = Math.max(...fd.map(Math.abs));
+    fd.forEach((want, k) => assert.ok(Math.abs(g.data[k]! - want) <= 1e-8 * scale, `${what}[${k}]: ${g.data[k]} vs ${want}`));
+  }
+  x.dispose();
+  y.dispose();
+  b.dispose();
+});
+
 test('mixed dtypes promote to float64 (numpy): float32 data with one float64 argument computes as if all were float64', async () => {
   const op = genred('SqDist(x,y)*b', ['x = Vi(2)', 'y = Vj(2)', 'b = Vj(1)'], { reduction: 'Sum', axis: 1 });
   const x32 = Float32Array.from(X);
