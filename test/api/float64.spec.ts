@@ -11,6 +11,7 @@ import '../../src/api/dense.js';
 import { genred } from '../../src/api/genred.js';
 import { kernelSolve } from '../../src/api/kernel-solve.js';
 import { Pm, Vi, Vj } from '../../src/api/lazy.js';
+import { fromJSON, toJSON } from '../../src/api/pipeline.js';
 import { source } from '../../src/api/source.js';
 import { BackendError } from '../../src/errors.js';
 import type { ReductionName } from '../../src/ops/reductions.js';
@@ -307,6 +308,23 @@ test('Pm(number) is a float32 parameter that a float64 computation reads exactly
   assert.ok(Math.abs(w.data[1]! - 0.3) <= 1e-7);
   x.dispose();
   y.dispose();
+});
+
+test('toJSON saves a float64 source as float64 (base64 and arrays) and fromJSON computes it in float64 again', async () => {
+  const x = source(Float64Array.of(0.1, 0.2, 1000.0003), [3, 1], 'x');
+  const s = Vi(x).sqdist(Vj(x)).sum(1);
+  const want = [...(await s.read()).data];
+  for (const data of ['base64', 'array'] as const) {
+    const json = toJSON([s], { data });
+    const saved = json.nodes.find((n) => n.kind === 'source');
+    assert.is(saved !== undefined && 'dtype' in saved ? saved.dtype : undefined, 'float64');
+    const p = fromJSON(JSON.stringify(json));
+    const got = await p.outputs[0]!.read();
+    assert.instance(got.data, Float64Array);
+    assert.equal([...got.data], want);
+    for (const n of p.sources) n.dispose();
+  }
+  x.dispose();
 });
 
 test('dense toolkit ops keep float64 (a number operand does not round it to float32)', async () => {
