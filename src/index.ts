@@ -12,8 +12,8 @@
  * @document ../docs/scaling-out.md
  */
 export { KernelflowError, ParseError, DimensionError, DataError, ReductionError, BackendError, OptionError, PipelineError, LimitError } from './errors.js';
-export type { TensorLike, Tensor } from './tensor.js';
-export { init, backendName, shutdown, softwareAdapter, type Backend, type BackendName, type BackendChoice, type InitOptions } from './scheduler/backends.js';
+export type { TensorLike, Tensor, FloatArray } from './tensor.js';
+export { init, backendName, shutdown, softwareAdapter, type Backend, type BackendName, type BackendChoice, type InitOptions, type Float64Policy } from './scheduler/backends.js';
 export { stats, resetStats, type Stats } from './stats.js';
 export { genred, type GenredOptions, type GenredResult, type PairReduction } from './api/genred.js';
 export { Vi, Vj, Pm, LazyTensor, type Operand, type ReduceOptions } from './api/lazy.js';

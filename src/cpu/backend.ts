@@ -3,11 +3,12 @@ import { LimitError } from '../errors.js';
 import { printFormula } from '../graph/print.js';
 import { LruCache } from '../kernel/cache.js';
 import { record } from '../stats.js';
+import { floatArray } from '../tensor.js';
 import { compileKernelJs, renderKernelJs, type CpuKernel } from './codegen.js';
 import { WorkerPool } from './pool.js';
 
-/** Output arrays of one reduction, one per reduction output (values float32, indices int32). */
-export type KernelOutputs = (Float32Array | Int32Array)[];
+/** Output arrays of one reduction, one per reduction output (values of the plan's dtype, indices int32). */
+export type KernelOutputs = (Float32Array | Float64Array | Int32Array)[];
 
 /** Worker threads exist in Node only: in a browser every kernel runs on the calling thread. */
 const isNode = typeof process !== 'undefined' && process.versions?.node !== undefined;
@@ -41,10 +42,10 @@ export class CpuBackend {
     const workers = this.threads ?? undefined;
     const parallel = isNode && M * N >= PARALLEL_PAIRS && M >= 2 && workers !== 1;
     if (!parallel) {
-      const outs = plan.outputs.map((o) => (o.int ? new Int32Array(M * o.width) : new Float32Array(M * o.width)));
+      const outs = plan.outputs.map((o) => (o.int ? new Int32Array(M * o.width) : floatArray(plan.dtype, M * o.width)));
       // Generated code only indexes its inputs, so a Float64Array (the literal parameters) reads as well.
       try {
-        k.fn(N, 0, M, ins as readonly (Float32Array | undefined)[], outs);
+        k.fn(N, 0, M, ins, outs);
       } catch (e) {
         throw stackLimit(e, plan);
       }
@@ -60,10 +61,12 @@ export class CpuBackend {
       return s;
     };
     const sins = ins.map(share);
+    const f64 = plan.dtype === 'float64';
     const souts = plan.outputs.map((o) => {
-      bytes += M * o.width * 4;
-      const buf = new SharedArrayBuffer(M * o.width * 4);
-      return o.int ? new Int32Array(buf) : new Float32Array(buf);
+      const size = o.int || !f64 ? 4 : 8;
+      bytes += M * o.width * size;
+      const buf = new SharedArrayBuffer(M * o.width * size);
+      return o.int ? new Int32Array(buf) : f64 ? new Float64Array(buf) : new Float32Array(buf);
     });
     record.alloc(bytes);
     try {
@@ -72,7 +75,8 @@ export class CpuBackend {
       await pool.run({ key: plan.key, source: k.source, N, ins: sins, outs: souts }, M, chunk).catch((e: unknown) => {
         throw stackLimit(e, plan);
       });
-      return souts.map((s) => (s instanceof Int32Array ? Int32Array.from(s) : Float32Array.from(s)));
+      // Copies out of shared memory, each of its own type.
+      return souts.map((s) => s.slice());
     } finally {
       record.free(bytes);
     }

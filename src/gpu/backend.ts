@@ -151,6 +151,8 @@ export class GpuBackend {
 
   /** Runs a plan: `ins[v]` is the data of variable v; M kept rows, N reduced terms. */
   async run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number): Promise<KernelOutputs> {
+    // executeReduction applies init({ float64 }) before this: a float64 plan here is a bug, never a silent float32 run.
+    if (plan.dtype === 'float64') throw new BackendError('the WebGPU backend computes in float32 only: a float64 plan must run on the CPU backend');
     const outs: KernelOutputs = plan.outputs.map((o) => (o.int ? new Int32Array(M * o.width) : new Float32Array(M * o.width)));
     if (M === 0) return outs;
     const ctx = await acquireDevice();

@@ -7,7 +7,7 @@ import { GpuBackend } from '../gpu/backend.js';
 import { adapterInfo, hasAdapter, releaseDevice, whyNoAdapter } from '../gpu/device.js';
 import { setKernelCacheSize } from '../kernel/cache.js';
 import type { KernelPlan } from '../kernel/plan.js';
-import { checkOptions, integerAtLeast, show, type OptionCheck } from '../options.js';
+import { checkOptions, integerAtLeast, oneOf, show, type OptionCheck } from '../options.js';
 
 /**
  * A backend: `'webgpu'` (one WGSL compute shader per fused reduction, through Dawn in Node or the
@@ -64,8 +64,11 @@ export const backendOption: OptionCheck = (v, where) => {
 export interface Backend {
   /** Which backend this is. */
   readonly name: BackendName;
-  /** Runs one kernel plan on inputs of M and N rows (float64 data: the literal parameters); resolves to the plan's outputs. */
-  run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number): Promise<(Float32Array | Int32Array)[]>;
+  /**
+   * Runs one kernel plan on inputs of M and N rows (float64 data: the literal parameters, and every
+   * input of a float64 plan); resolves to the plan's outputs (values of the plan's dtype).
+   */
+  run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number): Promise<(Float32Array | Float64Array | Int32Array)[]>;
 }
 
 let cpu: CpuBackend | undefined;
@@ -94,6 +97,31 @@ export interface InitOptions {
   readonly servers?: string | readonly string[];
   /** Options of the cluster backend (docs/scaling-out.md). */
   readonly cluster?: ClusterOptions;
+  /**
+   * What a float64 computation does on a backend without float64 (WebGPU: WGSL has no f64; the
+   * cluster): `'error'` (default) a BackendError, `'cpu'` runs it on the CPU backend in float64,
+   * `'downcast'` computes in float32 there (Float32Array results). The CPU backend always computes
+   * float64 data in float64.
+   */
+  readonly float64?: Float64Policy;
+}
+
+/**
+ * What a float64 computation does on a backend that computes in float32 only (see {@link InitOptions}).
+ * @example
+ * ```ts
+ * import { init, type Float64Policy } from 'kernelflow';
+ * const float64: Float64Policy = 'cpu'; // float64 reductions run on the CPU backend, the rest on WebGPU
+ * await init({ float64, quiet: true });
+ * ```
+ */
+export type Float64Policy = 'error' | 'cpu' | 'downcast';
+
+let policy64: Float64Policy = 'error';
+
+/** @internal The float64 policy `init` set (default `'error'`). */
+export function float64Policy(): Float64Policy {
+  return policy64;
 }
 
 const isBoolean: OptionCheck = (v) => (typeof v === 'boolean' ? undefined : 'must be true or false');
@@ -115,6 +143,8 @@ function env(name: string): string {
  * `webgpu` package) is a BackendError. Calling `init` is optional: the first computation without
  * a chosen backend runs `init()` itself. Call `shutdown()` when done so that the process can exit
  * promptly.
+ * `float64` says what float64 data does on a backend that computes in float32 only (WebGPU, the
+ * cluster): `'error'` (default), `'cpu'` (run those reductions on the CPU backend) or `'downcast'`.
  * `kernelCacheSize` bounds the compiled kernels each backend keeps (default 256); the least
  * recently used are evicted (`stats().kernelsEvicted`).
  * `'cluster'` shards reductions over `kernelflow-worker` processes reached through the NATS
@@ -132,8 +162,16 @@ function env(name: string): string {
  * ```
  */
 export async function init(opts: InitOptions = {}): Promise<BackendName> {
-  checkOptions('init', opts, { backend: backendOption, kernelCacheSize: integerAtLeast(1), quiet: isBoolean, servers: isServers, cluster: isObject });
+  checkOptions('init', opts, {
+    backend: backendOption,
+    kernelCacheSize: integerAtLeast(1),
+    quiet: isBoolean,
+    servers: isServers,
+    cluster: isObject,
+    float64: oneOf('error', 'cpu', 'downcast'),
+  });
   if (opts.kernelCacheSize !== undefined) setKernelCacheSize(opts.kernelCacheSize);
+  if (opts.float64 !== undefined) policy64 = opts.float64;
   let want = opts.backend ?? 'auto';
   const quiet = opts.quiet === true || /^(1|true|yes)$/i.test(env('KERNELFLOW_QUIET'));
   // Only a choice made for the user ('auto', the first time) is announced.
@@ -226,6 +264,12 @@ export function softwareAdapter(): boolean {
 /** @internal The backend chosen so far (by `init`, or by the first computation), if any. */
 export function chosenBackend(): BackendName | undefined {
   return current;
+}
+
+/** The backend object for a name, after choosing the current one (`init()`, 'auto') when nobody has. */
+export async function resolveBackend(name?: BackendChoice): Promise<Backend> {
+  if ((name === undefined || name === 'auto') && current === undefined) await chosen();
+  return getBackend(name);
 }
 
 /**
