@@ -15,6 +15,8 @@ export { KernelflowError, ParseError, DimensionError, DataError, ReductionError,
 export type { TensorLike, Tensor } from './tensor.js';
 export { init, backendName, shutdown, softwareAdapter, type Backend, type BackendName, type BackendChoice, type InitOptions } from './scheduler/backends.js';
 export { stats, resetStats, type Stats } from './stats.js';
+export { kernelShapes, type KernelShapeInfo } from './gpu/tuner.js';
+export type { KernelShape } from './gpu/codegen.js';
 export { genred, type GenredOptions, type GenredResult, type PairReduction } from './api/genred.js';
 export { Vi, Vj, Pm, LazyTensor, type Operand, type ReduceOptions } from './api/lazy.js';
 export { Node, SourceNode, batch } from './nodes/node.js';
