@@ -20,7 +20,7 @@ import { acquireDevice, isDeviceLost, type GpuContext } from './device.js';
 import { wgslDialect } from './dialect.js';
 import { PACKED_NAME, packLayout, packRows } from './pack.js';
 import { DEFAULT_WORKGROUP_STORAGE, envProfile, pinnedShape, profileShape, shapeCandidates, splitShapeOf, type GpuProfile, type GpuProfileChoice } from './profile.js';
-import { clearShapes, noteShape, timeCandidates, tuneSize } from './tuner.js';
+import { noteShape, timeCandidates, tuneSize } from './tuner.js';
 import { schedule, type Dispatch, type Schedule } from './schedule.js';
 import { delayUnless, isNode, observePace, paceFor, type PaceState } from './pace.js';
 
@@ -222,7 +222,7 @@ export class GpuBackend {
     if (done !== undefined) return done;
     const size = tunes ? tuneSize(M, N, ctx.software) : null;
     if (size === null) {
-      noteShape(key, { kernel, profile, shape: base, chosenBy: this.opts.pin === undefined ? 'profile' : 'pinned' });
+      noteShape(ctx.generation, key, { kernel, profile, shape: base, chosenBy: this.opts.pin === undefined ? 'profile' : 'pinned' });
       return base;
     }
     const [m, n] = size;
@@ -235,7 +235,7 @@ export class GpuBackend {
     }
     const limit = ctx.device.limits.maxComputeWorkgroupStorageSize;
     const tuning = timeCandidates(shapeCandidates(profile, plan, limit), async (s) => (await this.execute(ctx, plan, corner, m, n, s, false)).ms).then((ranked) => {
-      noteShape(key, { kernel, profile, shape: ranked[0]!.shape, chosenBy: 'tuned', candidates: ranked, tunedOn: [m, n] });
+      noteShape(ctx.generation, key, { kernel, profile, shape: ranked[0]!.shape, chosenBy: 'tuned', candidates: ranked, tunedOn: [m, n] });
       return ranked[0]!.shape;
     });
     this.tuned.set(key, tuning);
@@ -251,7 +251,6 @@ export class GpuBackend {
     if (ctx.generation !== this.cacheGeneration) {
       this.cache.clear();
       this.tuned.clear();
-      clearShapes();
       this.cacheGeneration = ctx.generation;
     }
   }

@@ -26,21 +26,20 @@ export interface KernelShapeInfo {
 }
 
 const chosen = new Map<string, KernelShapeInfo>();
+/** The device generation the recorded shapes belong to: a new device starts a new record. */
+let recordGeneration = -1;
 
 const full = (s: KernelShape): Required<KernelShape> => ({ rowsPerThread: s.rowsPerThread, workgroupSize: s.workgroupSize, tileRows: s.tileRows ?? 0 });
 
-/** Records the shape chosen for a plan structure (the latest per structure and profile is kept). */
-export function noteShape(key: string, info: Omit<KernelShapeInfo, 'shape' | 'candidates'> & { shape: KernelShape; candidates?: readonly { shape: KernelShape; ms: number }[] }): void {
+/** Records the shape chosen for a plan structure on device `generation` (the latest per structure and profile is kept). */
+export function noteShape(generation: number, key: string, info: Omit<KernelShapeInfo, 'shape' | 'candidates'> & { shape: KernelShape; candidates?: readonly { shape: KernelShape; ms: number }[] }): void {
   const { shape, candidates, ...rest } = info;
+  if (generation !== recordGeneration) chosen.clear();
+  recordGeneration = generation;
   chosen.delete(key);
   chosen.set(key, { ...rest, shape: full(shape), ...(candidates === undefined ? {} : { candidates: candidates.map((c) => ({ shape: full(c.shape), ms: c.ms })) }) });
   // A bounded log: the oldest structures go first.
   if (chosen.size > 256) chosen.delete(chosen.keys().next().value as string);
-}
-
-/** Forgets the recorded shapes (a new device). */
-export function clearShapes(): void {
-  chosen.clear();
 }
 
 /**
@@ -65,7 +64,7 @@ export function kernelShapes(): KernelShapeInfo[] {
 const MIN_PAIRS = { software: 1 << 22, hardware: 1 << 26 } as const;
 /** The corner of a large problem the candidates are timed on: kept rows, and pairs in all. */
 const TUNE_ROWS = { software: 1 << 13, hardware: 1 << 20 } as const;
-const TUNE_PAIRS = { software: 1 << 24, hardware: 1 << 32 } as const;
+const TUNE_PAIRS = { software: 2 ** 24, hardware: 2 ** 32 } as const;
 
 /**
  * The M x N corner of a call on which to time candidates, or null when the call is too small to
