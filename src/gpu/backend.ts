@@ -138,6 +138,11 @@ export class GpuBackend {
     return profileShape(this.profileFor(ctx), plan, limit);
   }
 
+  /** The autotuner's winner for a plan on a device (a pending tuning resolves to it), if this backend tuned one. */
+  tunedShape(plan: KernelPlan, ctx: GpuContext): Promise<KernelShape> | undefined {
+    return this.tuned.get(`${plan.key}|${this.profileFor(ctx)}`);
+  }
+
   /** The kernel shape of pass 1 of a split of M kept rows for a plan (from the one-pass kernel's shape `full`). */
   splitShapeFor(plan: KernelPlan, M: number, full: KernelShape = this.shapeFor(plan)): KernelShape {
     return this.opts.splitShape?.(plan, M) ?? splitShapeOf(full, M);
@@ -215,14 +220,16 @@ export class GpuBackend {
     this.checkGeneration(ctx);
     const profile = this.profileFor(ctx);
     const key = `${plan.key}|${profile}`;
+    const done = this.tuned.get(key);
+    if (done !== undefined) return done;
     const kernel = `${plan.reduction.name} of ${printFormula(plan.f, 120)}`;
     const base = this.shapeFor(plan, ctx);
     const tunes = this.opts.pin === undefined && (this.opts.autotune === 'auto' || this.opts.autotune === undefined ? profile === 'gpu' && !ctx.software : this.opts.autotune);
-    const done = this.tuned.get(key);
-    if (done !== undefined) return done;
     const size = tunes ? tuneSize(M, N, ctx.software) : null;
     if (size === null) {
       noteShape(ctx.generation, key, { kernel, profile, shape: base, chosenBy: this.opts.pin === undefined ? 'profile' : 'pinned' });
+      // Without tuning the shape is final for the structure; a call too small to tune leaves it to a later one.
+      if (!tunes) this.tuned.set(key, Promise.resolve(base));
       return base;
     }
     const [m, n] = size;
