@@ -10,6 +10,7 @@
  * @document ../docs/formula-reference.md
  * @document ../docs/benchmarks.md
  * @document ../docs/scaling-out.md
+ * @document ../docs/gpu-profiles.md
  */
 export { KernelflowError, ParseError, DimensionError, DataError, ReductionError, BackendError, OptionError, PipelineError, LimitError } from './errors.js';
 export type { TensorLike, Tensor } from './tensor.js';

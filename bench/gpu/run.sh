@@ -2,7 +2,7 @@
 # The GPU benchmark in one command (bench/gpu/README.md), from .gpubench/ (bench/gpu/prepare.sh):
 # no network, no npm, no Node needed on the machine. Prints the tables of bench/gpu-profiles.ts
 # (CPU-driver profile, GPU profile, autotuned) and of the PyTorch peer on the same GPU.
-# Usage: bench/gpu/run.sh [gpu|small|tiny]   (default gpu: the H200 sizes; tiny: a check in seconds)
+# Usage: [ROUNDS=3] bench/gpu/run.sh [gpu|small|tiny]   (default gpu: the H200 sizes; tiny: a check in seconds)
 # Results: $OUT (when set, e.g. on the device machine) or bench/results/.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -34,7 +34,7 @@ command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,m
 echo "node $("$NODE" --version), sizes $SIZES, results in $DEST"
 
 cd "$T"
-"$NODE" bench.mjs --sizes "$SIZES" --out "$DEST/gpu-profiles-$SIZES.json" 2>&1 | grep -v '^Warning: maxDynamic'
+"$NODE" bench.mjs --sizes "$SIZES" --rounds "${ROUNDS:-3}" --out "$DEST/gpu-profiles-$SIZES.json" 2>&1 | grep -v '^Warning: maxDynamic'
 
 # The peer: the same Gaussian sum through PyTorch, dense and blocked, on the same GPU.
 if python3 -c 'import torch' 2>/dev/null; then
