@@ -9,7 +9,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -84,6 +84,8 @@ if (flag('child') !== undefined) {
   const rows = Object.keys(best.this!).filter((k) => !k.startsWith('wgsl ')).map((k) => ({ case: k, 'base best s': +best.base![k]!.toFixed(4), 'this best s': +best.this![k]!.toFixed(4), 'this/base': +(best.this![k]! / best.base![k]!).toFixed(2) }));
   console.table(rows);
   mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, JSON.stringify({ bench: 'gpu-profiles-ab', backend: 'webgpu (CPU-driver profile)', base, rounds, loads: loads.map((l) => +l.toFixed(2)), date: new Date().toISOString(), sameWgsl, rows }, null, 2));
+  const commit = spawnSync('git', ['-C', base, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
+  const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version };
+  writeFileSync(out, JSON.stringify({ bench: 'gpu-profiles-ab', backend: 'webgpu (CPU-driver profile)', base: `${commit} (${base})`, rounds, loads: loads.map((l) => l.toFixed(1)).join(' '), machine, date: new Date().toISOString(), sameWgsl, rows }, null, 2));
   console.log(`wrote ${out}`);
 }
