@@ -19,8 +19,8 @@ import {
 import { acquireDevice, isDeviceLost, type GpuContext } from './device.js';
 import { wgslDialect } from './dialect.js';
 import { PACKED_NAME, packLayout, packRows } from './pack.js';
-import { DEFAULT_WORKGROUP_STORAGE, envProfile, pinnedShape, profileShape, shapeCandidates, splitShapeOf, type GpuProfile, type GpuProfileChoice } from './profile.js';
-import { noteShape, timeCandidates, tuneSize } from './tuner.js';
+import { DEFAULT_WORKGROUP_STORAGE, profileFromEnv, pinnedShape, profileShape, shapeCandidates, splitShapeOf, type GpuProfile, type GpuProfileChoice } from './profile.js';
+import { autotunes, cornerOf, noteShape, timeCandidates, tuneSize } from './tuner.js';
 import { schedule, type Dispatch, type Schedule } from './schedule.js';
 import { delayUnless, isNode, observePace, paceFor, type PaceState } from './pace.js';
 
@@ -59,23 +59,13 @@ export interface GpuBackendOptions {
    * that spinning thread takes cores from the driver's workers: 1.3-1.6x on lavapipe (DESIGN.md).
    */
   readonly pace?: boolean;
-  /**
-   * The kernel profile: `'cpu'` (shapes for CPU drivers such as lavapipe), `'gpu'` (one row per
-   * invocation, workgroups of 128, j tiles in workgroup memory), or `'auto'` (default: from the
-   * adapter; the KERNELFLOW_GPU_PROFILE environment variable may force one).
-   */
+  /** The kernel profile (profile.ts); `'auto'` (default): KERNELFLOW_GPU_PROFILE, else from the adapter. */
   readonly profile?: GpuProfileChoice;
-  /**
-   * Times up to 4 candidate shapes on the first large call of each plan structure and keeps the
-   * fastest. `'auto'` (default): on GPUs with the GPU profile, not on CPU drivers.
-   */
+  /** Time up to 4 shapes on the first large call of each plan structure, keep the fastest (tuner.ts); `'auto'` (default): GPU profile on a GPU. */
   readonly autotune?: boolean | 'auto';
   /** A shape for every plan (its tile clamped to what fits); no profile default, no tuning. */
   readonly pin?: KernelShape;
 }
-
-/** An environment variable in Node ('' elsewhere). */
-const env = (name: string): string => (typeof process !== 'undefined' ? process.env?.[name] : undefined) ?? '';
 
 interface Pipeline {
   readonly rendered: RenderedWgsl;
@@ -119,12 +109,12 @@ export class GpuBackend {
   private readonly tuned = new Map<string, Promise<KernelShape>>();
 
   constructor(private readonly opts: GpuBackendOptions = {}) {
-    envProfile(env('KERNELFLOW_GPU_PROFILE')); // a bad value fails here, not at the first dispatch
+    profileFromEnv(); // a bad value fails here, not at the first dispatch
   }
 
   /** The profile of a device (`ctx`; without one: a CPU driver) under this backend's options. */
   profileFor(ctx?: Pick<GpuContext, 'software'>): GpuProfile {
-    const want = this.opts.profile ?? envProfile(env('KERNELFLOW_GPU_PROFILE'));
+    const want = this.opts.profile ?? profileFromEnv();
     if (want !== 'auto') return want;
     return ctx === undefined || ctx.software ? 'cpu' : 'gpu';
   }
@@ -224,7 +214,7 @@ export class GpuBackend {
     if (done !== undefined) return done;
     const kernel = `${plan.reduction.name} of ${printFormula(plan.f, 120)}`;
     const base = this.shapeFor(plan, ctx);
-    const tunes = this.opts.pin === undefined && (this.opts.autotune === 'auto' || this.opts.autotune === undefined ? profile === 'gpu' && !ctx.software : this.opts.autotune);
+    const tunes = this.opts.pin === undefined && autotunes(this.opts.autotune ?? 'auto', profile, ctx.software);
     const size = tunes ? tuneSize(M, N, ctx.software) : null;
     if (size === null) {
       noteShape(ctx.generation, key, { kernel, profile, shape: base, chosenBy: this.opts.pin === undefined ? 'profile' : 'pinned' });
@@ -233,13 +223,7 @@ export class GpuBackend {
       return base;
     }
     const [m, n] = size;
-    // The corner of the call: the first m kept rows and n reduced terms (rows are contiguous).
-    const corner = new Map<number, Float32Array>();
-    for (const v of plan.vars) {
-      if (v === undefined) continue;
-      const data = inputs.get(v.index)!;
-      corner.set(v.index, v.cat === Cat.i ? data.subarray(0, m * v.dim) : v.cat === Cat.j ? data.subarray(0, n * v.dim) : data);
-    }
+    const corner = cornerOf(plan, inputs, m, n);
     const limit = ctx.device.limits.maxComputeWorkgroupStorageSize;
     const tuning = timeCandidates(shapeCandidates(profile, plan, limit), async (s) => (await this.execute(ctx, plan, corner, m, n, s, false)).ms).then((ranked) => {
       noteShape(ctx.generation, key, { kernel, profile, shape: ranked[0]!.shape, chosenBy: 'tuned', candidates: ranked, tunedOn: [m, n] });

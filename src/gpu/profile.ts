@@ -98,5 +98,8 @@ export function envProfile(value: string): GpuProfileChoice {
   throw new BackendError(`KERNELFLOW_GPU_PROFILE='${value}': use auto, cpu or gpu`);
 }
 
+/** The profile KERNELFLOW_GPU_PROFILE asks for (Node; elsewhere 'auto'). */
+export const profileFromEnv = (): GpuProfileChoice => envProfile((typeof process !== 'undefined' ? process.env?.KERNELFLOW_GPU_PROFILE : undefined) ?? '');
+
 /** A shape as one short word for logs and `kernelShapes()`: `R x WG` and the tile. */
 export const shapeName = (s: KernelShape): string => `${s.rowsPerThread}x${s.workgroupSize}${(s.tileRows ?? 0) > 0 ? ` tile ${s.tileRows}` : ''}`;

@@ -1,3 +1,5 @@
+import { Cat } from '../graph/formula.js';
+import type { KernelPlan } from '../kernel/plan.js';
 import type { KernelShape } from './codegen.js';
 import type { GpuProfile } from './profile.js';
 
@@ -99,4 +101,18 @@ export async function timeCandidates(candidates: readonly KernelShape[], time: (
     for (const s of best.keys()) best.set(s, Math.min(best.get(s)!, await time(s)));
   }
   return [...best].map(([shape, ms]) => ({ shape, ms })).sort((a, b) => a.ms - b.ms);
+}
+
+/** Whether to tune: the `autotune` option, where `'auto'` means the GPU profile on a hardware adapter (CPU drivers' shapes were tuned by hand, and compiling candidates there costs seconds). */
+export const autotunes = (option: boolean | 'auto', profile: GpuProfile, software: boolean): boolean => (option === 'auto' ? profile === 'gpu' && !software : option);
+
+/** The inputs of a call's corner: its first m kept rows and n reduced terms (views: rows are contiguous). */
+export function cornerOf(plan: KernelPlan, inputs: ReadonlyMap<number, Float32Array>, m: number, n: number): Map<number, Float32Array> {
+  const corner = new Map<number, Float32Array>();
+  for (const v of plan.vars) {
+    if (v === undefined) continue;
+    const data = inputs.get(v.index)!;
+    corner.set(v.index, v.cat === Cat.i ? data.subarray(0, m * v.dim) : v.cat === Cat.j ? data.subarray(0, n * v.dim) : data);
+  }
+  return corner;
 }

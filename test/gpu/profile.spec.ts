@@ -275,10 +275,14 @@ function registerDeviceTests(): void {
     assert.ok(kernelShapes().some((s) => s.profile === 'gpu' && s.chosenBy === 'profile' && s.shape.tileRows === 128 && s.kernel.startsWith('LogSumExp')), JSON.stringify(kernelShapes()));
     await init({ backend: 'webgpu', kernelShape: { rowsPerThread: 1, workgroupSize: 32, tileRows: 9 } });
     resetStats();
-    const again = await Vi(source(X.slice(), [M, 3])).sqdist(Vj(source(Y.slice(), [N, 3]))).neg().logsumexp(1).read();
+    const sources = [source(X.slice(), [M, 3]), source(Y.slice(), [N, 3])];
+    const again = await Vi(sources[0]!).sqdist(Vj(sources[1]!)).neg().logsumexp(1).read();
     assert.is(stats().pipelinesCompiled, 1, JSON.stringify([stats(), kernelShapes()])); // a new backend with the pinned shape
     close(again.data, want.lse, 1e-5, 'pinned LogSumExp');
     assert.ok(kernelShapes().some((s) => s.chosenBy === 'pinned' && s.shape.tileRows === 9 && s.shape.workgroupSize === 32));
+    // Leave nothing allocated for the suites after this one (they check that every buffer is freed).
+    for (const n of [xs, ys, ...sources]) n.dispose();
+    assert.is(stats().bytesAllocated, 0);
     await init({ backend: 'cpu', gpuProfile: 'auto', autotune: 'auto' });
   });
 }
