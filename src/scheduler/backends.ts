@@ -3,7 +3,9 @@ import type { ClusterOptions } from '../cluster/options.js';
 import { closeNatsConnections } from '../cluster/connection.js';
 import { CpuBackend } from '../cpu/backend.js';
 import { BackendError } from '../errors.js';
-import { GpuBackend } from '../gpu/backend.js';
+import { GpuBackend, type GpuBackendOptions } from '../gpu/backend.js';
+import type { KernelShape } from '../gpu/codegen.js';
+import type { GpuProfileChoice } from '../gpu/profile.js';
 import { adapterInfo, hasAdapter, releaseDevice, whyNoAdapter } from '../gpu/device.js';
 import { setKernelCacheSize } from '../kernel/cache.js';
 import type { KernelPlan } from '../kernel/plan.js';
@@ -73,6 +75,8 @@ export interface Backend {
 
 let cpu: CpuBackend | undefined;
 let gpu: GpuBackend | undefined;
+/** The WebGPU backend's options from `init` (gpuProfile, autotune, kernelShape). */
+let gpuOptions: GpuBackendOptions = {};
 let current: BackendName | undefined;
 let software = false;
 let cluster: ClusterBackend | undefined;
@@ -104,6 +108,15 @@ export interface InitOptions {
    * float64 data in float64.
    */
   readonly float64?: Float64Policy;
+  /**
+   * WebGPU kernel profile (docs/gpu-profiles.md): `'auto'` (default: `'cpu'` on CPU drivers such as
+   * lavapipe and SwiftShader, `'gpu'` on GPUs; `KERNELFLOW_GPU_PROFILE` may force one), `'cpu'` or `'gpu'`.
+   */
+  readonly gpuProfile?: GpuProfileChoice;
+  /** WebGPU autotuner: time up to 4 kernel shapes on the first large call of each formula (default `'auto'`: on GPUs, off on CPU drivers). */
+  readonly autotune?: boolean | 'auto';
+  /** Pins the WebGPU kernel shape of every formula (no profile default, no tuning): rows per invocation, workgroup size, j-rows per tile (0: none). */
+  readonly kernelShape?: KernelShape;
 }
 
 /**
@@ -129,6 +142,19 @@ const isServers: OptionCheck = (v) =>
   typeof v === 'string' || (Array.isArray(v) && v.every((s) => typeof s === 'string')) ? undefined : "must be a NATS URL ('nats://HOST:PORT') or a list of them";
 // The cluster options are checked, key by key, by the cluster backend itself.
 const isObject: OptionCheck = (v) => (typeof v === 'object' && v !== null && !Array.isArray(v) ? undefined : 'must be an object of cluster options');
+/** An integer in [lo, hi]. */
+const intIn =
+  (lo: number, hi: number): OptionCheck =>
+  (v) =>
+    typeof v === 'number' && Number.isInteger(v) && v >= lo && v <= hi ? undefined : `must be an integer from ${lo} to ${hi}`;
+/** `kernelShape`: an object of its three keys, each checked (an unknown key or a bad value is an OptionError naming it). */
+const isKernelShape: OptionCheck = (v, where) => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'must be an object { rowsPerThread, workgroupSize, tileRows? }';
+  // WebGPU guarantees 256 invocations per workgroup; 16 rows per invocation is where compile time explodes.
+  checkOptions(`${where}: kernelShape`, v, { rowsPerThread: intIn(1, 16), workgroupSize: intIn(1, 256), tileRows: intIn(0, 4096) });
+  for (const k of ['rowsPerThread', 'workgroupSize'] as const) if ((v as Record<string, unknown>)[k] === undefined) return `needs ${k}`;
+  return undefined;
+};
 
 /** An environment variable in Node ('' elsewhere). */
 function env(name: string): string {
@@ -169,9 +195,18 @@ export async function init(opts: InitOptions = {}): Promise<BackendName> {
     servers: isServers,
     cluster: isObject,
     float64: oneOf('error', 'cpu', 'downcast'),
+    gpuProfile: oneOf('auto', 'cpu', 'gpu'),
+    autotune: oneOf(true, false, 'auto'),
+    kernelShape: isKernelShape,
   });
   if (opts.kernelCacheSize !== undefined) setKernelCacheSize(opts.kernelCacheSize);
   if (opts.float64 !== undefined) policy64 = opts.float64;
+  if (opts.gpuProfile !== undefined || opts.autotune !== undefined || opts.kernelShape !== undefined) {
+    // A new WebGPU backend with these options (its pipelines are compiled again).
+    const { gpuProfile: profile, autotune, kernelShape: pin } = opts;
+    gpuOptions = { ...(profile === undefined ? {} : { profile }), ...(autotune === undefined ? {} : { autotune }), ...(pin === undefined ? {} : { pin }) };
+    gpu = new GpuBackend(gpuOptions);
+  }
   let want = opts.backend ?? 'auto';
   const quiet = opts.quiet === true || /^(1|true|yes)$/i.test(env('KERNELFLOW_QUIET'));
   // Only a choice made for the user ('auto', the first time) is announced.
@@ -280,7 +315,7 @@ export function getBackend(name?: BackendChoice): Backend {
   const n = name === undefined || name === 'auto' ? current : (checkBackend(name, 'backend') as BackendName);
   if (n === undefined) return { name: backendName(), run: async (...args) => getBackend(await chosen()).run(...args) };
   if (n === 'cluster') return clusterBackend();
-  if (n === 'webgpu') return (gpu ??= new GpuBackend());
+  if (n === 'webgpu') return (gpu ??= new GpuBackend(gpuOptions));
   return (cpu ??= new CpuBackend());
 }
 
