@@ -13,7 +13,8 @@
  */
 export { KernelflowError, ParseError, DimensionError, DataError, ReductionError, BackendError, OptionError, PipelineError, LimitError } from './errors.js';
 export type { TensorLike, Tensor } from './tensor.js';
-export { init, backendName, shutdown, softwareAdapter, type Backend, type BackendName, type BackendChoice, type InitOptions } from './scheduler/backends.js';
+export { init, backendName, shutdown, softwareAdapter, cpuKernels, type Backend, type BackendName, type BackendChoice, type InitOptions } from './scheduler/backends.js';
+export type { CpuKernelInfo, CpuKernels } from './cpu/backend.js';
 export { stats, resetStats, type Stats } from './stats.js';
 export { genred, type GenredOptions, type GenredResult, type PairReduction } from './api/genred.js';
 export { Vi, Vj, Pm, LazyTensor, type Operand, type ReduceOptions } from './api/lazy.js';

@@ -1,8 +1,9 @@
 import type { KernelPlan } from '../kernel/plan.js';
-import { LimitError } from '../errors.js';
+import { BackendError, LimitError } from '../errors.js';
 import { printFormula } from '../graph/print.js';
 import { LruCache } from '../kernel/cache.js';
 import { record } from '../stats.js';
+import { compileWasmKernel, wasmKernelSource, wasmSimdAvailable } from '../wasm/kernel.js';
 import { compileKernelJs, renderKernelJs, type CpuKernel } from './codegen.js';
 import { WorkerPool } from './pool.js';
 
@@ -20,14 +21,46 @@ interface Compiled {
   readonly fn: CpuKernel;
 }
 
+/** Which kernels the CPU backend runs: WebAssembly SIMD where the engine has it (`'auto'`), or one explicitly. */
+export type CpuKernels = 'auto' | 'wasm' | 'js';
+
+/** What a CPU backend runs, and why (for `cpuKernels()`). */
+export interface CpuKernelInfo {
+  readonly kernels: 'wasm' | 'js';
+  readonly reason: string;
+  /** Kernels compiled to WebAssembly, and those that fell back to JavaScript (code the WASM compiler cannot translate), since the backend started. */
+  readonly wasmCompiled: number;
+  readonly jsFallbacks: number;
+}
+
+/** Resolves a choice: 'auto' takes WASM when this engine validates a SIMD module; 'wasm' without SIMD is an error. */
+function resolveKernels(choice: CpuKernels): { kernels: 'wasm' | 'js'; reason: string } {
+  if (choice === 'js') return { kernels: 'js', reason: 'JavaScript kernels chosen explicitly' };
+  if (wasmSimdAvailable()) return { kernels: 'wasm', reason: choice === 'wasm' ? 'WebAssembly SIMD kernels chosen explicitly' : 'WebAssembly SIMD available' };
+  if (choice === 'wasm') throw new BackendError("CPU backend: cpuKernels 'wasm' needs WebAssembly with 128-bit SIMD, which this engine lacks");
+  return { kernels: 'js', reason: 'WebAssembly SIMD unavailable in this engine: JavaScript kernels' };
+}
+
 /** CPU backend: generated JavaScript per plan key, run on the main thread or over a worker pool. */
 export class CpuBackend {
   readonly name = 'cpu' as const;
   // Bounded: an evicted kernel is also dropped by the workers that compiled it.
   private readonly cache = new LruCache<Compiled>((key) => void this.pool?.then((p) => p.forget(key)));
   private pool: Promise<WorkerPool> | undefined;
+  private readonly use: { kernels: 'wasm' | 'js'; reason: string };
+  private counts = { wasmCompiled: 0, jsFallbacks: 0 };
 
-  constructor(private readonly threads?: number) {}
+  constructor(
+    private readonly threads?: number,
+    kernels: CpuKernels = 'auto',
+  ) {
+    this.use = resolveKernels(kernels);
+  }
+
+  /** The kernels this backend runs, why, and how many compiled to WASM or fell back. */
+  info(): CpuKernelInfo {
+    return { ...this.use, ...this.counts };
+  }
 
   /** Source of the kernel for a plan (for inspection and tests). */
   source(plan: KernelPlan): string {
@@ -84,11 +117,26 @@ export class CpuBackend {
       record.cacheHit();
       return hit;
     }
-    const source = renderKernelJs(plan);
+    const source = this.render(plan);
     const c = { source, fn: compileKernelJs(source) };
     this.cache.set(plan.key, c);
     record.compiled();
     return c;
+  }
+
+  /** A WASM kernel's source where WASM is in use and the compiler translates the plan, else a JavaScript kernel's. */
+  private render(plan: KernelPlan): string {
+    if (this.use.kernels === 'wasm') {
+      try {
+        const source = wasmKernelSource(compileWasmKernel(plan));
+        this.counts.wasmCompiled++;
+        return source;
+      } catch {
+        // Counted (cpuKernels().jsFallbacks) and served by the JavaScript kernel, which prints the same code.
+        this.counts.jsFallbacks++;
+      }
+    }
+    return renderKernelJs(plan);
   }
 
   /** Stops the worker threads. */
