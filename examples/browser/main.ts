@@ -9,7 +9,7 @@
  * Build: node examples/browser/build.mjs, then serve examples/browser/ and open index.html.
  * `window.__kf` exposes { frames, backend, lastError, ... } for the headless test.
  */
-import { Vi, Vj, backendName, init, softwareAdapter, source, stats, type BackendChoice, type Tensor } from '../../src/index.js';
+import { Vi, Vj, backendName, cpuKernels, init, softwareAdapter, source, stats, type BackendChoice, type CpuKernelInfo, type Tensor } from '../../src/index.js';
 
 interface KfStatus {
   frames: number;
@@ -21,6 +21,8 @@ interface KfStatus {
   checked: number;
   mismatches: number;
   sizes: { m: number; n: number; grid: [number, number] } | null;
+  /** On the CPU backend: which kernels ran (WebAssembly SIMD, or JavaScript), and how many compiled to WASM. */
+  cpu: CpuKernelInfo | null;
 }
 
 declare global {
@@ -29,7 +31,7 @@ declare global {
   }
 }
 
-const kf: KfStatus = { frames: 0, backend: null, lastError: null, latencyMs: null, checked: 0, mismatches: 0, sizes: null };
+const kf: KfStatus = { frames: 0, backend: null, lastError: null, latencyMs: null, checked: 0, mismatches: 0, sizes: null, cpu: null };
 window.__kf = kf;
 
 const statusEl = document.getElementById('status') as HTMLPreElement;
@@ -160,7 +162,7 @@ async function main(): Promise<void> {
   kf.backend = backend;
   const backendLine = gpu
     ? `WebGPU${softwareAdapter() ? ' (software adapter)' : ''}`
-    : `CPU (generated JavaScript on the main thread${want === 'cpu' ? ', as asked' : ': this browser has no WebGPU adapter; headless Chromium without a GPU has none unless started with SwiftShader'})`;
+    : `CPU (${cpuKernels().kernels === 'wasm' ? 'WebAssembly SIMD kernels' : 'generated JavaScript'} on the main thread${want === 'cpu' ? ', as asked' : ': this browser has no WebGPU adapter; headless Chromium without a GPU has none unless started with SwiftShader'})`;
 
   // A hardware GPU takes 10x more points; a software adapter (SwiftShader) or the CPU, the small sizes.
   const big = gpu && !softwareAdapter();
@@ -258,6 +260,7 @@ async function main(): Promise<void> {
 
   function status(): void {
     const st = stats();
+    if (!gpu) kf.cpu = cpuKernels();
     const lat = kf.latencyMs ?? 0;
     statusEl.textContent = [
       `backend   ${backendLine}`,

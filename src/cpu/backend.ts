@@ -21,10 +21,27 @@ interface Compiled {
   readonly fn: CpuKernel;
 }
 
-/** Which kernels the CPU backend runs: WebAssembly SIMD where the engine has it (`'auto'`), or one explicitly. */
+/**
+ * Which kernels the CPU backend runs (`init({ cpuKernels })`): WebAssembly SIMD where the engine
+ * has it (`'auto'`, the default), or one kind explicitly.
+ * @example
+ * ```ts
+ * import { init, type CpuKernels } from 'kernelflow';
+ * const kernels: CpuKernels = 'js'; // e.g. to compare with the WASM kernels
+ * await init({ backend: 'cpu', cpuKernels: kernels });
+ * ```
+ */
 export type CpuKernels = 'auto' | 'wasm' | 'js';
 
-/** What a CPU backend runs, and why (for `cpuKernels()`). */
+/**
+ * What the CPU backend runs, and why (`cpuKernels()`).
+ * @example
+ * ```ts
+ * import { cpuKernels, type CpuKernelInfo } from 'kernelflow';
+ * const info: CpuKernelInfo = cpuKernels();
+ * if (info.kernels === 'js') console.log(`CPU backend on JavaScript kernels: ${info.reason}`);
+ * ```
+ */
 export interface CpuKernelInfo {
   readonly kernels: 'wasm' | 'js';
   readonly reason: string;

@@ -60,6 +60,49 @@ function analyze(stmts: readonly Stmt[]): void {
   }
 }
 
+/**
+ * The Sum reduction's compensated additions (ops/reductions.ts `kahanAdd`, printed because the
+ * dialect has a `barrier`): `{ let y = x - c; let t = (s + y); c = select(...); s = t; }`. Where s
+ * is a scalar that only such blocks update, s becomes a float64 accumulator and each block
+ * `s += x` in float64: fewer instructions per term than Kahan, as accurate. Any other shape (an
+ * array accumulator, a changed printer) keeps the compensated float32 code. Returns the blocks' x.
+ */
+function kahanSums(stmts: readonly Stmt[]): Map<Stmt, Expr> {
+  const found = new Map<Stmt, Expr>();
+  const sets = new Map<Sym, number>();
+  const inBlocks = new Map<Sym, number>();
+  const walk = (ss: readonly Stmt[]): void => {
+    for (const s of ss) {
+      if (s.k === 'set') sets.set(s.sym, (sets.get(s.sym) ?? 0) + 1);
+      if ('body' in s) walk(s.body);
+      if (s.k === 'if') {
+        walk(s.then);
+        walk(s.else);
+      }
+      if (s.k !== 'block' || s.body.length !== 4) continue;
+      const [y, t, cc, ss2] = s.body as [Stmt, Stmt, Stmt, Stmt];
+      if (y.k !== 'decl' || t.k !== 'decl' || cc.k !== 'set' || ss2.k !== 'set') continue;
+      const sum = ss2.sym;
+      const ok =
+        y.e.k === 'bin' && y.e.op === '-' && y.e.b.k === 'ref' && y.e.b.sym === cc.sym &&
+        t.e.k === 'bin' && t.e.op === '+' && t.e.a.k === 'ref' && t.e.a.sym === sum && t.e.b.k === 'ref' && t.e.b.sym === y.sym &&
+        ss2.e.k === 'ref' && ss2.e.sym === t.sym && cc.e.k === 'call' && cc.e.fn === 'select';
+      if (!ok) continue;
+      found.set(s, (y.e as { a: Expr }).a);
+      inBlocks.set(sum, (inBlocks.get(sum) ?? 0) + 1);
+    }
+  };
+  walk(stmts);
+  for (const [s, x] of [...found]) {
+    const sum = (s as { body: readonly Stmt[] }).body[3] as { sym: Sym };
+    // Every assignment of s must be one of these blocks (its compensation is then never read).
+    if (sets.get(sum.sym) !== inBlocks.get(sum.sym)) found.delete(s);
+    else sum.sym.f64 = true;
+    void x;
+  }
+  return found;
+}
+
 const F_BIN: Readonly<Record<string, number>> = {
   '+': SIMD.f32x4Add, '-': SIMD.f32x4Sub, '*': SIMD.f32x4Mul, '/': SIMD.f32x4Div,
   '<': SIMD.f32x4Lt, '<=': SIMD.f32x4Le, '>': SIMD.f32x4Gt, '>=': SIMD.f32x4Ge, '==': SIMD.f32x4Eq, '!=': SIMD.f32x4Ne,
@@ -79,6 +122,7 @@ const F_UNARY: Readonly<Record<string, number>> = { sqrt: SIMD.f32x4Sqrt, abs: S
  */
 export function compileStmts(c: Code, kernel: ParsedKernel, scratch: number): number {
   analyze(kernel.body);
+  const sums = kahanSums(kernel.body);
   let next = scratch;
   for (const sym of kernel.arrays) {
     sym.slot = next;
@@ -233,6 +277,12 @@ export function compileStmts(c: Code, kernel: ParsedKernel, scratch: number): nu
         c.i32(e.v);
         return 'iu';
       case 'ref':
+        if (e.sym.f64 === true) {
+          // Both halves rounded to float32 and joined: [lo0, lo1, hi0, hi1].
+          c.get(e.sym.slot).simd(SIMD.f32x4DemoteF64x2Zero).get(e.sym.slot + 1).simd(SIMD.f32x4DemoteF64x2Zero);
+          c.simd(SIMD.shuffle, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+          return 'f';
+        }
         c.get(e.sym.slot);
         return kindOf(e);
       case 'index':
@@ -291,6 +341,17 @@ export function compileStmts(c: Code, kernel: ParsedKernel, scratch: number): nu
     c.set(sym.slot);
   }
 
+  /** `s += x` in float64 (lanes 0-1 in s's first local, 2-3 in its second); masked-off lanes add 0. */
+  function add64(sym: Sym, x: Expr, mask: number | null): void {
+    const v = c.local(V128);
+    as(x, 'f');
+    if (mask !== null) c.get(mask).simd(SIMD.and);
+    c.set(v);
+    c.get(sym.slot).get(v).simd(SIMD.f64x2PromoteLowF32x4).simd(SIMD.f64x2Add).set(sym.slot);
+    c.get(sym.slot + 1).get(v).get(v).simd(SIMD.shuffle, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15);
+    c.simd(SIMD.f64x2PromoteLowF32x4).simd(SIMD.f64x2Add).set(sym.slot + 1);
+  }
+
   /** A mask: `mask & cond` (or `mask & !cond`), in a new local. */
   const narrowed = (mask: number | null, cond: number, negate: boolean): number => {
     const l = c.local(V128);
@@ -309,6 +370,13 @@ export function compileStmts(c: Code, kernel: ParsedKernel, scratch: number): nu
   function stmt(s: Stmt, mask: number | null): void {
     switch (s.k) {
       case 'decl':
+        if (s.sym.f64 === true) {
+          s.sym.slot = c.local(V128);
+          c.local(V128);
+          c.i32(0).simd(SIMD.i32x4Splat).set(s.sym.slot).i32(0).simd(SIMD.i32x4Splat).set(s.sym.slot + 1);
+          add64(s.sym, s.e, null);
+          return;
+        }
         s.sym.slot = c.local(s.sym.ty === 'f' || s.sym.varying ? V128 : I32);
         assign(s.sym, s.e, null);
         return;
@@ -318,9 +386,12 @@ export function compileStmts(c: Code, kernel: ParsedKernel, scratch: number): nu
       case 'store':
         store(s.sym, s.idx, s.e, mask);
         return;
-      case 'block':
-        stmts(s.body, mask);
+      case 'block': {
+        const x = sums.get(s);
+        if (x !== undefined) add64((s.body[3] as { sym: Sym }).sym, x, mask);
+        else stmts(s.body, mask);
         return;
+      }
       case 'for': {
         const k = c.local(I32);
         s.sym.slot = k;

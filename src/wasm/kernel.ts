@@ -107,6 +107,9 @@ export function compileWasmKernel(plan: KernelPlan, rows?: number): WasmKernel {
   };
 }
 
+/** Groups of 4 rows per call of the module (a multiple of every block size). */
+const SLICE = 16;
+
 /** Base64 of bytes (btoa exists in Node >= 16 and browsers). */
 function base64(bytes: Uint8Array): string {
   let s = '';
@@ -156,7 +159,12 @@ return function kernel(N, i0, i1, ins, outs) {
       }
     } else f.set(src.subarray(0, (cat === 1 ? N : 1) * dim), b);
   });
-  run(N, G, ...bases, ...obases);
+  // Calls of at most ${SLICE} groups: V8 runs a call to its end in the code it started with, and
+  // moves a hot function to optimized code between calls only.
+  for (let g0 = 0; g0 < G; g0 += ${SLICE}) {
+    const gi = VARS.map(([, cat, dim], n) => bases[n] + (cat === 0 ? g0 * dim * 16 : 0));
+    run(N, Math.min(${SLICE}, G - g0), ...gi, ...obases.map((b, o) => b + g0 * WIDTHS[o] * 16));
+  }
   WIDTHS.forEach((w, o) => {
     const out = outs[o];
     const b = obases[o] >> 2;

@@ -8,17 +8,15 @@ import { F64, OP, SIMD, V128, type Code, type FuncImport } from './encode.js';
  * exact), exp(r) = 1 + r + r^2 Q(r) with Q of degree 4 fitted to the relative error (3e-9 in
  * float64, 1 ulp in float32 arithmetic). n is rounded by adding 1.5 * 2^23, whose low bits then
  * hold n, so 2^n is added to the result's exponent bits directly (V8 lowers float-int conversions
- * to long sequences; pmin/pmax are one instruction where min/max are not). x is clamped to
- * [-87.34, 88.72] so the exponent stays normal; below, the result is 0 (float32 subnormals flush),
- * above, Infinity; NaN stays NaN.
+ * to long sequences). Lanes outside [-87.34, 88.72] (where the exponent would leave the normal
+ * range) compute garbage that two selects replace: 0 below (float32 subnormals flush), Infinity
+ * above; NaN stays NaN (a quiet NaN's low bits are 0, so the exponent step keeps it NaN).
  */
 export function vexp(c: Code, x: number): void {
-  const [xc, t, n, r] = [c.local(V128), c.local(V128), c.local(V128), c.local(V128)];
+  const [t, n, r] = [c.local(V128), c.local(V128), c.local(V128)];
   const [LO, HI] = [-87.33654, 88.72283];
-  // pmin/pmax return their first operand when it is NaN.
-  c.get(x).splatF(HI).simd(SIMD.f32x4Pmin).splatF(LO).simd(SIMD.f32x4Pmax).tee(xc);
-  c.splatF(1.4426950408889634).simd(SIMD.f32x4Mul).splatF(12582912).simd(SIMD.f32x4Add).tee(t).splatF(12582912).simd(SIMD.f32x4Sub).set(n);
-  c.get(xc).get(n).splatF(0.693359375).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Sub);
+  c.get(x).splatF(1.4426950408889634).simd(SIMD.f32x4Mul).splatF(12582912).simd(SIMD.f32x4Add).tee(t).splatF(12582912).simd(SIMD.f32x4Sub).set(n);
+  c.get(x).get(n).splatF(0.693359375).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Sub);
   c.get(n).splatF(-2.12194440e-4).simd(SIMD.f32x4Mul).simd(SIMD.f32x4Sub).set(r);
   c.splatF(0.0013814613194488813);
   for (const k of [0.008368710069299541, 0.041668387377764675, 0.16666520687625822, 0.4999999345158851]) {

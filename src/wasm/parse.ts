@@ -20,6 +20,8 @@ export interface Sym {
   readonly baseParam?: number;
   /** An index variable whose value may differ between lanes (set by the compiler's analysis). */
   varying: boolean;
+  /** A float accumulated in float64 (two f64x2 locals from `slot`), see compile.ts `kahanSums`. */
+  f64?: boolean;
   /** The wasm local (or, for scratch arrays, the byte address) assigned by the compiler. */
   slot: number;
 }
