@@ -134,26 +134,27 @@ export class CpuBackend {
       record.cacheHit();
       return hit;
     }
-    const source = this.render(plan);
-    const c = { source, fn: compileKernelJs(source) };
+    const c = this.build(plan);
     this.cache.set(plan.key, c);
     record.compiled();
     return c;
   }
 
-  /** A WASM kernel's source where WASM is in use and the compiler translates the plan, else a JavaScript kernel's. */
-  private render(plan: KernelPlan): string {
+  /** A WASM kernel where WASM is in use and the plan compiles and instantiates (within the engine's limits), else a JavaScript kernel. */
+  private build(plan: KernelPlan): Compiled {
     if (this.use.kernels === 'wasm') {
       try {
         const source = wasmKernelSource(compileWasmKernel(plan));
+        const c = { source, fn: compileKernelJs(source) };
         this.counts.wasmCompiled++;
-        return source;
+        return c;
       } catch {
         // Counted (cpuKernels().jsFallbacks) and served by the JavaScript kernel, which prints the same code.
         this.counts.jsFallbacks++;
       }
     }
-    return renderKernelJs(plan);
+    const source = renderKernelJs(plan);
+    return { source, fn: compileKernelJs(source) };
   }
 
   /** Stops the worker threads. */

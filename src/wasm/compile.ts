@@ -93,12 +93,11 @@ function kahanSums(stmts: readonly Stmt[]): Map<Stmt, Expr> {
     }
   };
   walk(stmts);
-  for (const [s, x] of [...found]) {
+  for (const s of [...found.keys()]) {
     const sum = (s as { body: readonly Stmt[] }).body[3] as { sym: Sym };
     // Every assignment of s must be one of these blocks (its compensation is then never read).
     if (sets.get(sum.sym) !== inBlocks.get(sum.sym)) found.delete(s);
     else sum.sym.f64 = true;
-    void x;
   }
   return found;
 }
