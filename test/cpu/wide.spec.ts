@@ -8,10 +8,10 @@ import { makePlan } from '../../src/kernel/plan.js';
 import { op } from '../../src/ops/build.js';
 import { encodeTensorDotParams } from '../../src/ops/linalg.js';
 import { acceptanceCases, checkCase, opCases } from '../helpers/wide.js';
-import { assertCpuKernelsRan } from '../helpers/backend.js';
+import { assertCpuKernelsRan, expectedCpuKernels } from '../helpers/backend.js';
 
 // Wide formulas on the CPU backend: loops over components instead of one expression each.
-const cpu = new CpuBackend(1);
+const cpu = new CpuBackend(1, expectedCpuKernels());
 
 for (const c of [...acceptanceCases(), ...opCases()]) {
   test(`CPU, ${c.name}: equals the float64 brute force`, async () => {
