@@ -91,6 +91,16 @@ test('K-lists longer than the unrolled limit insert by a loop whose position dif
   assert.equal([...a!], [...b!]);
 });
 
+test('module size grows at most linearly with D: unrolled up to 32 components, loops above (1000 is no bigger than 64)', () => {
+  const size = (D: number): number => {
+    const f = op('Mult', [op('Exp', [op('Minus', [op('SqDist', [mkVar(0, D, Cat.i), mkVar(1, D, Cat.j)])])]), mkVar(2, 1, Cat.j)]);
+    return compileWasmKernel(makePlan(f, { reduction: 'Sum', axis: 1 })).bytes.length;
+  };
+  const [s8, s16, s32, s64, s1000] = [8, 16, 32, 64, 1000].map(size) as [number, number, number, number, number];
+  assert.ok(s16 < 2.2 * s8 && s32 < 2.2 * s16, `unrolled: ${s8}, ${s16}, ${s32} bytes`);
+  assert.ok(s64 < s32 && s1000 <= s64 * 1.05, `loops: ${s64}, ${s1000} bytes (unrolled 32: ${s32})`);
+});
+
 test('the parser reads the dialect it prints and refuses what it cannot compile, naming it', () => {
   const plan = makePlan(op('Exp', [op('SqDist', [mkVar(0, 3, Cat.i), mkVar(1, 3, Cat.j)])]), { reduction: 'LogSumExp', axis: 1 });
   assert.ok(parseKernel(wasmProgram(plan), compileGlobals()).body.length > 0);
