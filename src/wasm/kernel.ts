@@ -40,7 +40,7 @@ export const wasmDialect: Dialect = {
   declArray: (n, size) => `array ${n} ${size};`,
 };
 
-/** Row vectors (of 4 rows each) per block: they share the j loads. Gaussian sum, D = 3, 4000 x 30000, one thread: 1 to 4 within noise (0.41-0.46 G pairs per CPU-s, load 16); 2, as the JS kernels' rows. */
+/** Row vectors (of 4 rows each) per block: they share the j loads. Gaussian sum, D = 3, 4000 x 30000, one thread, load 10: 1, 2, 3 vectors 0.58, 0.59-0.64, 0.59-0.60 G pairs per CPU-s. */
 function vectorsPerBlock(plan: KernelPlan, pairTemps: number): number {
   return plan.reduction.usesK || pairTemps > 32 ? 1 : 2;
 }
