@@ -14,7 +14,8 @@
  */
 export { KernelflowError, ParseError, DimensionError, DataError, ReductionError, BackendError, OptionError, PipelineError, LimitError } from './errors.js';
 export type { TensorLike, Tensor, FloatArray } from './tensor.js';
-export { init, backendName, shutdown, softwareAdapter, type Backend, type BackendName, type BackendChoice, type InitOptions, type Float64Policy } from './scheduler/backends.js';
+export { init, backendName, shutdown, softwareAdapter, cpuKernels, type Backend, type BackendName, type BackendChoice, type InitOptions, type Float64Policy } from './scheduler/backends.js';
+export type { CpuKernelInfo, CpuKernels } from './cpu/backend.js';
 export { stats, resetStats, type Stats } from './stats.js';
 export { kernelShapes, type KernelShapeInfo } from './gpu/tuner.js';
 export type { KernelShape } from './gpu/codegen.js';

@@ -9,7 +9,7 @@
  * Build: node examples/browser/build.mjs, then serve examples/browser/ and open index.html.
  * `window.__kf` exposes { frames, backend, lastError, ... } for the headless test.
  */
-import { Vi, Vj, backendName, init, kernelShapes, softwareAdapter, source, stats, type BackendChoice, type Tensor } from '../../src/index.js';
+import { Vi, Vj, backendName, cpuKernels, init, kernelShapes, softwareAdapter, source, stats, type BackendChoice, type CpuKernelInfo, type Tensor } from '../../src/index.js';
 
 interface KfStatus {
   frames: number;
@@ -23,6 +23,8 @@ interface KfStatus {
   sizes: { m: number; n: number; grid: [number, number] } | null;
   /** The WebGPU kernel profiles and shapes used (kernelShapes()): empty on the CPU backend. */
   kernels: { profile: string; rowsPerThread: number; workgroupSize: number; tileRows: number }[];
+  /** On the CPU backend: which kernels ran (WebAssembly SIMD, or JavaScript), and how many compiled to WASM. */
+  cpu: CpuKernelInfo | null;
 }
 
 declare global {
@@ -31,7 +33,7 @@ declare global {
   }
 }
 
-const kf: KfStatus = { frames: 0, backend: null, lastError: null, latencyMs: null, checked: 0, mismatches: 0, sizes: null, kernels: [] };
+const kf: KfStatus = { frames: 0, backend: null, lastError: null, latencyMs: null, checked: 0, mismatches: 0, sizes: null, kernels: [], cpu: null };
 window.__kf = kf;
 
 const statusEl = document.getElementById('status') as HTMLPreElement;
@@ -164,7 +166,7 @@ async function main(): Promise<void> {
   kf.backend = backend;
   const backendLine = gpu
     ? `WebGPU${softwareAdapter() ? ' (software adapter)' : ''}`
-    : `CPU (generated JavaScript on the main thread${want === 'cpu' ? ', as asked' : ': this browser has no WebGPU adapter; headless Chromium without a GPU has none unless started with SwiftShader'})`;
+    : `CPU (${cpuKernels().kernels === 'wasm' ? 'WebAssembly SIMD kernels' : 'generated JavaScript'} on the main thread${want === 'cpu' ? ', as asked' : ': this browser has no WebGPU adapter; headless Chromium without a GPU has none unless started with SwiftShader'})`;
 
   // A hardware GPU takes 10x more points; a software adapter (SwiftShader) or the CPU, the small sizes.
   const big = gpu && !softwareAdapter();
@@ -262,6 +264,7 @@ async function main(): Promise<void> {
 
   function status(): void {
     const st = stats();
+    if (!gpu) kf.cpu = cpuKernels();
     const lat = kf.latencyMs ?? 0;
     kf.kernels = kernelShapes().map((k) => ({ profile: k.profile, ...k.shape }));
     const shapes = kf.kernels.map((k) => `${k.profile} ${k.rowsPerThread}x${k.workgroupSize}${k.tileRows > 0 ? ` tile ${k.tileRows}` : ''}`);

@@ -1,9 +1,10 @@
 import type { KernelPlan } from '../kernel/plan.js';
-import { LimitError } from '../errors.js';
+import { BackendError, LimitError } from '../errors.js';
 import { printFormula } from '../graph/print.js';
 import { LruCache } from '../kernel/cache.js';
 import { record } from '../stats.js';
 import { floatArray } from '../tensor.js';
+import { compileWasmKernel, wasmKernelSource, wasmSimdAvailable } from '../wasm/kernel.js';
 import { compileKernelJs, renderKernelJs, type CpuKernel } from './codegen.js';
 import { WorkerPool } from './pool.js';
 
@@ -21,14 +22,63 @@ interface Compiled {
   readonly fn: CpuKernel;
 }
 
+/**
+ * Which kernels the CPU backend runs (`init({ cpuKernels })`): WebAssembly SIMD where the engine
+ * has it (`'auto'`, the default), or one kind explicitly.
+ * @example
+ * ```ts
+ * import { init, type CpuKernels } from 'kernelflow';
+ * const kernels: CpuKernels = 'js'; // e.g. to compare with the WASM kernels
+ * await init({ backend: 'cpu', cpuKernels: kernels });
+ * ```
+ */
+export type CpuKernels = 'auto' | 'wasm' | 'js';
+
+/**
+ * What the CPU backend runs, and why (`cpuKernels()`).
+ * @example
+ * ```ts
+ * import { cpuKernels, type CpuKernelInfo } from 'kernelflow';
+ * const info: CpuKernelInfo = cpuKernels();
+ * if (info.kernels === 'js') console.log(`CPU backend on JavaScript kernels: ${info.reason}`);
+ * ```
+ */
+export interface CpuKernelInfo {
+  readonly kernels: 'wasm' | 'js';
+  readonly reason: string;
+  /** Kernels compiled to WebAssembly, and those that fell back to JavaScript (code the WASM compiler cannot translate), since the backend started. */
+  readonly wasmCompiled: number;
+  readonly jsFallbacks: number;
+}
+
+/** Resolves a choice: 'auto' takes WASM when this engine validates a SIMD module; 'wasm' without SIMD is an error. */
+function resolveKernels(choice: CpuKernels): { kernels: 'wasm' | 'js'; reason: string } {
+  if (choice === 'js') return { kernels: 'js', reason: 'JavaScript kernels chosen explicitly' };
+  if (wasmSimdAvailable()) return { kernels: 'wasm', reason: choice === 'wasm' ? 'WebAssembly SIMD kernels chosen explicitly' : 'WebAssembly SIMD available' };
+  if (choice === 'wasm') throw new BackendError("CPU backend: cpuKernels 'wasm' needs WebAssembly with 128-bit SIMD, which this engine lacks");
+  return { kernels: 'js', reason: 'WebAssembly SIMD unavailable in this engine: JavaScript kernels' };
+}
+
 /** CPU backend: generated JavaScript per plan key, run on the main thread or over a worker pool. */
 export class CpuBackend {
   readonly name = 'cpu' as const;
   // Bounded: an evicted kernel is also dropped by the workers that compiled it.
   private readonly cache = new LruCache<Compiled>((key) => void this.pool?.then((p) => p.forget(key)));
   private pool: Promise<WorkerPool> | undefined;
+  private readonly use: { kernels: 'wasm' | 'js'; reason: string };
+  private counts = { wasmCompiled: 0, jsFallbacks: 0 };
 
-  constructor(private readonly threads?: number) {}
+  constructor(
+    private readonly threads?: number,
+    kernels: CpuKernels = 'auto',
+  ) {
+    this.use = resolveKernels(kernels);
+  }
+
+  /** The kernels this backend runs, why, and how many compiled to WASM or fell back. */
+  info(): CpuKernelInfo {
+    return { ...this.use, ...this.counts };
+  }
 
   /** Source of the kernel for a plan (for inspection and tests). */
   source(plan: KernelPlan): string {
@@ -88,11 +138,28 @@ export class CpuBackend {
       record.cacheHit();
       return hit;
     }
-    const source = renderKernelJs(plan);
-    const c = { source, fn: compileKernelJs(source) };
+    const c = this.build(plan);
     this.cache.set(plan.key, c);
     record.compiled();
     return c;
+  }
+
+  /** A WASM kernel where WASM is in use, the plan is float32 and it compiles and instantiates (within the engine's limits), else a JavaScript kernel. */
+  private build(plan: KernelPlan): Compiled {
+    // WASM kernels compute in f32x4: float64 plans always run on the JavaScript kernels, which compute in float64.
+    if (this.use.kernels === 'wasm' && plan.dtype === 'float32') {
+      try {
+        const source = wasmKernelSource(compileWasmKernel(plan));
+        const c = { source, fn: compileKernelJs(source) };
+        this.counts.wasmCompiled++;
+        return c;
+      } catch {
+        // Counted (cpuKernels().jsFallbacks) and served by the JavaScript kernel, which prints the same code.
+        this.counts.jsFallbacks++;
+      }
+    }
+    const source = renderKernelJs(plan);
+    return { source, fn: compileKernelJs(source) };
   }
 
   /** Stops the worker threads. */

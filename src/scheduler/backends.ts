@@ -1,7 +1,7 @@
 import { ClusterBackend } from '../cluster/backend.js';
 import type { ClusterOptions } from '../cluster/options.js';
 import { closeNatsConnections } from '../cluster/connection.js';
-import { CpuBackend } from '../cpu/backend.js';
+import { CpuBackend, type CpuKernelInfo, type CpuKernels } from '../cpu/backend.js';
 import { BackendError } from '../errors.js';
 import { GpuBackend, type GpuBackendOptions } from '../gpu/backend.js';
 import type { KernelShape } from '../gpu/codegen.js';
@@ -80,6 +80,8 @@ let gpuOptions: GpuBackendOptions = {};
 let current: BackendName | undefined;
 let software = false;
 let cluster: ClusterBackend | undefined;
+/** The CPU kernels chosen by `init({ cpuKernels })` (undefined: `KERNELFLOW_CPU_KERNELS`, else 'auto'). */
+let cpuChoice: CpuKernels | undefined;
 
 /**
  * Options of {@link init}.
@@ -117,6 +119,12 @@ export interface InitOptions {
   readonly autotune?: boolean | 'auto';
   /** Pins the WebGPU kernel shape of every formula (no profile default, no tuning): rows per invocation, workgroup size, j-rows per tile (0: none). */
   readonly kernelShape?: KernelShape;
+  /**
+   * The CPU backend's kernels: `'auto'` (default; also `KERNELFLOW_CPU_KERNELS`): WebAssembly SIMD
+   * where the engine has it, else JavaScript; `'wasm'` (a BackendError without SIMD) or `'js'`.
+   * {@link cpuKernels} says which run.
+   */
+  readonly cpuKernels?: CpuKernels;
 }
 
 /**
@@ -136,6 +144,8 @@ let policy64: Float64Policy = 'error';
 export function float64Policy(): Float64Policy {
   return policy64;
 }
+
+const CPU_KERNELS: readonly CpuKernels[] = ['auto', 'wasm', 'js'];
 
 const isBoolean: OptionCheck = (v) => (typeof v === 'boolean' ? undefined : 'must be true or false');
 const isServers: OptionCheck = (v) =>
@@ -198,6 +208,7 @@ export async function init(opts: InitOptions = {}): Promise<BackendName> {
     gpuProfile: oneOf('auto', 'cpu', 'gpu'),
     autotune: oneOf(true, false, 'auto'),
     kernelShape: isKernelShape,
+    cpuKernels: oneOf(...CPU_KERNELS),
   });
   if (opts.kernelCacheSize !== undefined) setKernelCacheSize(opts.kernelCacheSize);
   if (opts.float64 !== undefined) policy64 = opts.float64;
@@ -206,6 +217,13 @@ export async function init(opts: InitOptions = {}): Promise<BackendName> {
     const { gpuProfile: profile, autotune, kernelShape: pin } = opts;
     gpuOptions = { ...(profile === undefined ? {} : { profile }), ...(autotune === undefined ? {} : { autotune }), ...(pin === undefined ? {} : { pin }) };
     gpu = new GpuBackend(gpuOptions);
+  }
+  if (opts.cpuKernels !== undefined && opts.cpuKernels !== cpuChoice) {
+    // Checked now (a 'wasm' the engine cannot run is an error here, not at the first reduction); the old backend's workers stop.
+    const next = new CpuBackend(undefined, opts.cpuKernels);
+    await cpu?.dispose();
+    cpu = next;
+    cpuChoice = opts.cpuKernels;
   }
   let want = opts.backend ?? 'auto';
   const quiet = opts.quiet === true || /^(1|true|yes)$/i.test(env('KERNELFLOW_QUIET'));
@@ -316,7 +334,38 @@ export function getBackend(name?: BackendChoice): Backend {
   if (n === undefined) return { name: backendName(), run: async (...args) => getBackend(await chosen()).run(...args) };
   if (n === 'cluster') return clusterBackend();
   if (n === 'webgpu') return (gpu ??= new GpuBackend(gpuOptions));
-  return (cpu ??= new CpuBackend());
+  return cpuBackend();
+}
+
+/** The CPU backend, created with the chosen kernels. */
+function cpuBackend(): CpuBackend {
+  return (cpu ??= new CpuBackend(undefined, cpuChoice ?? envCpuKernels()));
+}
+
+/** `KERNELFLOW_CPU_KERNELS` (auto, wasm or js; '' is auto). */
+function envCpuKernels(): CpuKernels {
+  const v = env('KERNELFLOW_CPU_KERNELS');
+  if (v === '') return 'auto';
+  if (!CPU_KERNELS.includes(v as CpuKernels)) throw new BackendError(`KERNELFLOW_CPU_KERNELS='${v}': use auto, wasm or js`);
+  return v as CpuKernels;
+}
+
+/**
+ * Which kernels the CPU backend runs: `'wasm'` (WebAssembly with 128-bit SIMD, compiled at run
+ * time, the default where the engine has SIMD) or `'js'` (generated JavaScript: chosen with
+ * `init({ cpuKernels: 'js' })`, or where WebAssembly SIMD is unavailable), why, and how many
+ * kernels compiled to WASM or fell back to JavaScript.
+ * @example
+ * ```ts
+ * import { init, cpuKernels, shutdown } from 'kernelflow';
+ * await init({ backend: 'cpu' });
+ * const info = cpuKernels();
+ * console.log(info.kernels, info.reason); // 'wasm' 'WebAssembly SIMD available' (Node 20, current browsers)
+ * await shutdown();
+ * ```
+ */
+export function cpuKernels(): CpuKernelInfo {
+  return cpuBackend().info();
 }
 
 /** The configured cluster backend (from `init({ servers })`, else the KERNELFLOW_SERVERS environment variable). */

@@ -28,6 +28,21 @@ test('the dtype is in the plan and its key; a float64 kernel calls Math.exp, not
   assert.match(s64, /Math\.exp\(/);
 });
 
+test('on the WASM kernels (f32x4), a float64 plan runs the JavaScript kernel; a float32 plan the WASM one', async () => {
+  const cpu = new CpuBackend(undefined, 'wasm');
+  const p32 = makePlan(gauss, { reduction: 'Sum', axis: 1 });
+  const p64 = makePlan(gauss, { reduction: 'Sum', axis: 1 }, 'float64');
+  assert.is(cpu.source(p64), renderKernelJs(p64));
+  assert.is.not(cpu.source(p32), renderKernelJs(p32));
+  // 1 + 1e-12 is not a float32: the float64 kernel keeps it.
+  const x = new Float64Array([1 + 1e-12]);
+  const [out] = await cpu.run(p64, [x, new Float64Array([1 + 1e-12])], 1, 1);
+  assert.ok(out instanceof Float64Array);
+  assert.is(out[0], 1);
+  assert.is(cpu.info().jsFallbacks, 0);
+  await cpu.dispose();
+});
+
 /** sum_j exp(-(x_i - y_j)^2) in float64, here. */
 const reference = (x: Float64Array, y: Float64Array): number[] =>
   Array.from(x, (xi) => {

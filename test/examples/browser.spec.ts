@@ -32,6 +32,7 @@ interface KfStatus {
   mismatches: number;
   sizes: { m: number; n: number; grid: [number, number] } | null;
   kernels: { profile: string; rowsPerThread: number; workgroupSize: number; tileRows: number }[];
+  cpu: { kernels: string; reason: string; wasmCompiled: number; jsFallbacks: number } | null;
 }
 
 const TYPES: Record<string, string> = {
@@ -173,6 +174,10 @@ if (!existsSync(CHROMIUM)) {
     assert.is(r.kf.backend, 'cpu');
     assert.match(r.statusText, /no WebGPU adapter/);
     assertComputedAndDrawn(r);
+    // Chromium has WebAssembly SIMD: the CPU backend ran every kernel as WASM (none fell back to JavaScript).
+    assert.is(r.kf.cpu?.kernels, 'wasm', `CPU kernels: ${JSON.stringify(r.kf.cpu)}`);
+    assert.ok(r.kf.cpu!.wasmCompiled >= 2 && r.kf.cpu!.jsFallbacks === 0, `CPU kernels: ${JSON.stringify(r.kf.cpu)}`);
+    assert.match(r.statusText, /WebAssembly SIMD kernels/);
   });
 
   const SWIFTSHADER = ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--enable-features=Vulkan', '--use-angle=swiftshader'];
