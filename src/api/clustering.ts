@@ -9,7 +9,7 @@ import { checkTensor, type Tensor, type TensorLike } from '../tensor.js';
  */
 
 /** The rows and dimension of a point cloud [M, D] (or [M] as D = 1), checked; `name` is the culprit. */
-function cloud(x: unknown, name: string): { data: Float32Array | Int32Array; M: number; D: number } {
+function cloud(x: unknown, name: string): { data: Float32Array | Float64Array | Int32Array; M: number; D: number } {
   const t = checkTensor(x, name);
   if (t.shape.length < 1 || t.shape.length > 2) throw new DataError(`${name}: expected a point cloud of shape [M, D], got [${t.shape.join(', ')}]`);
   return { data: t.data, M: t.shape[0]!, D: t.shape.length === 2 ? t.shape[1]! : 1 };
@@ -134,7 +134,7 @@ export function clusterRangesCentroids(
 ): [Tensor<Int32Array>, Tensor<Float32Array>, Tensor<Float32Array>] {
   const { data, M, D } = cloud(x, 'clusterRangesCentroids: x');
   const lab = labelsOf(labels, M, 'clusterRangesCentroids: labels');
-  let w: Float32Array | Int32Array | undefined;
+  let w: Float32Array | Float64Array | Int32Array | undefined;
   if (weights !== undefined) {
     w = checkTensor(weights, 'clusterRangesCentroids: weights').data;
     if (w.length !== M) throw new DataError(`clusterRangesCentroids: weights has ${w.length} values for ${M} points`);

@@ -5,7 +5,7 @@ import { executeReduction } from '../scheduler/execute.js';
 import { parseAliases, parseWithArguments } from './parse.js';
 import { argumentNames, checkArgumentCount } from './arguments.js';
 import { genredAxis } from './options.js';
-import { ownedCopy, type Tensor, type TensorLike } from '../tensor.js';
+import { ownedCopy, type FloatArray, type Tensor, type TensorLike } from '../tensor.js';
 import type { Ranges } from '../kernel/ranges.js';
 import { checkOptions, anything } from '../options.js';
 
@@ -25,7 +25,7 @@ export type PairReduction = 'Min_ArgMin' | 'Max_ArgMax' | 'KMin_ArgKMin';
 /**
  * What the function `genred` returns resolves to: a `[values, indices]` pair for a
  * {@link PairReduction}, indices (`Tensor<Int32Array>`) for ArgMin, ArgMax and ArgKMin, values
- * (`Tensor<Float32Array>`) otherwise.
+ * (`Tensor<FloatArray>`) otherwise.
  * @example
  * ```ts
  * import { genred, type GenredResult } from 'kernelflow';
@@ -38,10 +38,10 @@ export type PairReduction = 'Min_ArgMin' | 'Max_ArgMax' | 'KMin_ArgKMin';
  * ```
  */
 export type GenredResult<R extends ReductionName> = R extends PairReduction
-  ? [Tensor<Float32Array>, Tensor<Int32Array>]
+  ? [Tensor<FloatArray>, Tensor<Int32Array>]
   : R extends 'ArgMin' | 'ArgMax' | 'ArgKMin'
     ? Tensor<Int32Array>
-    : Tensor<Float32Array>;
+    : Tensor<FloatArray>;
 
 /**
  * Options of `genred` (pykeops's `Genred(formula, aliases, reduction_op=, axis=)`).

@@ -3,7 +3,7 @@ import { Cat, variables } from '../graph/formula.js';
 import { solveKernel, solveLinear, type SolveOptions, type SolveProgress } from '../solve/kernel-solve.js';
 import { checkSolveOptions, SOLVE_OPTIONS } from '../solve/options.js';
 import { axisOf, checkOptions, isAxis, isFunction } from '../options.js';
-import { asFloat32, checkTensor, type Tensor, type TensorLike } from '../tensor.js';
+import { asFloat32, checkTensor, type FloatArray, type Tensor, type TensorLike } from '../tensor.js';
 import { parseAliases, parseWithArguments } from './parse.js';
 import { argumentNames, checkArgumentCount } from './arguments.js';
 
@@ -55,10 +55,10 @@ export function kernelSolve<const A extends readonly string[]>(
   varName: string,
   defaults: { axis?: 0 | 1; dim?: 0 | 1 } & KernelSolveCallOptions = {},
 ): {
-  (...args: { -readonly [K in keyof A]: TensorLike }): Promise<Tensor<Float32Array>>;
-  (...args: [...{ -readonly [K in keyof A]: TensorLike }, KernelSolveCallOptions]): Promise<Tensor<Float32Array>>;
+  (...args: { -readonly [K in keyof A]: TensorLike }): Promise<Tensor<FloatArray>>;
+  (...args: [...{ -readonly [K in keyof A]: TensorLike }, KernelSolveCallOptions]): Promise<Tensor<FloatArray>>;
   // Inline Vars past the aliases are further arguments (pykeops counts them too).
-  (...args: [...{ -readonly [K in keyof A]: TensorLike }, ...(TensorLike | KernelSolveCallOptions)[]]): Promise<Tensor<Float32Array>>;
+  (...args: [...{ -readonly [K in keyof A]: TensorLike }, ...(TensorLike | KernelSolveCallOptions)[]]): Promise<Tensor<FloatArray>>;
 } {
   checkOptions('kernelSolve', defaults, { axis: isAxis, dim: isAxis, ...CALL_OPTIONS });
   const { axis: _axis, dim: _dim, ...solveDefaults } = defaults;
@@ -84,7 +84,7 @@ export function kernelSolve<const A extends readonly string[]>(
   const scalarKernel = kernel !== null && kernel.dim === 1 && !variables(kernel).some((v) => v.index === target.index) ? kernel : null;
   const arity = decls.length;
   const argNames = argumentNames(decls);
-  return async (...args: (TensorLike | SolveOptions)[]): Promise<Tensor<Float32Array>> => {
+  return async (...args: (TensorLike | SolveOptions)[]): Promise<Tensor<FloatArray>> => {
     const last = args[args.length - 1];
     const hasOpts = args.length === arity + 1 && last !== undefined && !('data' in last);
     const callOpts = (hasOpts ? last : {}) as KernelSolveCallOptions;
@@ -94,7 +94,8 @@ export function kernelSolve<const A extends readonly string[]>(
     const vals = data.map((t, i) => {
       const c = checkTensor(t, argNames[i]!);
       // Copied now: the solve reads its arguments for many iterations, after the caller has moved on.
-      return { data: c.data instanceof Float32Array ? c.data.slice() : asFloat32(c), shape: [...c.shape] };
+      // float64 stays float64 (the solve then runs in float64); int32 is read as float32.
+      return { data: c.data instanceof Int32Array ? asFloat32(c) : c.data.slice(), shape: [...c.shape] };
     });
     const b = vals[target.index]!;
     // The operator is square: every i- and j-argument has b's rows, read by the formula or not.
@@ -113,6 +114,7 @@ export function kernelSolve<const A extends readonly string[]>(
       scalarKernel !== null
         ? await solveKernel(scalarKernel, vals, b, opts)
         : await solveLinear({ apply: f, p: target.index, axis, kernel: null }, vals, b, opts);
-    return { data: asFloat32(res.c), shape: [...b.shape] };
+    // Float64Array when the arguments were float64 (the solve ran in float64).
+    return { data: res.c.data as FloatArray, shape: [...b.shape] };
   };
 }

@@ -1,14 +1,16 @@
 import type { KernelPlan } from '../kernel/plan.js';
 import { rangedPlan, type KernelRanges } from '../kernel/ranges.js';
-import { LimitError } from '../errors.js';
+import { BackendError, LimitError } from '../errors.js';
 import { printFormula } from '../graph/print.js';
 import { LruCache } from '../kernel/cache.js';
 import { record } from '../stats.js';
+import { floatArray } from '../tensor.js';
+import { compileWasmKernel, wasmKernelSource, wasmSimdAvailable } from '../wasm/kernel.js';
 import { compileKernelJs, renderKernelJs, type CpuKernel } from './codegen.js';
 import { WorkerPool } from './pool.js';
 
-/** Output arrays of one reduction, one per reduction output (values float32, indices int32). */
-export type KernelOutputs = (Float32Array | Int32Array)[];
+/** Output arrays of one reduction, one per reduction output (values of the plan's dtype, indices int32). */
+export type KernelOutputs = (Float32Array | Float64Array | Int32Array)[];
 
 /** Worker threads exist in Node only: in a browser every kernel runs on the calling thread. */
 const isNode = typeof process !== 'undefined' && process.versions?.node !== undefined;
@@ -21,14 +23,63 @@ interface Compiled {
   readonly fn: CpuKernel;
 }
 
+/**
+ * Which kernels the CPU backend runs (`init({ cpuKernels })`): WebAssembly SIMD where the engine
+ * has it (`'auto'`, the default), or one kind explicitly.
+ * @example
+ * ```ts
+ * import { init, type CpuKernels } from 'kernelflow';
+ * const kernels: CpuKernels = 'js'; // e.g. to compare with the WASM kernels
+ * await init({ backend: 'cpu', cpuKernels: kernels });
+ * ```
+ */
+export type CpuKernels = 'auto' | 'wasm' | 'js';
+
+/**
+ * What the CPU backend runs, and why (`cpuKernels()`).
+ * @example
+ * ```ts
+ * import { cpuKernels, type CpuKernelInfo } from 'kernelflow';
+ * const info: CpuKernelInfo = cpuKernels();
+ * if (info.kernels === 'js') console.log(`CPU backend on JavaScript kernels: ${info.reason}`);
+ * ```
+ */
+export interface CpuKernelInfo {
+  readonly kernels: 'wasm' | 'js';
+  readonly reason: string;
+  /** Kernels compiled to WebAssembly, and those that fell back to JavaScript (code the WASM compiler cannot translate), since the backend started. */
+  readonly wasmCompiled: number;
+  readonly jsFallbacks: number;
+}
+
+/** Resolves a choice: 'auto' takes WASM when this engine validates a SIMD module; 'wasm' without SIMD is an error. */
+function resolveKernels(choice: CpuKernels): { kernels: 'wasm' | 'js'; reason: string } {
+  if (choice === 'js') return { kernels: 'js', reason: 'JavaScript kernels chosen explicitly' };
+  if (wasmSimdAvailable()) return { kernels: 'wasm', reason: choice === 'wasm' ? 'WebAssembly SIMD kernels chosen explicitly' : 'WebAssembly SIMD available' };
+  if (choice === 'wasm') throw new BackendError("CPU backend: cpuKernels 'wasm' needs WebAssembly with 128-bit SIMD, which this engine lacks");
+  return { kernels: 'js', reason: 'WebAssembly SIMD unavailable in this engine: JavaScript kernels' };
+}
+
 /** CPU backend: generated JavaScript per plan key, run on the main thread or over a worker pool. */
 export class CpuBackend {
   readonly name = 'cpu' as const;
   // Bounded: an evicted kernel is also dropped by the workers that compiled it.
   private readonly cache = new LruCache<Compiled>((key) => void this.pool?.then((p) => p.forget(key)));
   private pool: Promise<WorkerPool> | undefined;
+  private readonly use: { kernels: 'wasm' | 'js'; reason: string };
+  private counts = { wasmCompiled: 0, jsFallbacks: 0 };
 
-  constructor(private readonly threads?: number) {}
+  constructor(
+    private readonly threads?: number,
+    kernels: CpuKernels = 'auto',
+  ) {
+    this.use = resolveKernels(kernels);
+  }
+
+  /** The kernels this backend runs, why, and how many compiled to WASM or fell back. */
+  info(): CpuKernelInfo {
+    return { ...this.use, ...this.counts };
+  }
 
   /** Source of the kernel for a plan (for inspection and tests). */
   source(plan: KernelPlan): string {
@@ -46,10 +97,10 @@ export class CpuBackend {
     const workers = this.threads ?? undefined;
     const parallel = isNode && (ranges?.pairs ?? M * N) >= PARALLEL_PAIRS && M >= 2 && workers !== 1;
     if (!parallel) {
-      const outs = plan.outputs.map((o) => (o.int ? new Int32Array(M * o.width) : new Float32Array(M * o.width)));
+      const outs = plan.outputs.map((o) => (o.int ? new Int32Array(M * o.width) : floatArray(plan.dtype, M * o.width)));
       // Generated code only indexes its inputs, so a Float64Array (the literal parameters) reads as well.
       try {
-        k.fn(N, 0, M, ins as readonly (Float32Array | Int32Array | undefined)[], outs);
+        k.fn(N, 0, M, ins as readonly (Float32Array | Float64Array | Int32Array | undefined)[], outs);
       } catch (e) {
         throw stackLimit(e, plan);
       }
@@ -66,10 +117,12 @@ export class CpuBackend {
       return s;
     };
     const sins = ins.map(share);
+    const f64 = plan.dtype === 'float64';
     const souts = plan.outputs.map((o) => {
-      bytes += M * o.width * 4;
-      const buf = new SharedArrayBuffer(M * o.width * 4);
-      return o.int ? new Int32Array(buf) : new Float32Array(buf);
+      const size = o.int || !f64 ? 4 : 8;
+      bytes += M * o.width * size;
+      const buf = new SharedArrayBuffer(M * o.width * size);
+      return o.int ? new Int32Array(buf) : f64 ? new Float64Array(buf) : new Float32Array(buf);
     });
     record.alloc(bytes);
     try {
@@ -78,7 +131,8 @@ export class CpuBackend {
       await pool.run({ key: plan.key, source: k.source, N, ins: sins, outs: souts }, M, chunk).catch((e: unknown) => {
         throw stackLimit(e, plan);
       });
-      return souts.map((s) => (s instanceof Int32Array ? Int32Array.from(s) : Float32Array.from(s)));
+      // Copies out of shared memory, each of its own type.
+      return souts.map((s) => s.slice());
     } finally {
       record.free(bytes);
     }
@@ -90,11 +144,29 @@ export class CpuBackend {
       record.cacheHit();
       return hit;
     }
-    const source = renderKernelJs(plan);
-    const c = { source, fn: compileKernelJs(source) };
+    const c = this.build(plan);
     this.cache.set(plan.key, c);
     record.compiled();
     return c;
+  }
+
+  /** A WASM kernel where WASM is in use, the plan is float32 and it compiles and instantiates (within the engine's limits), else a JavaScript kernel. */
+  private build(plan: KernelPlan): Compiled {
+    // WASM kernels compute in f32x4: float64 plans always run on the JavaScript kernels, which compute in float64.
+    // Block-sparse plans (a j loop over ranges) are printed by the JavaScript dialect only.
+    if (this.use.kernels === 'wasm' && plan.dtype === 'float32' && plan.ranged !== true) {
+      try {
+        const source = wasmKernelSource(compileWasmKernel(plan));
+        const c = { source, fn: compileKernelJs(source) };
+        this.counts.wasmCompiled++;
+        return c;
+      } catch {
+        // Counted (cpuKernels().jsFallbacks) and served by the JavaScript kernel, which prints the same code.
+        this.counts.jsFallbacks++;
+      }
+    }
+    const source = renderKernelJs(plan);
+    return { source, fn: compileKernelJs(source) };
   }
 
   /** Stops the worker threads. */

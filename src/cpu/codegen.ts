@@ -3,7 +3,7 @@ import type { Linearized } from '../graph/lower.js';
 import type { KernelPlan } from '../kernel/plan.js';
 import { kernelTemplate, type LoopDialect } from '../kernel/template.js';
 import type { Ix } from '../ops/loop.js';
-import { JS_PRELUDE, jsDialect } from './dialect.js';
+import { JS_PRELUDE, jsDialect, jsDialect64 } from './dialect.js';
 
 /**
  * Signature of a generated CPU kernel: reduces over j in [0, N) for rows i in [i0, i1). A ranged
@@ -14,8 +14,8 @@ export type CpuKernel = (
   N: number,
   i0: number,
   i1: number,
-  ins: readonly (Float32Array | Int32Array | undefined)[],
-  outs: readonly (Float32Array | Int32Array)[],
+  ins: readonly (Float32Array | Float64Array | Int32Array | undefined)[],
+  outs: readonly (Float32Array | Float64Array | Int32Array)[],
 ) => void;
 
 /** Rows per block: several independent rows per j iteration give the CPU parallel work (ILP) and share the j loads. */
@@ -30,13 +30,14 @@ const indent = (lines: readonly string[], n: number): string => lines.map((l) =>
 /** The JavaScript spelling of the kernel loop: row i + r of the block, variables in their own arrays `V<index>`. */
 function jsLoop(plan: KernelPlan): LoopDialect {
   return {
-    d: jsDialect,
+    // The code is the same for both dtypes but for exp; the arrays it is given decide the storage.
+    d: plan.dtype === 'float64' ? jsDialect64 : jsDialect,
     load: (v: VarNode, k: Ix, r: number) =>
       v.cat === Cat.i ? `V${v.index}[ib${v.index}_${r} + ${k}]` : v.cat === Cat.j ? `V${v.index}[jb${v.index} + ${k}]` : `V${v.index}[${k}]`,
     rowStart: (r, iVars) => iVars.map((v) => `const ib${v.index}_${r} = (i + ${r}) * ${v.dim};`),
     // Block-sparse: over the row segment's j-ranges s0 ... s1 - 1, then j in each (plain integer loops).
     openJ: plan.ranged === true ? 'for (let s = s0; s < s1; s++) { const je = RED[2 * s + 1]; for (let j = RED[2 * s]; j < je; j++) {' : 'for (let j = 0; j < N; j++) {',
-    ...(plan.ranged === true ? { closeJ: '} }' } : {}),
+    ...(plan.ranged === true ? { closeJ: ['}', '}'] } : {}),
     jStart: (jVars) => jVars.map((v) => `const jb${v.index} = j * ${v.dim};`),
     j: 'j',
     rowEnd: (r, c) => plan.reduction.finalize(c, (o, k, e) => `O${o}[(i + ${r}) * ${plan.outputs[o]!.width} + ${k}] = ${e};`),

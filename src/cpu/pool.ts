@@ -35,7 +35,7 @@ interface Job {
   readonly i0: number;
   readonly i1: number;
   readonly ins: readonly (Float32Array | Float64Array | Int32Array | undefined)[];
-  readonly outs: readonly (Float32Array | Int32Array)[];
+  readonly outs: readonly (Float32Array | Float64Array | Int32Array)[];
 }
 
 /** One `run` call: its chunks are dropped from the queue once it has failed. */

@@ -9,8 +9,6 @@ import { rangedSchedule } from './ranged.js';
 import { stateWidth } from '../ops/reductions.js';
 import { record } from '../stats.js';
 import {
-  defaultShape,
-  defaultSplitShape,
   MERGE_SHAPE,
   renderKernelWgsl,
   renderMergeWgsl,
@@ -24,6 +22,8 @@ import {
 import { acquireDevice, isDeviceLost, type GpuContext } from './device.js';
 import { wgslDialect } from './dialect.js';
 import { PACKED_NAME, packLayout, packRows } from './pack.js';
+import { DEFAULT_WORKGROUP_STORAGE, profileFromEnv, pinnedShape, profileShape, shapeCandidates, splitShapeOf, type GpuProfile, type GpuProfileChoice } from './profile.js';
+import { autotunes, cornerOf, noteShape, timeCandidates, tuneSize } from './tuner.js';
 import { schedule, type Dispatch, type Schedule } from './schedule.js';
 import { delayUnless, isNode, observePace, paceFor, type PaceState } from './pace.js';
 
@@ -62,6 +62,12 @@ export interface GpuBackendOptions {
    * that spinning thread takes cores from the driver's workers: 1.3-1.6x on lavapipe (DESIGN.md).
    */
   readonly pace?: boolean;
+  /** The kernel profile (profile.ts); `'auto'` (default): KERNELFLOW_GPU_PROFILE, else from the adapter. */
+  readonly profile?: GpuProfileChoice;
+  /** Time up to 4 shapes on the first large call of each plan structure, keep the fastest (tuner.ts); `'auto'` (default): GPU profile on a GPU. */
+  readonly autotune?: boolean | 'auto';
+  /** A shape for every plan (its tile clamped to what fits); no profile default, no tuning. */
+  readonly pin?: KernelShape;
 }
 
 interface Pipeline {
@@ -102,26 +108,43 @@ export class GpuBackend {
   readonly name = 'webgpu' as const;
   private readonly cache = new LruCache<Promise<Pipeline>>();
   private cacheGeneration = -1;
+  /** The autotuner's winners by plan structure and profile (cleared with the pipelines on a new device). */
+  private readonly tuned = new Map<string, Promise<KernelShape>>();
 
-  constructor(private readonly opts: GpuBackendOptions = {}) {}
-
-  /** The kernel shape used for a plan. */
-  shapeFor(plan: KernelPlan): KernelShape {
-    return this.opts.shape?.(plan) ?? defaultShape(plan);
+  constructor(private readonly opts: GpuBackendOptions = {}) {
+    profileFromEnv(); // a bad value fails here, not at the first dispatch
   }
 
-  /** The kernel shape of pass 1 of a split of M kept rows for a plan. */
-  splitShapeFor(plan: KernelPlan, M: number): KernelShape {
-    return this.opts.splitShape?.(plan, M) ?? defaultSplitShape(plan, M);
+  /** The profile of a device (`ctx`; without one: a CPU driver) under this backend's options. */
+  profileFor(ctx?: Pick<GpuContext, 'software'>): GpuProfile {
+    const want = this.opts.profile ?? profileFromEnv();
+    if (want !== 'auto') return want;
+    return ctx === undefined || ctx.software ? 'cpu' : 'gpu';
+  }
+
+  /** The kernel shape used for a plan on a device (without one: a CPU driver's, 16 KiB of workgroup memory), before any tuning. */
+  shapeFor(plan: KernelPlan, ctx?: GpuContext): KernelShape {
+    const fixed = this.opts.shape?.(plan);
+    if (fixed !== undefined) return fixed;
+    const limit = ctx?.device.limits.maxComputeWorkgroupStorageSize ?? DEFAULT_WORKGROUP_STORAGE;
+    if (this.opts.pin !== undefined) return pinnedShape(this.opts.pin, plan, limit);
+    return profileShape(this.profileFor(ctx), plan, limit);
+  }
+
+  /** The autotuner's winner for a plan on a device (a pending tuning resolves to it), if this backend tuned one. */
+  tunedShape(plan: KernelPlan, ctx: GpuContext): Promise<KernelShape> | undefined {
+    return this.tuned.get(`${plan.key}|${this.profileFor(ctx)}`);
+  }
+
+  /** The kernel shape of pass 1 of a split of M kept rows for a plan (from the one-pass kernel's shape `full`). */
+  splitShapeFor(plan: KernelPlan, M: number, full: KernelShape = this.shapeFor(plan)): KernelShape {
+    return this.opts.splitShape?.(plan, M) ?? splitShapeOf(full, M);
   }
 
   /** WGSL source of a plan's kernel (for inspection and tests): the one-pass kernel, or pass 1 (for M kept rows) / pass 2 of a split. */
-  source(plan: KernelPlan, kind: KernelKind = 'full', M = Infinity): string {
-    return this.render(plan, kind, this.kernelShape(plan, kind, M)).source;
-  }
-
-  private kernelShape(plan: KernelPlan, kind: KernelKind, M: number): KernelShape {
-    return kind === 'merge' ? MERGE_SHAPE : kind === 'partial' ? this.splitShapeFor(plan, M) : this.shapeFor(kind === 'ranged' ? rangedPlan(plan) : plan);
+  source(plan: KernelPlan, kind: KernelKind = 'full', M = Infinity, full: KernelShape = this.shapeFor(kind === 'ranged' ? rangedPlan(plan) : plan)): string {
+    const shape = kind === 'merge' ? MERGE_SHAPE : kind === 'partial' ? this.splitShapeFor(plan, M, full) : full;
+    return this.render(plan, kind, shape).source;
   }
 
   private render(plan: KernelPlan, kind: KernelKind, shape: KernelShape): RenderedWgsl {
@@ -132,7 +155,13 @@ export class GpuBackend {
   }
 
   /** How a call of these sizes would run on a device with these limits (for tests and benchmarks). */
-  scheduleFor(plan: KernelPlan, M: number, N: number, ctx: Pick<GpuContext, 'software' | 'cores'> & { limits: Pick<GPUSupportedLimits, 'maxStorageBufferBindingSize' | 'minStorageBufferOffsetAlignment' | 'maxComputeWorkgroupsPerDimension'> }): Schedule {
+  scheduleFor(
+    plan: KernelPlan,
+    M: number,
+    N: number,
+    ctx: Pick<GpuContext, 'software' | 'cores'> & { limits: Pick<GPUSupportedLimits, 'maxStorageBufferBindingSize' | 'minStorageBufferOffsetAlignment' | 'maxComputeWorkgroupsPerDimension'> },
+    full: KernelShape = this.shapeFor(plan),
+  ): Schedule {
     const layout = packLayout(plan);
     return schedule({
       M,
@@ -141,8 +170,8 @@ export class GpuBackend {
       jDims: layout.filter((c) => c.cat === Cat.j).map((c) => c.stride),
       outWidths: plan.outputs.map((o) => o.width),
       stateWidth: stateWidth(plan.reduction, wgslDialect, plan.f.dim, plan.g?.dim ?? 0, plan.K),
-      full: this.shapeFor(plan),
-      partial: this.splitShapeFor(plan, M),
+      full,
+      partial: this.splitShapeFor(plan, M, full),
       merge: MERGE_SHAPE,
       bindBytes: Math.min(ctx.limits.maxStorageBufferBindingSize, this.opts.maxBindingBytes ?? Infinity),
       unit: Math.max(1, ctx.limits.minStorageBufferOffsetAlignment / 4),
@@ -155,12 +184,12 @@ export class GpuBackend {
 
   /** Runs a plan: `ins[v]` is the data of variable v; M kept rows, N reduced terms; block-sparse over `ranges` when given. */
   async run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number, ranges?: KernelRanges): Promise<KernelOutputs> {
+    // executeReduction applies init({ float64 }) before this: a float64 plan here is a bug, never a silent float32 run.
+    if (plan.dtype === 'float64') throw new BackendError('the WebGPU backend computes in float32 only: a float64 plan must run on the CPU backend');
     if (ranges !== undefined) plan = rangedPlan(plan);
     const outs: KernelOutputs = plan.outputs.map((o) => (o.int ? new Int32Array(M * o.width) : new Float32Array(M * o.width)));
     if (M === 0) return outs;
     const ctx = await acquireDevice();
-    const { device } = ctx;
-    const limits = device.limits;
 
     // Check sizes before allocating anything.
     const vars = plan.vars.flatMap((v) => (v === undefined ? [] : [v]));
@@ -174,6 +203,71 @@ export class GpuBackend {
       }
       inputs.set(v.index, data.length === need ? data : data.subarray(0, need));
     }
+    // A block-sparse kernel is never tiled nor tuned: the profile's shape sets its row tiles.
+    const full = ranges === undefined ? await this.chooseShape(ctx, plan, inputs, M, N) : this.shapeFor(plan, ctx);
+    return (await this.execute(ctx, plan, inputs, M, N, full, this.opts.pace ?? isNode, ranges)).outs;
+  }
+
+  /**
+   * The one-pass kernel's shape for a call: the `shape` option, the pinned shape, the autotuner's
+   * winner for the plan structure (tuned now when this call is the first one large enough), or
+   * the profile's default. Recorded for `kernelShapes()`.
+   */
+  private async chooseShape(ctx: GpuContext, plan: KernelPlan, inputs: ReadonlyMap<number, Float32Array>, M: number, N: number): Promise<KernelShape> {
+    if (this.opts.shape !== undefined) return this.shapeFor(plan, ctx);
+    this.checkGeneration(ctx);
+    const profile = this.profileFor(ctx);
+    const key = `${plan.key}|${profile}`;
+    const done = this.tuned.get(key);
+    if (done !== undefined) return done;
+    const kernel = `${plan.reduction.name} of ${printFormula(plan.f, 120)}`;
+    const base = this.shapeFor(plan, ctx);
+    const tunes = this.opts.pin === undefined && autotunes(this.opts.autotune ?? 'auto', profile, ctx.software);
+    const size = tunes ? tuneSize(M, N, ctx.software) : null;
+    if (size === null) {
+      noteShape(ctx.generation, key, { kernel, profile, shape: base, chosenBy: this.opts.pin === undefined ? 'profile' : 'pinned' });
+      // Without tuning the shape is final for the structure; a call too small to tune leaves it to a later one.
+      if (!tunes) this.tuned.set(key, Promise.resolve(base));
+      return base;
+    }
+    const [m, n] = size;
+    const corner = cornerOf(plan, inputs, m, n);
+    const limit = ctx.device.limits.maxComputeWorkgroupStorageSize;
+    const tuning = timeCandidates(shapeCandidates(profile, plan, limit), async (s) => (await this.execute(ctx, plan, corner, m, n, s, false)).ms).then((ranked) => {
+      noteShape(ctx.generation, key, { kernel, profile, shape: ranked[0]!.shape, chosenBy: 'tuned', candidates: ranked, tunedOn: [m, n] });
+      return ranked[0]!.shape;
+    });
+    this.tuned.set(key, tuning);
+    // A tuning that fails (the device was lost) is forgotten: the next call tunes again.
+    tuning.catch(() => {
+      if (this.tuned.get(key) === tuning) this.tuned.delete(key);
+    });
+    return tuning;
+  }
+
+  /** Clears the device-bound caches when the device changed. */
+  private checkGeneration(ctx: GpuContext): void {
+    if (ctx.generation !== this.cacheGeneration) {
+      this.cache.clear();
+      this.tuned.clear();
+      this.cacheGeneration = ctx.generation;
+    }
+  }
+
+  /** Runs a plan with a one-pass kernel shape; also returns its milliseconds (device time when the device has timestamps, else wall time). */
+  private async execute(
+    ctx: GpuContext,
+    plan: KernelPlan,
+    inputs: ReadonlyMap<number, Float32Array>,
+    M: number,
+    N: number,
+    full: KernelShape,
+    paced: boolean,
+    ranges?: KernelRanges,
+  ): Promise<{ outs: KernelOutputs; ms: number }> {
+    const outs: KernelOutputs = plan.outputs.map((o) => (o.int ? new Int32Array(M * o.width) : new Float32Array(M * o.width)));
+    const { device } = ctx;
+    const limits = device.limits;
     const layout = packLayout(plan);
     const ranged =
       ranges === undefined
@@ -184,16 +278,16 @@ export class GpuBackend {
             iStride: layout.find((c) => c.cat === Cat.i)?.stride ?? 0,
             jStride: layout.find((c) => c.cat === Cat.j)?.stride ?? 0,
             outWidths: plan.outputs.map((o) => o.width),
-            shape: this.shapeFor(plan),
+            shape: full,
             bindBytes: Math.min(limits.maxStorageBufferBindingSize, this.opts.maxBindingBytes ?? Infinity),
             maxGroups: Math.min(limits.maxComputeWorkgroupsPerDimension, this.opts.maxWorkgroupsPerDispatch ?? Infinity),
           });
-    const sched = ranged?.schedule ?? this.scheduleFor(plan, M, N, { ...ctx, limits });
+    const sched = ranged?.schedule ?? this.scheduleFor(plan, M, N, { ...ctx, limits }, full);
     const split = sched.split;
     const pipes =
       split === null
-        ? [await this.pipeline(ctx, plan, ranged === undefined ? 'full' : 'ranged', this.shapeFor(plan))]
-        : await Promise.all([this.pipeline(ctx, plan, 'partial', this.splitShapeFor(plan, M)), this.pipeline(ctx, plan, 'merge', MERGE_SHAPE)]);
+        ? [await this.pipeline(ctx, plan, ranged === undefined ? 'full' : 'ranged', full)]
+        : await Promise.all([this.pipeline(ctx, plan, 'partial', this.splitShapeFor(plan, M, full)), this.pipeline(ctx, plan, 'merge', MERGE_SHAPE)]);
     const W = pipes[0]!.rendered.stateWidth;
 
     const bytesOf = (n: number): number => Math.max(4, n * 4);
@@ -315,7 +409,7 @@ export class GpuBackend {
       popped = true;
       const pace = pipes[0]!.pace;
       const pairs = ranges?.pairs ?? M * Math.max(1, N);
-      const sleep = (this.opts.pace ?? isNode) ? paceFor(pace, pairs) : 0;
+      const sleep = paced ? paceFor(pace, pairs) : 0;
       if (sleep > 0) await delayUnless(sleep, ctx.lost); // a loss ends the nap: the call fails at once
       await settle(ctx, Promise.all([validation, oom, staging.mapAsync(USAGE.MAP_READ)]).then(([v, o]) => {
         const err = v ?? o;
@@ -335,7 +429,7 @@ export class GpuBackend {
         out.set(view);
       });
       staging.unmap();
-      return outs;
+      return { outs, ms: deviceMs ?? total };
     } finally {
       if (!popped) {
         // Encoding threw before the scopes were popped: pop them so the stack stays balanced.
@@ -350,11 +444,8 @@ export class GpuBackend {
 
   /** The cached pipeline of one of a plan's kernels on this device, compiled on a miss (counted in stats()). Keyed by structure, never by sizes. */
   private pipeline(ctx: GpuContext, plan: KernelPlan, kind: KernelKind, shape: KernelShape): Promise<Pipeline> {
-    if (ctx.generation !== this.cacheGeneration) {
-      this.cache.clear();
-      this.cacheGeneration = ctx.generation;
-    }
-    const key = `${plan.key}|${kind}|wg=${shape.workgroupSize}|rows=${shape.rowsPerThread}`;
+    this.checkGeneration(ctx);
+    const key = `${plan.key}|${kind}|wg=${shape.workgroupSize}|rows=${shape.rowsPerThread}|tile=${shape.tileRows ?? 0}`;
     const hit = this.cache.get(key);
     if (hit !== undefined) {
       record.cacheHit();

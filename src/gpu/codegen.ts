@@ -7,10 +7,25 @@ import { stateWidth, type ReduceCtx } from '../ops/reductions.js';
 import { PACKED_NAME, packedOffset, packLayout } from './pack.js';
 import { WGSL_PRELUDE, wgslBarrierInit, wgslDialect } from './dialect.js';
 
-/** The kernel's shape: rows of the kept axis per invocation, invocations per workgroup. */
+/**
+ * The kernel's shape: rows of the kept axis per invocation, invocations per workgroup, and the
+ * j-rows staged per tile in workgroup memory.
+ * @example
+ * ```ts
+ * import { init, type KernelShape } from 'kernelflow';
+ * const shape: KernelShape = { rowsPerThread: 1, workgroupSize: 128, tileRows: 128 };
+ * await init({ backend: 'cpu', kernelShape: shape }); // every WebGPU kernel gets this shape
+ * ```
+ */
 export interface KernelShape {
   readonly rowsPerThread: number;
   readonly workgroupSize: number;
+  /**
+   * Rows of the reduced side staged per tile in workgroup memory (`var<workgroup>`, loaded by all
+   * invocations of the workgroup together, KeOps's shared-memory scheme); 0 or absent: none, every
+   * invocation reads the j-variables from the storage buffer.
+   */
+  readonly tileRows?: number;
 }
 
 /**
@@ -111,6 +126,24 @@ export function defaultSplitShape(plan: KernelPlan, M: number): KernelShape {
 const indent = (lines: readonly string[], n: number): string[] => lines.map((l) => ' '.repeat(n) + l);
 
 /**
+ * Opens the tiled loop over j in [from, to): for each tile of T rows, the workgroup's WG
+ * invocations copy it (S floats per row, contiguous in XJ) into `TJ` together, then each reduces
+ * its rows over the tile from workgroup memory. The bounds are uniform (the uniform, or the
+ * workgroup's block), so both barriers are in uniform control flow; the first one keeps the
+ * previous tile until every invocation is done with it.
+ */
+function tileOpen(from: string, to: string, T: number, S: number, WG: number): string {
+  return [
+    `for (var t0: u32 = ${from}; t0 < ${to}; t0 = t0 + ${T}u) {`,
+    `  let tn = min(${T}u, ${to} - t0);`,
+    '  workgroupBarrier();',
+    `  for (var q: u32 = lid; q < tn * ${S}u; q = q + ${WG}u) { TJ[q] = XJ[t0 * ${S}u + q]; }`,
+    '  workgroupBarrier();',
+    '  for (var jt: u32 = 0u; jt < tn; jt = jt + 1u) {',
+  ].join('\n');
+}
+
+/**
  * Renders a plan as one WGSL compute shader. Each invocation reduces `rowsPerThread` consecutive
  * rows i over j in [0, N): temporaries are placed in the outermost loop they can live in (level 0
  * once, level 1 per row, level 2 once per j for all rows of the invocation, level 3 per pair), and
@@ -147,6 +180,11 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
   const W = partial ? stateWidth(red, d, plan.f.dim, plan.g?.dim ?? 0, plan.K) : 0;
   const layout = packLayout(plan);
   const stride = (cat: Cat): number => layout.find((c) => c.cat === cat)?.stride ?? 0;
+  const S = stride(Cat.j);
+  // Tiles of T j-rows: every invocation takes part in the loads and barriers (uniform control flow).
+  // A block-sparse kernel's rows leave early (past their tile's end), so it never tiles.
+  const T = S > 0 && !ranged ? Math.max(0, Math.floor(sh.tileRows ?? 0)) : 0;
+  const tiled = T > 0;
 
   const bindings: Binding[] = [];
   const uniform = partial ? PARTIAL_UNIFORM : ranged ? RANGED_UNIFORM : FULL_UNIFORM;
@@ -175,20 +213,25 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
   };
   const put = (r: number) => (k: Ix, e: string): string => `S[sb${r} + ${ix(d, k)}] = ${e};`;
   const at = (v: VarNode, k: Ix): string => ix(d, ixAdd(d, packedOffset(layout, v.index), k));
+  const [jFrom, jTo] = partial ? ['j0', 'j1'] : ['0u', 'N'];
   const loop: LoopDialect = {
     d,
     load: (v, k, r) =>
-      v.cat === Cat.i ? `XI[ib${r} + ${at(v, k)}]` : v.cat === Cat.j ? `XJ[jb + ${at(v, k)}]` : `XP[${at(v, k)}]`,
+      v.cat === Cat.i ? `XI[ib${r} + ${at(v, k)}]` : v.cat === Cat.j ? `${tiled ? 'TJ' : 'XJ'}[jb + ${at(v, k)}]` : `XP[${at(v, k)}]`,
     // Rows past M are clamped for reading (no divergence in the loop) and skipped for writing.
     // Ranged: rows end at the tile's end, not at M.
     rowStart: (r, iVars) => [`let row${r} = base + ${r}u;`, `let ri${r} = min(row${r}, ${ranged ? 'rend' : 'M'} - 1u);`, ...(iVars.length > 0 ? [`let ib${r} = ri${r} * ${stride(Cat.i)}u;`] : [])],
     openJ: ranged
       ? 'for (var s: u32 = s0; s < s1; s = s + 1u) { let ja = RG[P.rr + 2u * s]; let jz = RG[P.rr + 2u * s + 1u]; for (var j: u32 = ja; j < jz; j = j + 1u) {'
-      : partial
-        ? 'for (var j: u32 = j0; j < j1; j = j + 1u) {'
-        : 'for (var j: u32 = 0u; j < N; j = j + 1u) {',
-    ...(ranged ? { closeJ: '} }' } : {}),
-    jStart: (jVars) => [partial ? 'let jf = f32(jbase + j);' : 'let jf = f32(j);', ...(jVars.length > 0 ? [`let jb = j * ${stride(Cat.j)}u;`] : [])],
+      : tiled
+        ? tileOpen(jFrom, jTo, T, S, sh.workgroupSize)
+        : `for (var j: u32 = ${jFrom}; j < ${jTo}; j = j + 1u) {`,
+    ...(tiled || ranged ? { closeJ: ['}', '}'] } : {}),
+    jStart: (jVars) => [
+      ...(tiled ? ['let j = t0 + jt;'] : []),
+      partial ? 'let jf = f32(jbase + j);' : 'let jf = f32(j);',
+      ...(jVars.length > 0 ? [`let jb = ${tiled ? 'jt' : 'j'} * ${S}u;`] : []),
+    ],
     j: 'jf',
     rowEnd: (r, c) =>
       partial
@@ -207,7 +250,7 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
           // j loop and j loads are too (scalar loads, not gathers: 3x on lavapipe).
           'let blk = P.blk0 + wid.y;',
           `let base = P.row0 + gid.x * ${R}u;`,
-          'if (base >= M) { return; }',
+          ...(tiled ? [] : ['if (base >= M) { return; }']),
           'let j0 = (blk - P.jblk) * P.J;',
           'let j1 = min(N, j0 + P.J);',
           'let jbase = P.jblk * P.J;',
@@ -223,7 +266,7 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
             'let s0 = RG[4u * t + 2u];',
             'let s1 = RG[4u * t + 3u];',
           ]
-        : [`let base = P.row0 + gid.x * ${R}u;`, 'if (base >= M) { return; }']),
+        : [`let base = P.row0 + gid.x * ${R}u;`, ...(tiled ? [] : ['if (base >= M) { return; }'])]),
     wgslBarrierInit('P.zero'),
     // Function-scope arrays of the wide temps, declared once per invocation.
     ...t.once.arrays,
@@ -234,12 +277,13 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
 
   const source = [
     `// kernelflow ${partial ? 'partial (pass 1 of a split) ' : ranged ? 'block-sparse ' : ''}${red.name} K=${plan.K}: ${plan.f.key}${plan.g === null ? '' : ` weighted by ${plan.g.key}`}`,
-    `// ${R} row(s) per invocation, workgroup ${sh.workgroupSize}${partial ? `, state width ${W}` : ''}`,
+    `// ${R} row(s) per invocation, workgroup ${sh.workgroupSize}${tiled ? `, tiles of ${T} j-rows in workgroup memory` : ''}${partial ? `, state width ${W}` : ''}`,
     WGSL_PRELUDE,
     ...decls,
+    ...(tiled ? [`var<workgroup> TJ: array<f32, ${T * S}>;`] : []),
     '',
     `@compute @workgroup_size(${sh.workgroupSize})`,
-    `fn main(@builtin(global_invocation_id) gid: vec3<u32>${partial || ranged ? ', @builtin(workgroup_id) wid: vec3<u32>' : ''}${ranged ? ', @builtin(local_invocation_id) lid: vec3<u32>' : ''}) {`,
+    `fn main(@builtin(global_invocation_id) gid: vec3<u32>${partial || ranged ? ', @builtin(workgroup_id) wid: vec3<u32>' : ''}${ranged ? ', @builtin(local_invocation_id) lid: vec3<u32>' : ''}${tiled ? ', @builtin(local_invocation_index) lid: u32' : ''}) {`,
     ...indent(body, 2),
     '}',
     '',

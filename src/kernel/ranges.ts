@@ -148,6 +148,7 @@ export function rangedPlan(plan: KernelPlan): KernelPlan {
     K: plan.K,
     vars: plan.vars,
     outputs: plan.outputs,
+    dtype: plan.dtype,
     ranged: true,
   };
 }

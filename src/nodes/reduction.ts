@@ -116,9 +116,14 @@ export class ReductionNode extends Node {
     return [rows, ...out.rowShape];
   }
 
+  /** int32 for indices; values are float64 when an input is (numpy's promotion; see executeReduction). */
+  override valueDtype(): 'float32' | 'float64' | 'int32' {
+    if (makePlan(this.formula, this.spec).outputs[this.output]!.int) return 'int32';
+    return this.inputs.some((n) => n.valueDtype() === 'float64') ? 'float64' : 'float32';
+  }
+
   protected override details(): string {
-    const int = makePlan(this.formula, this.spec).outputs[this.output]!.int;
-    return `${int ? ' int32' : ' float32'} on ${this.backend ?? chosenBackend() ?? 'auto'}`;
+    return ` ${this.valueDtype()} on ${this.backend ?? chosenBackend() ?? 'auto'}`;
   }
 
   override gradInputs(): readonly Node[] {

@@ -5,8 +5,9 @@ import { liftLiterals } from '../kernel/literals.js';
 import { makePlan } from '../kernel/plan.js';
 import { kernelRanges, type Ranges } from '../kernel/ranges.js';
 import type { ReductionSpec } from '../ops/reductions.js';
-import { getBackend, type BackendChoice } from './backends.js';
-import { asFloat32, checkTensor, type Tensor, type TensorLike } from '../tensor.js';
+import { float64Policy, getBackend, resolveBackend, type Backend, type BackendChoice } from './backends.js';
+import { BackendError } from '../errors.js';
+import { asFloat, checkTensor, floatArray, type Dtype, type Tensor, type TensorLike } from '../tensor.js';
 
 /** Rows of an argument's data, after checking its trailing dimension against its declaration; `name` is the culprit. */
 function rowsOf(v: ArgDecl, t: TensorLike, name: string): number {
@@ -84,9 +85,13 @@ export async function executeReduction(
 ): Promise<Tensor[]> {
   // Literals become data of one parameter variable, so new constants reuse the compiled kernel.
   const lifted = liftLiterals(formula, opts.weight ?? null);
-  const plan = makePlan(lifted.f, { ...opts, weight: lifted.g });
-  const backend = getBackend(opts.backend);
+  const spec = { ...opts, weight: lifted.g };
+  let plan = makePlan(lifted.f, spec);
   const nameOf = (i: number): string => info.names?.[i] ?? `argument ${i}`;
+  // numpy's rule: float64 as soon as one argument is float64 (float32 and int32 ones are promoted).
+  const wide = args.findIndex((t) => typeof t === 'object' && t !== null && t.data instanceof Float64Array);
+  const { backend, dtype } = wide < 0 ? { backend: getBackend(opts.backend), dtype: 'float32' as const } : float64Backend(await resolveBackend(opts.backend), nameOf(wide));
+  if (dtype === 'float64') plan = makePlan(lifted.f, spec, 'float64');
   const extent: [number | undefined, number | undefined] = [undefined, undefined];
   const who: [string, string] = ['', ''];
   const checked: (TensorLike | undefined)[] = [];
@@ -125,7 +130,7 @@ export async function executeReduction(
     if (d !== undefined && (d.dim !== v.dim || d.cat !== v.cat)) {
       throw new DimensionError(`${nameOf(i)} is declared Var(${i},${flip(d).dim},${flip(d).cat}) but the formula reads it as ${flip(v).cat === v.cat ? v.key : `Var(${i},${v.dim},${flip(v).cat})`}`);
     }
-    ins[i] = asFloat32(checked[i] ?? take(i, v));
+    ins[i] = asFloat(checked[i] ?? take(i, v), dtype);
   });
   // M and N here are the kept and the reduced extent (for axis 0: N and M of the arguments).
   const M = extent[0] ?? 1;
@@ -149,7 +154,7 @@ export async function executeReduction(
   }
   // Kept rows are independent: run them in slices (views of the i-side inputs), one dispatch each.
   const rowsPer = Math.ceil(M / chunks);
-  const outs = plan.outputs.map((o) => (o.int ? new Int32Array(M * o.width) : new Float32Array(M * o.width)));
+  const outs = plan.outputs.map((o) => (o.int ? new Int32Array(M * o.width) : floatArray(plan.dtype, M * o.width)));
   for (let r0 = 0; r0 < M; r0 += rowsPer) {
     const r1 = Math.min(M, r0 + rowsPer);
     const slice = ins.map((data, i) => {
@@ -161,4 +166,22 @@ export async function executeReduction(
     report(r1 / M);
   }
   return outs.map((data, o) => ({ data, shape: [M, ...plan.outputs[o]!.rowShape] }));
+}
+
+/**
+ * Where a computation with float64 data (argument `who`) runs, and in what: in float64 on the CPU
+ * backend and the cluster (whose workers run it on their backend: a WebGPU worker refuses it);
+ * on WebGPU (no f64 in WGSL) as `init({ float64 })`
+ * says: on the CPU backend (`'cpu'`), in float32 (`'downcast'`), or never silently (`'error'`).
+ */
+function float64Backend(backend: Backend, who: string): { backend: Backend; dtype: Dtype } {
+  // The cluster's workers run float64 plans on their own backends (a CPU worker: float64).
+  if (backend.name === 'cpu' || backend.name === 'cluster') return { backend, dtype: 'float64' };
+  const policy = float64Policy();
+  if (policy === 'cpu') return { backend: getBackend('cpu'), dtype: 'float64' };
+  if (policy === 'downcast') return { backend, dtype: 'float32' };
+  const why = `the ${backend.name === 'webgpu' ? 'WebGPU' : backend.name} backend computes in float32 only (WGSL has no f64)`;
+  throw new BackendError(
+    `${who} holds float64 data, but ${why}: use { backend: 'cpu' } for float64 results, init({ float64: 'cpu' }) to run float64 reductions on the CPU backend, or init({ float64: 'downcast' }) to accept float32 compute`,
+  );
 }

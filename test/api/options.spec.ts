@@ -118,7 +118,8 @@ test('kernelSolve: unknown keys in its defaults or per-call options are OptionEr
 });
 
 test('init, toJSON and fromJSON check their options', async () => {
-  await optionError(() => init({ backnd: 'cpu' } as never), 'backnd', "init: unknown option 'backnd' (did you mean 'backend'?); the options are 'backend', 'kernelCacheSize', 'quiet', 'servers', 'cluster'");
+  await optionError(() => init({ backnd: 'cpu' } as never), 'backnd', "init: unknown option 'backnd' (did you mean 'backend'?); the options are 'backend', 'kernelCacheSize', 'quiet', 'servers', 'cluster', 'float64', 'gpuProfile', 'autotune', 'kernelShape', 'cpuKernels'");
+  await optionError(() => init({ cpuKernels: 'simd' } as never), 'cpuKernels', "init: option 'cpuKernels' must be one of 'auto', 'wasm', 'js', got 'simd'");
   const x = source(pts(2).data, [2, 2], 'x');
   const n = Vi(x).sqnorm2().sum(1);
   await optionError(() => toJSON([n], { data: 'hex' as never }), 'data', "toJSON: option 'data' must be one of 'base64', 'array', got 'hex'");
