@@ -3,7 +3,7 @@ import { Cat, variables } from '../graph/formula.js';
 import { solveKernel, solveLinear, type SolveOptions, type SolveProgress } from '../solve/kernel-solve.js';
 import { checkSolveOptions, SOLVE_OPTIONS } from '../solve/options.js';
 import { axisOf, checkOptions, isAxis, isFunction } from '../options.js';
-import { asFloat32, checkTensor, type Tensor, type TensorLike } from '../tensor.js';
+import { asFloat32, checkTensor, type FloatArray, type Tensor, type TensorLike } from '../tensor.js';
 import { parseAliases, parseWithArguments } from './parse.js';
 import { argumentNames, checkArgumentCount } from './arguments.js';
 import { batchDims, batchRun, broadcastBatch } from '../kernel/batch.js';
@@ -56,10 +56,10 @@ export function kernelSolve<const A extends readonly string[]>(
   varName: string,
   defaults: { axis?: 0 | 1; dim?: 0 | 1 } & KernelSolveCallOptions = {},
 ): {
-  (...args: { -readonly [K in keyof A]: TensorLike }): Promise<Tensor<Float32Array>>;
-  (...args: [...{ -readonly [K in keyof A]: TensorLike }, KernelSolveCallOptions]): Promise<Tensor<Float32Array>>;
+  (...args: { -readonly [K in keyof A]: TensorLike }): Promise<Tensor<FloatArray>>;
+  (...args: [...{ -readonly [K in keyof A]: TensorLike }, KernelSolveCallOptions]): Promise<Tensor<FloatArray>>;
   // Inline Vars past the aliases are further arguments (pykeops counts them too).
-  (...args: [...{ -readonly [K in keyof A]: TensorLike }, ...(TensorLike | KernelSolveCallOptions)[]]): Promise<Tensor<Float32Array>>;
+  (...args: [...{ -readonly [K in keyof A]: TensorLike }, ...(TensorLike | KernelSolveCallOptions)[]]): Promise<Tensor<FloatArray>>;
 } {
   checkOptions('kernelSolve', defaults, { axis: isAxis, dim: isAxis, ...CALL_OPTIONS });
   const { axis: _axis, dim: _dim, ...solveDefaults } = defaults;
@@ -86,7 +86,7 @@ export function kernelSolve<const A extends readonly string[]>(
   const arity = decls.length;
   const argNames = argumentNames(decls);
   const tIndex = target.index;
-  const call = async (...args: (TensorLike | SolveOptions)[]): Promise<Tensor<Float32Array>> => {
+  const call = async (...args: (TensorLike | SolveOptions)[]): Promise<Tensor<FloatArray>> => {
     const last = args[args.length - 1];
     const hasOpts = args.length === arity + 1 && last !== undefined && !('data' in last);
     const callOpts = (hasOpts ? last : {}) as KernelSolveCallOptions;
@@ -96,7 +96,8 @@ export function kernelSolve<const A extends readonly string[]>(
     const vals = data.map((t, i) => {
       const c = checkTensor(t, argNames[i]!);
       // Copied now: the solve reads its arguments for many iterations, after the caller has moved on.
-      return { data: c.data instanceof Float32Array ? c.data.slice() : asFloat32(c), shape: [...c.shape] };
+      // float64 stays float64 (the solve then runs in float64); int32 is read as float32.
+      return { data: c.data instanceof Int32Array ? asFloat32(c) : c.data.slice(), shape: [...c.shape] };
     });
     // Leading batch dims (pykeops): one independent solve per batch of the broadcast batch shape.
     const batched = decls.map((d, i) => {
@@ -109,7 +110,8 @@ export function kernelSolve<const A extends readonly string[]>(
     const run = batchRun(batchShape, batched);
     const b0 = batched[tIndex]!;
     const width = vals[tIndex]!.shape.length === 1 ? 1 : vals[tIndex]!.shape[vals[tIndex]!.shape.length - 1]!;
-    const out = new Float32Array(run.count * b0.rows * width);
+    // float64 when any argument is (the solves then run in float64).
+    const out = vals.some((v) => v.data instanceof Float64Array) ? new Float64Array(run.count * b0.rows * width) : new Float32Array(run.count * b0.rows * width);
     const x0 = callOpts.x0;
     if (x0 !== undefined && x0.data.length !== out.length) {
       throw new DimensionError(`kernelSolve: x0 (the initial guess) has shape [${x0.shape.join(', ')}] but the batched solution has [${[...batchShape, b0.rows, width].join(', ')}]`);
@@ -130,7 +132,7 @@ export function kernelSolve<const A extends readonly string[]>(
     return { data: out, shape: [...batchShape, ...vals[tIndex]!.shape.slice(b0.batch.length)] };
   };
   /** One (unbatched) solve. */
-  const solveOne = async (vals: readonly { data: Float32Array; shape: number[] }[], callOpts: KernelSolveCallOptions): Promise<Tensor<Float32Array>> => {
+  const solveOne = async (vals: readonly { data: FloatArray; shape: number[] }[], callOpts: KernelSolveCallOptions): Promise<Tensor<FloatArray>> => {
     const b = vals[tIndex]!;
     // The operator is square: every i- and j-argument has b's rows, read by the formula or not.
     decls.forEach((d, i) => {
@@ -148,7 +150,8 @@ export function kernelSolve<const A extends readonly string[]>(
       scalarKernel !== null
         ? await solveKernel(scalarKernel, vals, b, opts)
         : await solveLinear({ apply: f, p: tIndex, axis, kernel: null }, vals, b, opts);
-    return { data: asFloat32(res.c), shape: [...b.shape] };
+    // Float64Array when the arguments were float64 (the solve ran in float64).
+    return { data: res.c.data as FloatArray, shape: [...b.shape] };
   };
   return call;
 }

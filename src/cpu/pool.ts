@@ -34,8 +34,8 @@ interface Job {
   readonly N: number;
   readonly i0: number;
   readonly i1: number;
-  readonly ins: readonly (Float32Array | Float64Array | undefined)[];
-  readonly outs: readonly (Float32Array | Int32Array)[];
+  readonly ins: readonly (Float32Array | Float64Array | Int32Array | undefined)[];
+  readonly outs: readonly (Float32Array | Float64Array | Int32Array)[];
   /** Batched kernels: the per-batch row offsets and the kept rows per batch (rows i0 .. i1 count over all batches). */
   readonly batchOffsets?: Int32Array;
   readonly batchRows?: number;

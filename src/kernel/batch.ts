@@ -116,9 +116,11 @@ export async function eachBatch(
   M: number,
   N: number,
   batch: BatchRun,
-  run: (ins: readonly (Float32Array | Float64Array | undefined)[]) => Promise<(Float32Array | Int32Array)[]>,
-): Promise<(Float32Array | Int32Array)[]> {
-  const outs = outputs.map((o) => (o.int ? new Int32Array(batch.count * M * o.width) : new Float32Array(batch.count * M * o.width)));
+  run: (ins: readonly (Float32Array | Float64Array | undefined)[]) => Promise<(Float32Array | Float64Array | Int32Array)[]>,
+  float64 = false,
+): Promise<(Float32Array | Float64Array | Int32Array)[]> {
+  const size = (o: { readonly width: number }): number => batch.count * M * o.width;
+  const outs = outputs.map((o) => (o.int ? new Int32Array(size(o)) : float64 ? new Float64Array(size(o)) : new Float32Array(size(o))));
   for (let b = 0; b < batch.count; b++) {
     const views = ins.map((data, v) => {
       const x = vars[v];

@@ -2,6 +2,7 @@ import { Cat, mkVar, variables, type Formula, type VarNode } from '../graph/form
 import { printFormula } from '../graph/print.js';
 import { batchDims } from '../kernel/batch.js';
 import { makePlan } from '../kernel/plan.js';
+import type { Ranges } from '../kernel/ranges.js';
 import { hasGradient, keptVar, reductionGrad } from '../ops/reduction-grads.js';
 import type { ReductionSpec } from '../ops/reductions.js';
 import { chosenBackend, type BackendChoice } from '../scheduler/backends.js';
@@ -24,12 +25,14 @@ export function reductionNodes(
   backend?: BackendChoice,
   /** How each input is declared, when some may not be read by the formula (formula strings); default: the formula's variables. */
   decls?: readonly (ArgDecl | undefined)[],
+  /** Block-sparse: pykeops's six `ranges` arrays (the axis picks which three are read). */
+  ranges?: Ranges,
 ): ReductionNode[] {
   const plan = makePlan(formula, spec);
   let last: { stamp: string; value: Promise<Tensor[]> } | undefined;
   const outputsFor = (stamp: string, vals: readonly Tensor[]): Promise<Tensor[]> => {
     if (last?.stamp !== stamp) {
-      const value = executeReduction(formula, { ...spec, backend }, vals, decls === undefined ? {} : { decls });
+      const value = executeReduction(formula, { ...spec, backend, ...(ranges === undefined ? {} : { ranges }) }, vals, decls === undefined ? {} : { decls });
       last = { stamp, value };
       // A failed run is not kept: a retry after a transient fault (a lost device) runs again.
       value.catch(() => {
@@ -38,7 +41,7 @@ export function reductionNodes(
     }
     return last.value;
   };
-  return plan.outputs.map((out, o) => new ReductionNode(inputs, outputsFor, o, out.width, formula, spec, backend, decls));
+  return plan.outputs.map((out, o) => new ReductionNode(inputs, outputsFor, o, out.width, formula, spec, backend, decls, ranges));
 }
 
 /**
@@ -75,6 +78,8 @@ export class ReductionNode extends Node {
     readonly backend?: BackendChoice,
     /** How each input is declared (a formula-string reduction may have inputs its formula does not read). */
     readonly decls?: readonly (ArgDecl | undefined)[],
+    /** The block-sparse ranges it reduces over (undefined: dense). */
+    readonly ranges?: Ranges,
   ) {
     super(inputs);
     this.wire({ reduction: { formula, spec, output, ...(backend === undefined ? {} : { backend }) } });
@@ -95,7 +100,7 @@ export class ReductionNode extends Node {
   }
 
   override describe(): string {
-    return `${this.spec.reduction}(${printFormula(this.formula, 500)}, axis ${this.spec.axis})`;
+    return `${this.spec.reduction}(${printFormula(this.formula, 500)}, axis ${this.spec.axis}${this.ranges === undefined ? '' : ', block-sparse'})`;
   }
 
   override gradBackend(): BackendChoice | undefined {
@@ -115,9 +120,14 @@ export class ReductionNode extends Node {
     return [...staticBatch(vars.map((w) => ({ shape: shapeOf(w), param: w.cat === Cat.param }))), rows, ...out.rowShape];
   }
 
+  /** int32 for indices; values are float64 when an input is (numpy's promotion; see executeReduction). */
+  override valueDtype(): 'float32' | 'float64' | 'int32' {
+    if (makePlan(this.formula, this.spec).outputs[this.output]!.int) return 'int32';
+    return this.inputs.some((n) => n.valueDtype() === 'float64') ? 'float64' : 'float32';
+  }
+
   protected override details(): string {
-    const int = makePlan(this.formula, this.spec).outputs[this.output]!.int;
-    return `${int ? ' int32' : ' float32'} on ${this.backend ?? chosenBackend() ?? 'auto'}`;
+    return ` ${this.valueDtype()} on ${this.backend ?? chosenBackend() ?? 'auto'}`;
   }
 
   override gradInputs(): readonly Node[] {
@@ -153,7 +163,7 @@ export class ReductionNode extends Node {
       // A vector KMin's value is [rows, K, D]: read as rows of width K*D.
       out: () => keptVar(bind(this.formula.dim > 1 && spec.reduction.startsWith('KMin') ? this.rowView() : this), this.dim, axis),
       lse: () => {
-        lse ??= reductionNodes(this.formula, this.inputs, { reduction: 'LogSumExp', axis }, backend, this.decls)[0]!;
+        lse ??= reductionNodes(this.formula, this.inputs, { reduction: 'LogSumExp', axis }, backend, this.decls, this.ranges)[0]!;
         return keptVar(bind(lse), 1, axis);
       },
     };
@@ -170,7 +180,8 @@ export class ReductionNode extends Node {
       if (!ctx.reaches(src)) continue;
       const gr = reductionGrad(info, v, inp);
       if (gr === null) continue;
-      const node = buildGradReduction(gr, inputs, backend);
+      // The gradient of a block-sparse reduction reduces over the same blocks (pykeops): the six arrays give either axis.
+      const node = buildGradReduction(gr, inputs, backend, this.ranges);
       ctx.push(src, { node: batched ? new BatchSumNode(node, src, v.cat === Cat.param) : node, dim: v.dim });
     }
   }

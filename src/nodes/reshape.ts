@@ -1,13 +1,13 @@
 import { batchDims } from '../kernel/batch.js';
-import type { Tensor } from '../tensor.js';
+import type { FloatArray, Tensor } from '../tensor.js';
 import { Node, type BackwardContext, type Cotangent } from './node.js';
 
 /**
  * A node whose value is another node's data with another shape (`view`), or a constant of
  * another node's size (`zeros`, `ones`). `grad` uses them: views pass cotangents through,
- * constants stop them.
+ * constants stop them. Values keep their precision (float64 stays float64).
  */
-export class ReshapeNode extends Node<Tensor<Float32Array>> {
+export class ReshapeNode extends Node<Tensor<FloatArray>> {
   constructor(
     readonly source: Node,
     readonly role: 'view' | 'zeros' | 'ones',
@@ -25,11 +25,17 @@ export class ReshapeNode extends Node<Tensor<Float32Array>> {
     return this.width;
   }
 
-  protected compute([t]: readonly Tensor[]): Promise<Tensor<Float32Array>> {
+  protected compute([t]: readonly Tensor[]): Promise<Tensor<FloatArray>> {
     const shape = this.shapeOf(t!);
     const n = t!.data.length;
-    const data = this.role === 'view' ? Float32Array.from(t!.data) : new Float32Array(n).fill(this.role === 'ones' ? 1 : 0);
+    // float64 stays float64 (the gradient of a float64 computation is float64); int32 reads as float32.
+    const Type = t!.data instanceof Float64Array ? Float64Array : Float32Array;
+    const data = this.role === 'view' ? Type.from(t!.data) : new Type(n).fill(this.role === 'ones' ? 1 : 0);
     return Promise.resolve({ data, shape });
+  }
+
+  override valueDtype(): 'float32' | 'float64' | undefined {
+    return this.source.valueDtype() === 'float64' ? 'float64' : 'float32';
   }
 
   override gradInputs(): readonly Node[] {

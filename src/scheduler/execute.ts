@@ -5,9 +5,11 @@ import { batchDims, batchRun, broadcastBatch, eachBatch, type BatchedArg, type B
 import { liftLiterals } from '../kernel/literals.js';
 import type { KernelPlan } from '../kernel/plan.js';
 import { makePlan } from '../kernel/plan.js';
+import { kernelRanges, type Ranges } from '../kernel/ranges.js';
 import type { ReductionSpec } from '../ops/reductions.js';
-import { getBackend, type Backend, type BackendChoice } from './backends.js';
-import { asFloat32, checkTensor, type Tensor, type TensorLike } from '../tensor.js';
+import { float64Policy, getBackend, resolveBackend, type Backend, type BackendChoice } from './backends.js';
+import { BackendError } from '../errors.js';
+import { asFloat, checkTensor, floatArray, type Dtype, type Tensor, type TensorLike } from '../tensor.js';
 
 /**
  * Rows of an argument's data and its leading batch dimensions (pykeops: `(..., n, D)` for a
@@ -72,6 +74,8 @@ export interface ExecuteOptions {
    */
   readonly onProgress?: (fraction: number) => void;
   readonly progressPairs?: number;
+  /** Block-sparse: pykeops's six `ranges` arrays (kernel/ranges.ts); the axis picks which three are read. */
+  readonly ranges?: Ranges;
 }
 
 /**
@@ -87,9 +91,13 @@ export async function executeReduction(
 ): Promise<Tensor[]> {
   // Literals become data of one parameter variable, so new constants reuse the compiled kernel.
   const lifted = liftLiterals(formula, opts.weight ?? null);
-  const plan = makePlan(lifted.f, { ...opts, weight: lifted.g });
-  const backend = getBackend(opts.backend);
+  const spec = { ...opts, weight: lifted.g };
+  let plan = makePlan(lifted.f, spec);
   const nameOf = (i: number): string => info.names?.[i] ?? `argument ${i}`;
+  // numpy's rule: float64 as soon as one argument is float64 (float32 and int32 ones are promoted).
+  const wide = args.findIndex((t) => typeof t === 'object' && t !== null && t.data instanceof Float64Array);
+  const { backend, dtype } = wide < 0 ? { backend: getBackend(opts.backend), dtype: 'float32' as const } : float64Backend(await resolveBackend(opts.backend), nameOf(wide));
+  if (dtype === 'float64') plan = makePlan(lifted.f, spec, 'float64');
   const extent: [number | undefined, number | undefined] = [undefined, undefined];
   const who: [string, string] = ['', ''];
   const checked: (TensorLike | undefined)[] = [];
@@ -130,7 +138,7 @@ export async function executeReduction(
     if (d !== undefined && (d.dim !== v.dim || d.cat !== v.cat)) {
       throw new DimensionError(`${nameOf(i)} is declared Var(${i},${flip(d).dim},${flip(d).cat}) but the formula reads it as ${flip(v).cat === v.cat ? v.key : `Var(${i},${v.dim},${flip(v).cat})`}`);
     }
-    ins[i] = asFloat32(checked[i] ?? take(i, v));
+    ins[i] = asFloat(checked[i] ?? take(i, v), dtype);
   });
   // M and N here are the kept and the reduced extent (for axis 0: N and M of the arguments).
   const M = extent[0] ?? 1;
@@ -141,25 +149,29 @@ export async function executeReduction(
   if (N === 0 && plan.reduction.name !== 'Sum') {
     throw new ReductionError(`${plan.reduction.name} over an empty axis has no value`);
   }
+  // Checked against the extents: a malformed array is a DataError naming it.
+  const ranges = opts.ranges === undefined ? undefined : kernelRanges(opts.ranges, opts.axis, M, N);
   const batchShape = broadcastBatch(batched);
   if (batchShape.length > 0) {
+    if (ranges !== undefined) throw new BackendError('block-sparse ranges and batch dimensions cannot be combined in one reduction: reduce each batch with its own ranges');
     // Every batch in one kernel run: each variable's rows start at its batch offset (kernel/batch.ts).
     const run = batchRun(batchShape, plan.vars.map((v, i) => (v === undefined ? undefined : batched[i])));
-    const outs = run.count === 0 ? plan.outputs.map((o) => (o.int ? new Int32Array(0) : new Float32Array(0))) : await runBatched(backend, plan, ins, M, N, run);
+    const outs = run.count === 0 ? plan.outputs.map((o) => (o.int ? new Int32Array(0) : floatArray(plan.dtype, 0))) : await runBatched(backend, plan, ins, M, N, run);
     opts.onProgress?.(1);
     return outs.map((data, o) => ({ data, shape: [...batchShape, M, ...plan.outputs[o]!.rowShape] }));
   }
   const report = opts.onProgress;
   const per = opts.progressPairs ?? PROGRESS_PAIRS;
-  const chunks = Math.min(M, Math.ceil((M * Math.max(1, N)) / per));
-  if (report === undefined || chunks <= 1) {
-    const outs = await backend.run(plan, ins, M, N);
+  const chunks = Math.min(M, Math.ceil((ranges?.pairs ?? M * Math.max(1, N)) / per));
+  // Ranged reductions run in one call (their segments index the whole kept axis).
+  if (report === undefined || chunks <= 1 || ranges !== undefined) {
+    const outs = await backend.run(plan, ins, M, N, ranges);
     report?.(1);
     return outs.map((data, o) => ({ data, shape: [M, ...plan.outputs[o]!.rowShape] }));
   }
   // Kept rows are independent: run them in slices (views of the i-side inputs), one dispatch each.
   const rowsPer = Math.ceil(M / chunks);
-  const outs = plan.outputs.map((o) => (o.int ? new Int32Array(M * o.width) : new Float32Array(M * o.width)));
+  const outs = plan.outputs.map((o) => (o.int ? new Int32Array(M * o.width) : floatArray(plan.dtype, M * o.width)));
   for (let r0 = 0; r0 < M; r0 += rowsPer) {
     const r1 = Math.min(M, r0 + rowsPer);
     const slice = ins.map((data, i) => {
@@ -184,7 +196,25 @@ function runBatched(
   M: number,
   N: number,
   run: BatchRun,
-): Promise<(Float32Array | Int32Array)[]> {
-  if (backend.batches === true) return backend.run(plan, ins, M, N, run);
-  return eachBatch(plan.vars, plan.outputs, ins, M, N, run, (views) => backend.run(plan, views, M, N));
+): Promise<(Float32Array | Float64Array | Int32Array)[]> {
+  if (backend.batches === true) return backend.run(plan, ins, M, N, undefined, run);
+  return eachBatch(plan.vars, plan.outputs, ins, M, N, run, (views) => backend.run(plan, views, M, N), plan.dtype === 'float64');
+}
+
+/**
+ * Where a computation with float64 data (argument `who`) runs, and in what: in float64 on the CPU
+ * backend and the cluster (whose workers run it on their backend: a WebGPU worker refuses it);
+ * on WebGPU (no f64 in WGSL) as `init({ float64 })`
+ * says: on the CPU backend (`'cpu'`), in float32 (`'downcast'`), or never silently (`'error'`).
+ */
+function float64Backend(backend: Backend, who: string): { backend: Backend; dtype: Dtype } {
+  // The cluster's workers run float64 plans on their own backends (a CPU worker: float64).
+  if (backend.name === 'cpu' || backend.name === 'cluster') return { backend, dtype: 'float64' };
+  const policy = float64Policy();
+  if (policy === 'cpu') return { backend: getBackend('cpu'), dtype: 'float64' };
+  if (policy === 'downcast') return { backend, dtype: 'float32' };
+  const why = `the ${backend.name === 'webgpu' ? 'WebGPU' : backend.name} backend computes in float32 only (WGSL has no f64)`;
+  throw new BackendError(
+    `${who} holds float64 data, but ${why}: use { backend: 'cpu' } for float64 results, init({ float64: 'cpu' }) to run float64 reductions on the CPU backend, or init({ float64: 'downcast' }) to accept float32 compute`,
+  );
 }
