@@ -15,7 +15,7 @@ const kOut = (K: number, D: number, int: boolean): ReductionOutput => ({ width: 
  * K = 10, and a faster first result; V8 (5e3 x 5e3) nested is faster, 0.25 vs 0.19 at K = 4,
  * 0.18-0.27 vs 0.17 at K = 10.
  */
-const LIST_UNROLL_MAX: Readonly<Record<Dialect['name'], number>> = { js: 16, wgsl: 3 };
+const LIST_UNROLL_MAX: Readonly<Record<Dialect['name'], number>> = { js: 16, wgsl: 3, wasm: 16 };
 
 /**
  * The K-lists: values `v` and indices `i`, entry r of coordinate k at k*K + r. Short lists are

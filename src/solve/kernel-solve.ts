@@ -1,6 +1,6 @@
 import { executeReduction, type ArgDecl } from '../scheduler/execute.js';
 import type { BackendChoice } from '../scheduler/backends.js';
-import type { Tensor, TensorLike } from '../tensor.js';
+import { floatArray, promotedDtype, type Dtype, type Tensor, type TensorLike } from '../tensor.js';
 import { DimensionError, KernelflowError } from '../errors.js';
 import { Cat, mapVars, mkVar, variables, type Formula } from '../graph/formula.js';
 import { op } from '../ops/build.js';
@@ -157,7 +157,7 @@ export interface KernelSolveOptions extends SolveOptions {
 /** Rows `idx` of a row-major [n, d] array. */
 function rows(t: Tensor, idx: Int32Array): Tensor {
   const d = t.shape.length === 1 ? 1 : t.shape[t.shape.length - 1]!;
-  const out = new Float32Array(idx.length * d);
+  const out = floatArray(t.data instanceof Float64Array ? 'float64' : 'float32', idx.length * d);
   idx.forEach((r, k) => out.set(t.data.subarray(r * d, (r + 1) * d), k * d));
   return { data: out, shape: [idx.length, d] };
 }
@@ -193,7 +193,8 @@ function kernelColumns(K: Formula, vals: readonly (Tensor | undefined)[], n: num
       const data = vals.map((t, v) => (t === undefined || cats.get(v) !== Cat.j ? t : rows(t, padded)));
       data[q] = { data: unit, shape: [block, block] };
       const [out] = await executeReduction(cols, { reduction: 'Sum', axis: 1, backend }, data);
-      const C = out!.data as Float32Array;
+      // The preconditioner is float32 whatever the solve's precision (it only has to be close).
+      const C = out!.data instanceof Float32Array ? out!.data : Float32Array.from(out!.data);
       if (m === block) return C;
       const short = new Float32Array(n * m);
       for (let i = 0; i < n; i++) short.set(C.subarray(i * block, i * block + m), i * m);
@@ -267,10 +268,12 @@ export async function solveLinear(
     report?.({ phase, iter, residual, fraction, rank, setupMs, elapsedMs: performance.now() - start });
 
   let matvecMs = 0;
+  // float64 data solves in float64 (on the CPU backend): the directions are then applied unrounded.
+  const dtype: Dtype = promotedDtype([...vals, b]);
   const A = async (v: Float64Array): Promise<Float64Array> => {
     const t0 = performance.now();
     const args = [...vals];
-    const v32 = Float32Array.from(v);
+    const v32 = dtype === 'float64' ? Float64Array.from(v) : Float32Array.from(v);
     v.set(v32); // the direction actually applied (see BlockOperator)
     args[lin.p] = { data: v32, shape: [n, Dv] };
     const onProgress = report === undefined ? undefined : (f: number) => f < 1 && emit('matvec', f);
@@ -396,7 +399,7 @@ export async function solveLinear(
       refineMs,
       float64Residual: refined?.checked ?? NaN,
     };
-    return { ...res, c: { data: Float32Array.from(res.x), shape: [n, Dv] }, info };
+    return { ...res, c: { data: dtype === 'float64' ? Float64Array.from(res.x) : Float32Array.from(res.x), shape: [n, Dv] }, info };
   } finally {
     record.free(cgBytes);
     if (factor !== undefined) releaseWorkspace(factor);
@@ -430,10 +433,9 @@ async function float64Residual(
   Dv: number,
   info: { names?: readonly string[]; decls?: (ArgDecl | undefined)[] },
 ): Promise<Float64Array> {
-  const x32 = Float32Array.from(x);
-  x.set(x32);
-  const args = [...vals];
-  args[lin.p] = { data: x32, shape: [n, Dv] };
+  // Float64 data: the CPU backend runs a float64 plan (exact exp, float64 sums and output), whatever kernels it uses for float32.
+  const args = vals.map((v) => (v === undefined ? undefined : { data: Float64Array.from(v.data), shape: [...v.shape] }));
+  args[lin.p] = { data: Float64Array.from(x), shape: [n, Dv] };
   const [Ax] = await executeReduction(lin.apply, { reduction: 'Sum', axis: lin.axis, backend: 'cpu' }, args, info);
   const r = new Float64Array(b.length);
   for (let k = 0; k < r.length; k++) r[k] = b[k]! - Ax!.data[k]! - alpha * x[k]!;
