@@ -24,10 +24,11 @@ export interface KListForm {
  * scalar. Measured on ArgKMin K = 10 of SqDist, D = 3, alternated in one run (the machine's load
  * average 7-17, so the ranges are wide): V8 (960 x 3e4, one thread, 4 rows per block) nested ifs
  * 0.27-0.79 G pairs/s, selects 0.15-0.28; lavapipe (2e4 x 2e4, 4 rows per invocation) selects
- * 0.62-0.77, nested ifs 0.17-0.21, arrays with a loop 0.34-0.41 (on SIMD lanes one row's insertion
- * runs for all, so the branch-free one wins).
+ * 0.62-0.77, nested ifs 0.17-0.21, arrays with a loop 0.34-0.41: a CPU driver runs invocations as
+ * SIMD lanes, and one lane's insertion runs (masked) on all of them, so the branch-free one wins;
+ * the guard still pays (selects on every term, unguarded: 3.6x slower).
  */
-export const KLIST: Partial<Record<Dialect['name'], KListForm>> = {
+export const KLIST: Readonly<Partial<Record<Dialect['name'], KListForm>>> = {
   js: { unrollMax: 16, insertion: 'nested' },
   wgsl: { unrollMax: 16, insertion: 'select' },
 };
