@@ -26,7 +26,10 @@ export interface KListForm {
  * 0.27-0.79 G pairs/s, selects 0.15-0.28; lavapipe (2e4 x 2e4, 4 rows per invocation) selects
  * 0.62-0.77, nested ifs 0.17-0.21, arrays with a loop 0.34-0.41: a CPU driver runs invocations as
  * SIMD lanes, and one lane's insertion runs (masked) on all of them, so the branch-free one wins;
- * the guard still pays (selects on every term, unguarded: 3.6x slower).
+ * the guard still pays (selects on every term, unguarded: 3.6x slower). Not taken on lavapipe: at
+ * K = 20, scalars (unrollMax 32) ran 2.2x (2 rows) to 3.5x (4 rows) the arrays' 0.045 G pairs/s,
+ * but the first result took 2.3-5x longer (3-7 s at load 14); arrays inserted by a select loop
+ * whose index is the same on every lane ran 0.7x (K = 64) and 0.96x (K = 20) the while loop.
  */
 export const KLIST: Readonly<Partial<Record<Dialect['name'], KListForm>>> = {
   js: { unrollMax: 16, insertion: 'nested' },
