@@ -2,6 +2,7 @@ import { DimensionError, LimitError, ReductionError } from '../errors.js';
 import { LIMITS, postOrder, transpose, type Formula, type VarNode } from '../graph/formula.js';
 import { printFormula } from '../graph/print.js';
 import { expandComposites } from '../ops/composite.js';
+import type { Dtype } from '../tensor.js';
 import { reductionDef, type ReductionDef, type ReductionOutput, type ReductionSpec } from '../ops/reductions.js';
 
 /**
@@ -18,6 +19,14 @@ export interface KernelPlan {
   /** Variables of F and G by index (a gap is an argument the formula does not use). */
   readonly vars: readonly (VarNode | undefined)[];
   readonly outputs: readonly ReductionOutput[];
+  /** Block-sparse: the j loop runs over each row block's j-ranges (kernel/ranges.ts), not over [0, N). */
+  readonly ranged?: boolean;
+  /**
+   * The precision of inputs, arithmetic and value outputs. Part of the structure (and of `key`):
+   * float64 plans are for backends that compute in float64 (the CPU's JavaScript kernels); a
+   * float32-only path (WGSL, WASM SIMD) must decline them.
+   */
+  readonly dtype: Dtype;
 }
 
 // Structure strings by root node: a formula that is planned again (every run of a node) costs a lookup.
@@ -48,7 +57,7 @@ export function structureOf(f: Formula): string {
 }
 
 /** Plans a reduction; checks the reduction's constraints and that variables agree on their dims. */
-export function makePlan(formula: Formula, opts: ReductionSpec): KernelPlan {
+export function makePlan(formula: Formula, opts: ReductionSpec, dtype: Dtype = 'float32'): KernelPlan {
   const red = reductionDef(opts.reduction);
   if (opts.axis !== 0 && opts.axis !== 1) throw new ReductionError(`axis must be 0 or 1, got ${String(opts.axis)}`);
   const weight = opts.weight ?? null;
@@ -78,7 +87,8 @@ export function makePlan(formula: Formula, opts: ReductionSpec): KernelPlan {
   return {
     // Built on first use: plans made only to check a reduction never pay for it.
     get key(): string {
-      return (key ??= `${red.name}|K=${K}|${structureOf(f)}|${g === null ? '' : structureOf(g)}`);
+      // float32 keys read as before; a float64 kernel is other code (no rounding, an exact exp).
+      return (key ??= `${red.name}|K=${K}|${structureOf(f)}|${g === null ? '' : structureOf(g)}${dtype === 'float64' ? '|f64' : ''}`);
     },
     f,
     g,
@@ -86,5 +96,6 @@ export function makePlan(formula: Formula, opts: ReductionSpec): KernelPlan {
     K,
     vars,
     outputs: red.outputs(f.dim, g?.dim ?? 0, K),
+    dtype,
   };
 }
