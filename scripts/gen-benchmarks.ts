@@ -18,6 +18,7 @@ const results = new URL('../bench/results/', import.meta.url);
 const COMMANDS: Readonly<Record<string, string>> = {
   'gaussian-sum': 'npm run bench',
   'gpu-backend': 'npx tsx bench/gpu-backend.ts',
+  knn: 'npx tsx bench/knn.ts',
   soak: 'npx tsx bench/soak.ts',
   batch: 'npx tsx bench/batch.ts',
   solve: 'npx tsx bench/solve.ts',

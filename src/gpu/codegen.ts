@@ -91,7 +91,8 @@ const struct = (fields: readonly string[]): string => `struct Params { ${fields.
  * M = N = 1e4: several rows per invocation share the j loads and give the compiler independent
  * work (Gaussian sum: 1 row 0.3 G pairs/s, 4 rows 0.65, 8 rows 2.3, 16 rows 2.4 but twice the
  * first-dispatch compile, 0.8 s instead of 0.4 s). The KMin family keeps K-long lists per row:
- * ArgKMin K=10 ran at 0.3 G/s with 1 row, 0.6 with 2, 1.0 with 4 (8 rows: no faster, 1.5 s compile).
+ * ArgKMin K=10 ran at 0.3 G/s with 1 row, 0.6 with 2, 1.0 with 4 (8 rows: no faster, 1.5 s compile)
+ * while the lists were arrays; as scalars 8 rows are faster (below).
  */
 export function defaultShape(plan: KernelPlan, lin: Linearized = linearize(planRoots(plan))): KernelShape {
   const pairTemps = lin.temps.filter((t) => t.level === 3).length;
@@ -104,8 +105,11 @@ export function defaultShape(plan: KernelPlan, lin: Linearized = linearize(planR
   const rowCap = widest > 8 ? 4 : 8;
   const rows = (R: number): KernelShape => ({ rowsPerThread: Math.min(R, rowCap), workgroupSize: 16 });
   if (plan.reduction.usesK) {
+    // K-lists of up to 16 entries are scalars with a branch-free insertion (ops/kmin.ts): ArgKMin
+    // K=10 at 2e4 x 2e4, alternated, load average 7-25: 8 rows 1.2-1.4x the speed of 4 (0.43-1.0
+    // G pairs/s), first result about 2x longer (shader cache off: 10.6 s against 5.9 s at load 25).
     const list = plan.K * plan.f.dim;
-    return rows(list <= 16 ? 4 : list <= 32 ? 2 : 1);
+    return rows(list <= 16 ? 8 : list <= 32 ? 2 : 1);
   }
   if (pairTemps > 48 || accWidth > 16) return rows(1);
   if (pairTemps > 16 || accWidth > 4) return rows(4);
