@@ -28,10 +28,10 @@ function random(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n }, () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648));
 }
 
-type Backend = { run(plan: KernelPlan, ins: readonly (Float32Array | undefined)[], M: number, N: number): Promise<(Float32Array | Int32Array)[]> };
+type Backend = { run(plan: KernelPlan, ins: readonly (Float32Array | undefined)[], M: number, N: number): Promise<(Float32Array | Float64Array | Int32Array)[]> };
 
 /** Best seconds of `reps` calls after one warm-up call, and the last result. */
-async function best(b: Backend, plan: KernelPlan, ins: Float32Array[], M: number, N: number): Promise<[number, (Float32Array | Int32Array)[]]> {
+async function best(b: Backend, plan: KernelPlan, ins: Float32Array[], M: number, N: number): Promise<[number, (Float32Array | Float64Array | Int32Array)[]]> {
   let out = await b.run(plan, ins, M, N);
   let t = Infinity;
   for (let r = 0; r < reps; r++) {

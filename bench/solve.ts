@@ -8,9 +8,12 @@
  * numpy is there (optional; nothing else depends on it). Dense solutions are cached in the OS temp
  * directory, keyed by n and seed, with the time their computation took.
  *
+ * On WebGPU, at n <= --refine-max (default 2e4), the solve again with one step of iterative
+ * refinement (option refine: 1: a float64 residual on the CPU backend, then a float32 correction).
  * Each row: iterations, the landmarks the preconditioner took, where the time went (setup, the
- * kernel reductions K·p, the preconditioner applications, the rest of CG on the host), the CG
- * residual and the true one (one more K·c on the same backend), the error against dense, and
+ * kernel reductions K·p, the preconditioner applications, the rest of CG on the host, the float64
+ * residuals of refinement), the CG residual and the true one (one more K·c: with float64 kernel
+ * values on the CPU backend up to n = 2e4, else on the solve's backend), the error against dense, and
  * stats().peakBytes, asserted below 2·(n·D·4 + rankCap·n·8): memory O(n). The 1-minute load
  * average before and after each solve says how busy the (shared) machine was. A solve that runs
  * past --budget seconds (--budget-none for plain CG) is stopped and reported as such (iterations
@@ -20,7 +23,7 @@
  * at a cap of 256 with the default stop.
  *
  * Prints a progress line for long solves (stderr), a table, and writes bench/results/solve.json.
- * Usage: npx tsx bench/solve.ts [--sizes 5000,20000,100000] [--backends webgpu,cpu]
+ * Usage: npx tsx bench/solve.ts [--sizes 5000,20000,100000] [--cpu-sizes (default: --sizes)] [--backends webgpu,cpu] [--refine-max 20000] [--out solve]
  *        [--compare 20000|none] [--budget 1500] [--budget-none 300] [--tol 1e-6] [--no-dense] [--python python3]
  */
 import { execFileSync } from 'node:child_process';
@@ -42,6 +45,11 @@ const flag = (name: string): string | undefined => {
 };
 const sizes = (flag('sizes') ?? '5000,20000,100000').split(',').map(Number);
 const backends = (flag('backends') ?? 'webgpu,cpu').split(',') as BackendName[];
+const cpuSizes = flag('cpu-sizes')?.split(',').map(Number) ?? sizes;
+/** Sizes with a second WebGPU solve refined once (option refine: 1). */
+const refineMax = Number(flag('refine-max') ?? 20000);
+/** Results file name under bench/results/ (a partial rerun can go beside the full one). */
+const outName = flag('out') ?? 'solve';
 const compareAt = flag('compare') === 'none' ? null : Number(flag('compare') ?? 20000);
 const budgetS = Number(flag('budget') ?? 1500);
 const budgetNoneS = Number(flag('budget-none') ?? 300);
@@ -66,7 +74,10 @@ function problem(n: number): { x: Float32Array; b: Float32Array } {
 const K = op('Exp', [op('Minus', [op('Mult', [mkVar(2, 1, Cat.param), op('SqDist', [mkVar(0, D, Cat.i), mkVar(1, D, Cat.j)])])])]);
 const valsOf = (x: Float32Array, n: number) => [{ data: x, shape: [n, D] }, { data: x, shape: [n, D] }, { data: Float32Array.of(g), shape: [1] }];
 
-/** ||b - (alpha I + K) c|| / ||b|| (largest over the columns) with K on the backend: the true residual of the float32 operator. */
+/** Up to this n the true residual is computed with float64 kernel values (the CPU backend); above, with the solve's backend. */
+const TRUE_F64_MAX = 20000;
+
+/** ||b - (alpha I + K) c|| / ||b|| (largest over the columns) with K on `backend` (float64 kernel values on the CPU backend, float32 on WebGPU). */
 async function trueResidual(backend: BackendName, x: Float32Array, b: Float32Array, c: Float32Array, n: number): Promise<number> {
   const Kc = op('Mult', [K, mkVar(3, Dv, Cat.j)]);
   const [out] = await executeReduction(Kc, { reduction: 'Sum', axis: 1, backend }, [...valsOf(x, n), { data: c, shape: [n, Dv] }]);
@@ -163,13 +174,20 @@ async function run(backend: BackendName, n: number, opts: KernelSolveOptions & {
       'setup kernel s': sec(i.setupKernelMs),
       'K·p s': sec(i.matvecMs),
       'precond s': sec(i.precondMs),
-      'CG host s': sec(i.totalMs - i.setupMs - i.matvecMs - i.precondMs),
+      'CG host s': sec(i.totalMs - i.setupMs - i.matvecMs - i.precondMs - i.refineMs),
       'total s': sec(i.totalMs),
-      's/iter': i.iterations > 0 ? +((i.totalMs - i.setupMs) / 1000 / i.iterations).toFixed(2) : 0,
+      's/iter': i.iterations > 0 ? +((i.totalMs - i.setupMs - i.refineMs) / 1000 / i.iterations).toFixed(2) : 0,
+      refine: i.refinements,
+      'refine s': sec(i.refineMs),
       'rel. residual': +r.residual.toExponential(2),
     };
+    if (i.refinements > 0) row['float64 residual before correction'] = +i.float64Residual.toExponential(2);
     if (r.cancelled) row.note = `stopped at the ${budget} s budget`;
-    if (withTrue && !r.cancelled) row['true rel. residual'] = +(await trueResidual(backend, x, b, r.c.data as Float32Array, n)).toExponential(2);
+    if (withTrue && !r.cancelled) {
+      const on: BackendName = n <= TRUE_F64_MAX ? 'cpu' : backend;
+      row['true rel. residual'] = +(await trueResidual(on, x, b, r.c.data as Float32Array, n)).toExponential(2);
+      row['true residual K'] = on === 'cpu' ? 'float64' : 'float32';
+    }
     if (ref !== null) {
       row['rel. err vs dense'] = +relErr(r.c.data, ref.c).toExponential(2);
       row['dense s'] = +ref.seconds.toFixed(1);
@@ -198,12 +216,14 @@ for (const backend of backends) {
     const { x, b } = problem(w);
     await solveKernel(K, valsOf(x, w), { data: b, shape: [w, Dv] }, { alpha, rank: 64, backend });
     await trueResidual(backend, x, b, b, w);
+    await trueResidual('cpu', x, b, b, w); // the float64 residuals of refinement and of the true residual column
   }
-  for (const n of sizes) {
+  for (const n of backend === 'cpu' ? cpuSizes : sizes) {
     const { x, b } = problem(n);
     const ref = dense(n, x, b);
     if (ref !== null && !denseRefs.some((r) => r.n === n)) denseRefs.push({ n, 'dense s': +ref.seconds.toFixed(1), method: ref.method });
     rows.push(await run(backend, n, {}, ref, true));
+    if (backend === 'webgpu' && n <= refineMax) rows.push(await run(backend, n, { refine: 1, label: 'refine 1' }, ref, true));
     if (n <= 5000) rows.push(await run(backend, n, { precond: 'none' }, ref, true));
   }
   if (backend === 'webgpu' && compareAt !== null) {
@@ -219,10 +239,10 @@ if (comparison.length > 0) console.table(comparison);
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, adapter };
 writeFileSync(
-  new URL('./results/solve.json', import.meta.url),
+  new URL(`./results/${outName}.json`, import.meta.url),
   JSON.stringify({ date: new Date().toISOString(), machine, D, Dv, sigma: 0.1, alpha, tol, budget_s: budgetS, budget_none_s: budgetNoneS, rows, comparison, dense: denseRefs }, null, 2),
 );
-console.log('wrote bench/results/solve.json');
+console.log(`wrote bench/results/${outName}.json`);
 if (overBound > 0) {
   console.error(`${overBound} solve(s) peaked above 2·(n·D·4 + rankCap·n·8) bytes: memory is not O(n)`);
   process.exitCode = 1;

@@ -18,9 +18,18 @@ const results = new URL('../bench/results/', import.meta.url);
 const COMMANDS: Readonly<Record<string, string>> = {
   'gaussian-sum': 'npm run bench',
   'gpu-backend': 'npx tsx bench/gpu-backend.ts',
+  knn: 'npx tsx bench/knn.ts',
+  soak: 'npx tsx bench/soak.ts',
+  batch: 'npx tsx bench/batch.ts',
   solve: 'npx tsx bench/solve.ts',
+  'solve-webgpu': 'npx tsx bench/solve.ts --sizes 20000,100000 --backends webgpu --compare none --out solve-webgpu',
   'streaming-cpu': 'npm run bench:streaming',
   'streaming-webgpu': 'npm run bench:streaming -- --backend webgpu',
+  'block-sparse': 'npx tsx bench/block-sparse.ts',
+  'gpu-profiles-small': 'npx tsx bench/gpu-profiles.ts --sizes small',
+  'gpu-profiles-ab': 'npx tsx bench/gpu-profiles-ab.ts --base <checkout of the base>',
+  'gpu-profiles-gpu': 'bench/gpu/prepare.sh, then bench/gpu/run.sh on a GPU machine (bench/gpu/README.md)',
+  'torch-peer-gpu': 'bench/gpu/run.sh on a GPU machine (bench/gpu/README.md)',
 };
 
 type Row = Record<string, unknown>;

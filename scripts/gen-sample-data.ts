@@ -7,7 +7,8 @@
  * A reference surface `ref` (a bumpy height field over [-1, 1]^2, with normals and an intensity)
  * and a `scan` of the same surface: other sample points, noise, then a small rigid motion (a
  * rotation of 4 degrees about z and a translation), so that the registration example has a step
- * to find. A LiDAR-like `terrain` (LAS) for the density example. Each file format the command
+ * to find. A LiDAR-like `terrain` (LAS, and LAZ by our own LASzip encoder, scripts/laz) for the
+ * density example. Each file format the command
  * reads gets a file; test/cli checks that the committed files are what this script writes.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -19,6 +20,7 @@ import { writeNPY } from '../src/cli/formats/npy.js';
 import { writePCD } from '../src/cli/formats/pcd.js';
 import { writePLY } from '../src/cli/formats/ply.js';
 import type { ScalarKind } from '../src/cli/formats/table.js';
+import { compressLAS } from './laz/laz.js';
 
 /** A generated cloud: float64 columns (what the files store, before float32 rounding). */
 export interface Cloud {
@@ -169,6 +171,9 @@ export function encodeLAS(t: Terrain): Uint8Array {
   return bytes;
 }
 
+/** Points per LAZ chunk in terrain.laz: 1000 points make 4 chunks. */
+export const LAZ_CHUNK = 256;
+
 /** The sample clouds. */
 export function clouds(): { scan: Cloud; ref: Cloud; terrain: Terrain } {
   return { scan: sample(800, 11, true), ref: sample(1200, 22, false), terrain: terrain() };
@@ -192,6 +197,8 @@ export function sampleFiles(): Map<string, Uint8Array> {
   files.set('ref-ascii.pcd', writePCD(columns(smallRef, ['normal_x', 'normal_y', 'normal_z']), smallRef.n, 'ascii'));
   files.set('ref-compressed.pcd', writePCD(columns(smallRef, null), smallRef.n, 'binary_compressed'));
   files.set('terrain.las', encodeLAS(t));
+  // Chunks of 256 points (LASzip's default is 50 000) so that the sample has several chunks.
+  files.set('terrain.laz', compressLAS(encodeLAS(t), { chunkSize: LAZ_CHUNK }));
   files.set('scan.npy', writeNPY(Float32Array.from(scan.position), [scan.n, 3]));
   files.set('scan.csv', writeCSV(columns(small, null), small.n));
   return files;

@@ -10,12 +10,18 @@
  * @document ../docs/formula-reference.md
  * @document ../docs/benchmarks.md
  * @document ../docs/scaling-out.md
+ * @document ../docs/gpu-profiles.md
  */
 export { KernelflowError, ParseError, DimensionError, DataError, ReductionError, BackendError, OptionError, PipelineError, LimitError } from './errors.js';
-export type { TensorLike, Tensor } from './tensor.js';
-export { init, backendName, shutdown, softwareAdapter, type Backend, type BackendName, type BackendChoice, type InitOptions } from './scheduler/backends.js';
+export type { TensorLike, Tensor, FloatArray } from './tensor.js';
+export { init, backendName, shutdown, softwareAdapter, cpuKernels, type Backend, type BackendName, type BackendChoice, type InitOptions, type Float64Policy } from './scheduler/backends.js';
+export type { CpuKernelInfo, CpuKernels } from './cpu/backend.js';
 export { stats, resetStats, type Stats } from './stats.js';
-export { genred, type GenredOptions, type GenredResult, type PairReduction } from './api/genred.js';
+export { kernelShapes, type KernelShapeInfo } from './gpu/tuner.js';
+export type { KernelShape } from './gpu/codegen.js';
+export { genred, type GenredOptions, type GenredCallOptions, type GenredResult, type PairReduction } from './api/genred.js';
+export { gridCluster, sortClusters, clusterRangesCentroids, fromMatrix } from './api/clustering.js';
+export type { Ranges, RangeArray } from './kernel/ranges.js';
 export { Vi, Vj, Pm, LazyTensor, type Operand, type ReduceOptions } from './api/lazy.js';
 export { Node, SourceNode, batch } from './nodes/node.js';
 export { source } from './api/source.js';

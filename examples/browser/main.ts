@@ -9,7 +9,7 @@
  * Build: node examples/browser/build.mjs, then serve examples/browser/ and open index.html.
  * `window.__kf` exposes { frames, backend, lastError, ... } for the headless test.
  */
-import { Vi, Vj, backendName, init, softwareAdapter, source, stats, type BackendChoice, type Tensor } from '../../src/index.js';
+import { Vi, Vj, backendName, cpuKernels, init, kernelShapes, softwareAdapter, source, stats, type BackendChoice, type CpuKernelInfo, type Tensor } from '../../src/index.js';
 
 interface KfStatus {
   frames: number;
@@ -21,6 +21,10 @@ interface KfStatus {
   checked: number;
   mismatches: number;
   sizes: { m: number; n: number; grid: [number, number] } | null;
+  /** The WebGPU kernel profiles and shapes used (kernelShapes()): empty on the CPU backend. */
+  kernels: { profile: string; rowsPerThread: number; workgroupSize: number; tileRows: number }[];
+  /** On the CPU backend: which kernels ran (WebAssembly SIMD, or JavaScript), and how many compiled to WASM. */
+  cpu: CpuKernelInfo | null;
 }
 
 declare global {
@@ -29,7 +33,7 @@ declare global {
   }
 }
 
-const kf: KfStatus = { frames: 0, backend: null, lastError: null, latencyMs: null, checked: 0, mismatches: 0, sizes: null };
+const kf: KfStatus = { frames: 0, backend: null, lastError: null, latencyMs: null, checked: 0, mismatches: 0, sizes: null, kernels: [], cpu: null };
 window.__kf = kf;
 
 const statusEl = document.getElementById('status') as HTMLPreElement;
@@ -155,12 +159,14 @@ const num = (name: string, dflt: number): number => {
 async function main(): Promise<void> {
   statusEl.textContent = 'choosing a backend…';
   const want = (params.get('backend') ?? 'auto') as BackendChoice;
-  const backend = await init({ backend: want });
+  // ?profile=gpu forces the GPU kernel profile (workgroup-memory tiles) on any adapter; default: from the adapter.
+  const profile = params.get('profile');
+  const backend = await init({ backend: want, gpuProfile: profile === 'gpu' || profile === 'cpu' ? profile : 'auto' });
   const gpu = backend === 'webgpu';
   kf.backend = backend;
   const backendLine = gpu
     ? `WebGPU${softwareAdapter() ? ' (software adapter)' : ''}`
-    : `CPU (generated JavaScript on the main thread${want === 'cpu' ? ', as asked' : ': this browser has no WebGPU adapter; headless Chromium without a GPU has none unless started with SwiftShader'})`;
+    : `CPU (${cpuKernels().kernels === 'wasm' ? 'WebAssembly SIMD kernels' : 'generated JavaScript'} on the main thread${want === 'cpu' ? ', as asked' : ': this browser has no WebGPU adapter; headless Chromium without a GPU has none unless started with SwiftShader'})`;
 
   // A hardware GPU takes 10x more points; a software adapter (SwiftShader) or the CPU, the small sizes.
   const big = gpu && !softwareAdapter();
@@ -258,13 +264,16 @@ async function main(): Promise<void> {
 
   function status(): void {
     const st = stats();
+    if (!gpu) kf.cpu = cpuKernels();
     const lat = kf.latencyMs ?? 0;
+    kf.kernels = kernelShapes().map((k) => ({ profile: k.profile, ...k.shape }));
+    const shapes = kf.kernels.map((k) => `${k.profile} ${k.rowsPerThread}x${k.workgroupSize}${k.tileRows > 0 ? ` tile ${k.tileRows}` : ''}`);
     statusEl.textContent = [
       `backend   ${backendLine}`,
       `sizes     moving M=${M}, reference N=${N}, density grid ${GW}x${GH} (sigma ${SIGMA})`,
       `frames    ${kf.frames}   (${fps.toFixed(1)} frames/s, skipped ${st.framesSkipped})`,
       `latency   ${lat.toFixed(1)} ms last, ${(latencySum / Math.max(1, kf.frames)).toFixed(1)} ms mean (x.set -> both results)`,
-      `kernels   ${st.dispatches} dispatches, ${st.pipelinesCompiled} compiled, ${st.pipelineCacheHits} cache hits`,
+      `kernels   ${st.dispatches} dispatches, ${st.pipelinesCompiled} compiled, ${st.pipelineCacheHits} cache hits${shapes.length > 0 ? `; shapes ${[...new Set(shapes)].join(', ')}` : ''}`,
       `checked   ${kf.checked} rows against a float64 brute force, ${kf.mismatches} mismatches`,
     ].join('\n');
   }

@@ -1,6 +1,6 @@
 import { DimensionError, KernelflowError } from '../errors.js';
 import { Node, SourceNode, type BackwardContext, type Cotangent } from '../nodes/node.js';
-import { checkTensor, type Tensor, type TensorLike } from '../tensor.js';
+import { checkTensor, floatArray, promotedDtype, type Dtype, type FloatArray, type Tensor, type TensorLike } from '../tensor.js';
 
 /*
  * A small dense toolkit on result nodes (tfjs-style names): elementwise `add sub mul div` with
@@ -114,17 +114,18 @@ function reducedShapes(shape: Shape, axes: readonly number[]): { keep: number[];
   return { keep, drop: shape.filter((_, k) => !axes.includes(k)) };
 }
 
-const scalar = (v: number): Tensor => ({ data: Float32Array.of(v), shape: [] });
+/** A number operand, in the precision of the other operand (it never promotes a float32 computation). */
+const scalar = (v: number, dtype: Dtype): Tensor => ({ data: dtype === 'float64' ? Float64Array.of(v) : Float32Array.of(v), shape: [] });
 
-function forward(op: DenseOp, vals: readonly Tensor[], what: string): Tensor<Float32Array> {
+function forward(op: DenseOp, vals: readonly Tensor[], what: string): Tensor<FloatArray> {
   const A = vals[0]!;
   if (op.kind === 'binary') {
-    const B = op.scalar === undefined ? vals[1]! : scalar(op.scalar);
+    const B = op.scalar === undefined ? vals[1]! : scalar(op.scalar, promotedDtype([A]));
     const shape = broadcastShapes(A.shape, B.shape, what);
     const ma = broadcastMap(shape, A.shape);
     const mb = broadcastMap(shape, B.shape);
     const f = BINARY[op.fn].f;
-    const data = new Float32Array(ma.length);
+    const data = floatArray(promotedDtype([A, B]), ma.length);
     for (let k = 0; k < data.length; k++) data[k] = f(A.data[ma[k]!]!, B.data[mb[k]!]!);
     return { data, shape };
   }
@@ -142,14 +143,14 @@ function forward(op: DenseOp, vals: readonly Tensor[], what: string): Tensor<Flo
     else acc[o]! += op.fn === 'norm' ? v * v : v;
   }
   for (let o = 0; o < acc.length; o++) acc[o] = op.fn === 'mean' ? acc[o]! / count : op.fn === 'norm' ? Math.sqrt(acc[o]!) : acc[o]!;
-  return { data: Float32Array.from(acc), shape: op.keepDims ? keep : drop };
+  return { data: promotedDtype([A]) === 'float64' ? acc : Float32Array.from(acc), shape: op.keepDims ? keep : drop };
 }
 
 /** The vector-Jacobian product of `op` for operand `k`: `g` is the cotangent of `out`, flat. */
 function vjp(op: DenseOp, vals: readonly Tensor[], out: Tensor, g: Float64Array, k: number): Float64Array {
   const A = vals[0]!;
   if (op.kind === 'binary') {
-    const B = op.scalar === undefined ? vals[1]! : scalar(op.scalar);
+    const B = op.scalar === undefined ? vals[1]! : scalar(op.scalar, promotedDtype([A]));
     const ma = broadcastMap(out.shape, A.shape);
     const mb = broadcastMap(out.shape, B.shape);
     const rule = BINARY[op.fn];
@@ -177,7 +178,7 @@ function vjp(op: DenseOp, vals: readonly Tensor[], out: Tensor, g: Float64Array,
 }
 
 /** A dense op as a graph node. */
-class DenseNode extends Node<Tensor<Float32Array>> {
+class DenseNode extends Node<Tensor<FloatArray>> {
   constructor(
     inputs: readonly Node[],
     readonly op: DenseOp,
@@ -192,7 +193,7 @@ class DenseNode extends Node<Tensor<Float32Array>> {
     return this.inputs;
   }
 
-  protected compute(vals: readonly Tensor[]): Promise<Tensor<Float32Array>> {
+  protected compute(vals: readonly Tensor[]): Promise<Tensor<FloatArray>> {
     return Promise.resolve(forward(this.op, vals, this.label));
   }
 
@@ -233,7 +234,7 @@ class DenseNode extends Node<Tensor<Float32Array>> {
 }
 
 /** The cotangent of operand `k` of a dense node, rows of the operand's width (first order). */
-class DenseGradNode extends Node<Tensor<Float32Array>> {
+class DenseGradNode extends Node<Tensor<FloatArray>> {
   private readonly ones: boolean;
 
   constructor(
@@ -246,7 +247,7 @@ class DenseGradNode extends Node<Tensor<Float32Array>> {
     this.wire({ kind: 'computed', label: `gradient of ${of.describe()}` });
   }
 
-  protected compute(vals: readonly Tensor[]): Promise<Tensor<Float32Array>> {
+  protected compute(vals: readonly Tensor[]): Promise<Tensor<FloatArray>> {
     const n = this.of.sources.length;
     const out = vals[n]!;
     const g = new Float64Array(out.data.length).fill(this.ones ? 1 : 0);
@@ -256,7 +257,8 @@ class DenseGradNode extends Node<Tensor<Float32Array>> {
     }
     const grad = vjp(this.of.op, vals.slice(0, n), out, g, this.k);
     const dim = this.dim;
-    return Promise.resolve({ data: Float32Array.from(grad), shape: [grad.length / dim, dim] });
+    // The gradient has the precision of the computation it differentiates.
+    return Promise.resolve({ data: promotedDtype(vals) === 'float64' ? grad : Float32Array.from(grad), shape: [grad.length / dim, dim] });
   }
 
   override get dim(): number {
@@ -291,23 +293,23 @@ function reduce(a: Node, fn: Reduce, axis: number | readonly number[] | undefine
 declare module '../nodes/node.js' {
   interface Node<T extends Tensor = Tensor> {
     /** `this + b` elementwise, NumPy broadcasting; b a Node, a TensorLike or a number. A node. */
-    add(b: Node | TensorLike | number): Node<Tensor<Float32Array>>;
+    add(b: Node | TensorLike | number): Node<Tensor<FloatArray>>;
     /** `this - b` elementwise, NumPy broadcasting. A node. */
-    sub(b: Node | TensorLike | number): Node<Tensor<Float32Array>>;
+    sub(b: Node | TensorLike | number): Node<Tensor<FloatArray>>;
     /** `this * b` elementwise, NumPy broadcasting. A node. */
-    mul(b: Node | TensorLike | number): Node<Tensor<Float32Array>>;
+    mul(b: Node | TensorLike | number): Node<Tensor<FloatArray>>;
     /** `this / b` elementwise, NumPy broadcasting. A node. */
-    div(b: Node | TensorLike | number): Node<Tensor<Float32Array>>;
+    div(b: Node | TensorLike | number): Node<Tensor<FloatArray>>;
     /** The sum over `axis` (a number or a list; negative counts from the end; default: all axes, giving shape `[]`). A node. */
-    sum(axis?: number | readonly number[], keepDims?: boolean): Node<Tensor<Float32Array>>;
+    sum(axis?: number | readonly number[], keepDims?: boolean): Node<Tensor<FloatArray>>;
     /** The mean over `axis` (default: all axes). A node. */
-    mean(axis?: number | readonly number[], keepDims?: boolean): Node<Tensor<Float32Array>>;
+    mean(axis?: number | readonly number[], keepDims?: boolean): Node<Tensor<FloatArray>>;
     /** The maximum over `axis` (default: all axes). A node. */
-    max(axis?: number | readonly number[], keepDims?: boolean): Node<Tensor<Float32Array>>;
+    max(axis?: number | readonly number[], keepDims?: boolean): Node<Tensor<FloatArray>>;
     /** The minimum over `axis` (default: all axes). A node. */
-    min(axis?: number | readonly number[], keepDims?: boolean): Node<Tensor<Float32Array>>;
+    min(axis?: number | readonly number[], keepDims?: boolean): Node<Tensor<FloatArray>>;
     /** The Euclidean (Frobenius) norm over `axis` (default: all axes), `sqrt(sum(this²))`. A node. */
-    norm(axis?: number | readonly number[], keepDims?: boolean): Node<Tensor<Float32Array>>;
+    norm(axis?: number | readonly number[], keepDims?: boolean): Node<Tensor<FloatArray>>;
     /** The current value as nested arrays ({@link toArray} of `read()`). */
     array(): Promise<NestedArray>;
   }

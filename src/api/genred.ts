@@ -5,7 +5,9 @@ import { executeReduction } from '../scheduler/execute.js';
 import { parseAliases, parseWithArguments } from './parse.js';
 import { argumentNames, checkArgumentCount } from './arguments.js';
 import { genredAxis } from './options.js';
-import { ownedCopy, type Tensor, type TensorLike } from '../tensor.js';
+import { ownedCopy, type FloatArray, type Tensor, type TensorLike } from '../tensor.js';
+import type { Ranges } from '../kernel/ranges.js';
+import { checkOptions, anything } from '../options.js';
 
 /**
  * The reductions with two outputs: they resolve to `[values, indices]`, computed in one pass.
@@ -23,7 +25,7 @@ export type PairReduction = 'Min_ArgMin' | 'Max_ArgMax' | 'KMin_ArgKMin';
 /**
  * What the function `genred` returns resolves to: a `[values, indices]` pair for a
  * {@link PairReduction}, indices (`Tensor<Int32Array>`) for ArgMin, ArgMax and ArgKMin, values
- * (`Tensor<Float32Array>`) otherwise.
+ * (`Tensor<FloatArray>`) otherwise.
  * @example
  * ```ts
  * import { genred, type GenredResult } from 'kernelflow';
@@ -36,10 +38,10 @@ export type PairReduction = 'Min_ArgMin' | 'Max_ArgMax' | 'KMin_ArgKMin';
  * ```
  */
 export type GenredResult<R extends ReductionName> = R extends PairReduction
-  ? [Tensor<Float32Array>, Tensor<Int32Array>]
+  ? [Tensor<FloatArray>, Tensor<Int32Array>]
   : R extends 'ArgMin' | 'ArgMax' | 'ArgKMin'
     ? Tensor<Int32Array>
-    : Tensor<Float32Array>;
+    : Tensor<FloatArray>;
 
 /**
  * Options of `genred` (pykeops's `Genred(formula, aliases, reduction_op=, axis=)`).
@@ -66,6 +68,27 @@ export interface GenredOptions<R extends ReductionName> {
 }
 
 /**
+ * Options of one call of a `genred` function, given after the arguments (pykeops's keyword
+ * arguments of the call).
+ * @example
+ * ```ts
+ * import { genred, type GenredCallOptions } from 'kernelflow';
+ * const x = { data: Float32Array.of(0, 1, 10, 11), shape: [4, 1] };
+ * const pairs = Int32Array.of(0, 2, 2, 4);  // two clusters: rows [0, 2) and [2, 4)
+ * const slices = Int32Array.of(1, 2);       // cluster k meets cluster k only
+ * const call: GenredCallOptions = { ranges: [pairs, slices, pairs, pairs, slices, pairs] };
+ * const op = genred('SqDist(x,y)', ['x = Vi(1)', 'y = Vj(1)'], { reduction: 'Sum', axis: 1 });
+ * console.log((await op(x, x, call)).data); // Float32Array [1, 1, 1, 1]
+ * ```
+ */
+export interface GenredCallOptions {
+  /** Block-sparse reduction: pykeops's six `ranges` arrays, e.g. from {@link fromMatrix}. */
+  readonly ranges?: Ranges;
+}
+
+const CALL_OPTIONS = { ranges: anything };
+
+/**
  * KeOps's `Genred`: compiles a formula string and a reduction into a function of the aliases' data.
  * The formula and aliases are checked here, once (ParseError, DimensionError, ReductionError);
  * the data at each call (DataError, ReductionError for K). The function takes one TensorLike
@@ -74,7 +97,8 @@ export interface GenredOptions<R extends ReductionName> {
  * from the arguments: M from every i-argument, N from every j-argument, whether or not the
  * (simplified) formula still reads it; a category without arguments has extent 1. It resolves to
  * a Tensor (a `[values, indices]` pair for {@link PairReduction}s). `axis` defaults to 0, as in
- * pykeops With the aliases
+ * pykeops. A trailing {@link GenredCallOptions} object (no `data`) after the arguments makes
+ * the call block-sparse (`{ ranges }`, pykeops's `ranges=`). With the aliases
  * written as an array literal, the function's type takes at least one argument per alias (more
  * for inline `Var`s past them), so too few arguments do not compile.
  * @example
@@ -95,7 +119,7 @@ export function genred<R extends ReductionName, const A extends readonly string[
   formula: string,
   aliases: A,
   opts: GenredOptions<R>,
-): (...args: [...{ -readonly [K in keyof A]: TensorLike }, ...TensorLike[]]) => Promise<GenredResult<R>> {
+): (...args: [...{ -readonly [K in keyof A]: TensorLike }, ...(TensorLike | GenredCallOptions)[]]) => Promise<GenredResult<R>> {
   const axis = genredAxis(opts);
   const parsed = parseAliases(aliases);
   const {
@@ -104,11 +128,16 @@ export function genred<R extends ReductionName, const A extends readonly string[
   } = parseWithArguments([formula, opts.formula2], parsed);
   makePlan(f!, { reduction: opts.reduction, axis, K: opts.K, weight: g ?? null });
   const names = argumentNames(decls);
-  const fn = async (...given: TensorLike[]): Promise<GenredResult<R>> => {
-    const args = given.map(ownedCopy);
+  const fn = async (...given: (TensorLike | GenredCallOptions)[]): Promise<GenredResult<R>> => {
+    const last = given[given.length - 1];
+    const hasOpts = given.length > 0 && typeof last === 'object' && last !== null && !('data' in last);
+    const call = (hasOpts ? last : {}) as GenredCallOptions;
+    checkOptions('genred (per-call options)', call, CALL_OPTIONS);
+    const args = (hasOpts ? given.slice(0, -1) : given).map((t) => ownedCopy(t as TensorLike));
     checkArgumentCount(decls, args.length, names);
-    const outs = await executeReduction(f!, { reduction: opts.reduction, axis, K: opts.K, weight: g ?? null, backend: opts.backend }, args, { names, decls });
+    const ranges = call.ranges === undefined ? {} : { ranges: call.ranges };
+    const outs = await executeReduction(f!, { reduction: opts.reduction, axis, K: opts.K, weight: g ?? null, backend: opts.backend, ...ranges }, args, { names, decls });
     return (outs.length === 2 ? [outs[0], outs[1]] : outs[0]) as GenredResult<R>;
   };
-  return fn as (...args: [...{ -readonly [K in keyof A]: TensorLike }, ...TensorLike[]]) => Promise<GenredResult<R>>;
+  return fn as (...args: [...{ -readonly [K in keyof A]: TensorLike }, ...(TensorLike | GenredCallOptions)[]]) => Promise<GenredResult<R>>;
 }

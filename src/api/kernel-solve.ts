@@ -3,9 +3,10 @@ import { Cat, variables } from '../graph/formula.js';
 import { solveKernel, solveLinear, type SolveOptions, type SolveProgress } from '../solve/kernel-solve.js';
 import { checkSolveOptions, SOLVE_OPTIONS } from '../solve/options.js';
 import { axisOf, checkOptions, isAxis, isFunction } from '../options.js';
-import { asFloat32, checkTensor, type Tensor, type TensorLike } from '../tensor.js';
+import { asFloat32, checkTensor, type FloatArray, type Tensor, type TensorLike } from '../tensor.js';
 import { parseAliases, parseWithArguments } from './parse.js';
 import { argumentNames, checkArgumentCount } from './arguments.js';
+import { batchDims, batchRun, broadcastBatch } from '../kernel/batch.js';
 
 /**
  * Options of the functions `kernelSolve` makes (given to `kernelSolve` as defaults, or last to
@@ -55,10 +56,10 @@ export function kernelSolve<const A extends readonly string[]>(
   varName: string,
   defaults: { axis?: 0 | 1; dim?: 0 | 1 } & KernelSolveCallOptions = {},
 ): {
-  (...args: { -readonly [K in keyof A]: TensorLike }): Promise<Tensor<Float32Array>>;
-  (...args: [...{ -readonly [K in keyof A]: TensorLike }, KernelSolveCallOptions]): Promise<Tensor<Float32Array>>;
+  (...args: { -readonly [K in keyof A]: TensorLike }): Promise<Tensor<FloatArray>>;
+  (...args: [...{ -readonly [K in keyof A]: TensorLike }, KernelSolveCallOptions]): Promise<Tensor<FloatArray>>;
   // Inline Vars past the aliases are further arguments (pykeops counts them too).
-  (...args: [...{ -readonly [K in keyof A]: TensorLike }, ...(TensorLike | KernelSolveCallOptions)[]]): Promise<Tensor<Float32Array>>;
+  (...args: [...{ -readonly [K in keyof A]: TensorLike }, ...(TensorLike | KernelSolveCallOptions)[]]): Promise<Tensor<FloatArray>>;
 } {
   checkOptions('kernelSolve', defaults, { axis: isAxis, dim: isAxis, ...CALL_OPTIONS });
   const { axis: _axis, dim: _dim, ...solveDefaults } = defaults;
@@ -84,7 +85,8 @@ export function kernelSolve<const A extends readonly string[]>(
   const scalarKernel = kernel !== null && kernel.dim === 1 && !variables(kernel).some((v) => v.index === target.index) ? kernel : null;
   const arity = decls.length;
   const argNames = argumentNames(decls);
-  return async (...args: (TensorLike | SolveOptions)[]): Promise<Tensor<Float32Array>> => {
+  const tIndex = target.index;
+  const call = async (...args: (TensorLike | SolveOptions)[]): Promise<Tensor<FloatArray>> => {
     const last = args[args.length - 1];
     const hasOpts = args.length === arity + 1 && last !== undefined && !('data' in last);
     const callOpts = (hasOpts ? last : {}) as KernelSolveCallOptions;
@@ -94,12 +96,47 @@ export function kernelSolve<const A extends readonly string[]>(
     const vals = data.map((t, i) => {
       const c = checkTensor(t, argNames[i]!);
       // Copied now: the solve reads its arguments for many iterations, after the caller has moved on.
-      return { data: c.data instanceof Float32Array ? c.data.slice() : asFloat32(c), shape: [...c.shape] };
+      // float64 stays float64 (the solve then runs in float64); int32 is read as float32.
+      return { data: c.data instanceof Int32Array ? asFloat32(c) : c.data.slice(), shape: [...c.shape] };
     });
-    const b = vals[target.index]!;
+    // Leading batch dims (pykeops): one independent solve per batch of the broadcast batch shape.
+    const batched = decls.map((d, i) => {
+      if (d === undefined) return undefined;
+      const sh = vals[i]!.shape;
+      return { name: argNames[i]!, batch: batchDims(sh, d.cat === Cat.param), rows: d.cat === Cat.param ? 1 : (sh.length === 1 ? sh[0]! : sh[sh.length - 2]!) };
+    });
+    const batchShape = broadcastBatch(batched);
+    if (batchShape.length === 0) return solveOne(vals, callOpts);
+    const run = batchRun(batchShape, batched);
+    const b0 = batched[tIndex]!;
+    const width = vals[tIndex]!.shape.length === 1 ? 1 : vals[tIndex]!.shape[vals[tIndex]!.shape.length - 1]!;
+    // float64 when any argument is (the solves then run in float64).
+    const out = vals.some((v) => v.data instanceof Float64Array) ? new Float64Array(run.count * b0.rows * width) : new Float32Array(run.count * b0.rows * width);
+    const x0 = callOpts.x0;
+    if (x0 !== undefined && x0.data.length !== out.length) {
+      throw new DimensionError(`kernelSolve: x0 (the initial guess) has shape [${x0.shape.join(', ')}] but the batched solution has [${[...batchShape, b0.rows, width].join(', ')}]`);
+    }
+    for (let k = 0; k < run.count; k++) {
+      const views = vals.map((t, i) => {
+        const a = batched[i];
+        if (a === undefined) return t;
+        const per = t.data.length / Math.max(1, a.batch.reduce((p, q) => p * q, 1));
+        const at = run.offsets[k * run.stride + i]! * (per / a.rows);
+        return { data: t.data.subarray(at, at + per), shape: t.shape.slice(a.batch.length) };
+      });
+      const span = b0.rows * width;
+      const own = x0 === undefined ? {} : { x0: { data: x0.data.subarray(k * span, (k + 1) * span), shape: [b0.rows, width] } };
+      const c = await solveOne(views, { ...callOpts, ...own });
+      out.set(c.data, k * span);
+    }
+    return { data: out, shape: [...batchShape, ...vals[tIndex]!.shape.slice(b0.batch.length)] };
+  };
+  /** One (unbatched) solve. */
+  const solveOne = async (vals: readonly { data: FloatArray; shape: number[] }[], callOpts: KernelSolveCallOptions): Promise<Tensor<FloatArray>> => {
+    const b = vals[tIndex]!;
     // The operator is square: every i- and j-argument has b's rows, read by the formula or not.
     decls.forEach((d, i) => {
-      if (d === undefined || d.cat === Cat.param || i === target.index) return;
+      if (d === undefined || d.cat === Cat.param || i === tIndex) return;
       const rows = vals[i]!.shape[0];
       if (rows !== b.shape[0]) {
         throw new DimensionError(`kernelSolve: ${argNames[i]} has ${String(rows)} rows but '${varName}' has ${String(b.shape[0])}; the operator must be square (n × n)`);
@@ -112,7 +149,9 @@ export function kernelSolve<const A extends readonly string[]>(
     const res =
       scalarKernel !== null
         ? await solveKernel(scalarKernel, vals, b, opts)
-        : await solveLinear({ apply: f, p: target.index, axis, kernel: null }, vals, b, opts);
-    return { data: asFloat32(res.c), shape: [...b.shape] };
+        : await solveLinear({ apply: f, p: tIndex, axis, kernel: null }, vals, b, opts);
+    // Float64Array when the arguments were float64 (the solve ran in float64).
+    return { data: res.c.data as FloatArray, shape: [...b.shape] };
   };
+  return call;
 }

@@ -4,13 +4,14 @@ import { printFormula } from '../graph/print.js';
 import { op } from '../ops/build.js';
 import { encodeKronParams, encodeTensorDotParams } from '../ops/linalg.js';
 import { makePlan } from '../kernel/plan.js';
+import type { Ranges } from '../kernel/ranges.js';
 import { SolveNode } from '../nodes/solve.js';
 import type { SolveOptions } from '../solve/kernel-solve.js';
-import { reductionNodes } from '../nodes/reduction.js';
+import { reductionNodes, staticBatch } from '../nodes/reduction.js';
 import type { BackendChoice } from '../scheduler/backends.js';
 import { executeReduction } from '../scheduler/execute.js';
 import { Node, SourceNode } from '../nodes/node.js';
-import type { Tensor, TensorLike } from '../tensor.js';
+import { setExactValues, type FloatArray, type Tensor, type TensorLike } from '../tensor.js';
 import { checkReduceOptions } from './options.js';
 import { show } from '../options.js';
 
@@ -66,6 +67,8 @@ function swappedUid(uid: number): number {
 export interface ReduceOptions {
   /** Runs this reduction on this backend instead of the one `init` chose. */
   readonly backend?: BackendChoice;
+  /** Block-sparse reduction over these blocks: pykeops's six `ranges` arrays (its `LazyTensor.ranges`), e.g. from `fromMatrix`. */
+  readonly ranges?: Ranges;
 }
 
 /**
@@ -304,8 +307,8 @@ export class LazyTensor {
    * ```
    */
   sum(axis?: -1): LazyTensor;
-  sum(axis: 0 | 1, opts?: ReduceOptions): Node<Tensor<Float32Array>>;
-  sum(axis: -1 | 0 | 1 = -1, opts: ReduceOptions = {}): LazyTensor | Node<Tensor<Float32Array>> {
+  sum(axis: 0 | 1, opts?: ReduceOptions): Node<Tensor<FloatArray>>;
+  sum(axis: -1 | 0 | 1 = -1, opts: ReduceOptions = {}): LazyTensor | Node<Tensor<FloatArray>> {
     if (axis === -1) return this.apply('Sum');
     return this.reduce('Sum', axis, opts);
   }
@@ -313,23 +316,23 @@ export class LazyTensor {
    * log(sum exp(F)) over an axis (running max: no overflow), optionally weighted:
    * log(sum exp(F) * weight), F then scalar (KeOps `LogSumExp`, `formula2`).
    */
-  logsumexp(axis: 0 | 1, opts: ReduceOptions & { weight?: Operand } = {}): Node<Tensor<Float32Array>> {
+  logsumexp(axis: 0 | 1, opts: ReduceOptions & { weight?: Operand } = {}): Node<Tensor<FloatArray>> {
     return this.reduce('LogSumExp', axis, opts, opts.weight);
   }
   /** Min reduction over an axis, per coordinate (KeOps `Min`): shape `[M, D]` for axis 1. */
-  min(axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Float32Array>> { return this.reduce('Min', axis, opts); }
+  min(axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<FloatArray>> { return this.reduce('Min', axis, opts); }
   /** Max reduction over an axis, per coordinate (KeOps `Max`). */
-  max(axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Float32Array>> { return this.reduce('Max', axis, opts); }
+  max(axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<FloatArray>> { return this.reduce('Max', axis, opts); }
   /** Index of the min over an axis, per coordinate, int32; ties: lowest index (KeOps `ArgMin`). */
   argmin(axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Int32Array>> { return this.reduce('ArgMin', axis, opts); }
   /** Index of the max over an axis, per coordinate, int32; ties: lowest index (KeOps `ArgMax`). */
   argmax(axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Int32Array>> { return this.reduce('ArgMax', axis, opts); }
   /** `[min, argmin]` in one kernel run (KeOps `Min_ArgMin`). */
-  minArgmin(axis: 0 | 1, opts: ReduceOptions = {}): [Node<Tensor<Float32Array>>, Node<Tensor<Int32Array>>] { return this.reducePair('Min_ArgMin', axis, opts); }
+  minArgmin(axis: 0 | 1, opts: ReduceOptions = {}): [Node<Tensor<FloatArray>>, Node<Tensor<Int32Array>>] { return this.reducePair('Min_ArgMin', axis, opts); }
   /** `[max, argmax]` in one kernel run (KeOps `Max_ArgMax`). */
-  maxArgmax(axis: 0 | 1, opts: ReduceOptions = {}): [Node<Tensor<Float32Array>>, Node<Tensor<Int32Array>>] { return this.reducePair('Max_ArgMax', axis, opts); }
+  maxArgmax(axis: 0 | 1, opts: ReduceOptions = {}): [Node<Tensor<FloatArray>>, Node<Tensor<Int32Array>>] { return this.reducePair('Max_ArgMax', axis, opts); }
   /** The K smallest values over an axis, ascending: `[M, K]` for a scalar formula, `[M, K, D]` otherwise (KeOps `KMin`). */
-  kmin(K: number, axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Float32Array>> { return this.reduce('KMin', axis, opts, undefined, K); }
+  kmin(K: number, axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<FloatArray>> { return this.reduce('KMin', axis, opts, undefined, K); }
   /** Indices of the K smallest values, int32, lowest index first on ties (KeOps `ArgKMin`). */
   argKmin(K: number, axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Int32Array>> { return this.reduce('ArgKMin', axis, opts, undefined, K); }
   /**
@@ -343,11 +346,11 @@ export class LazyTensor {
    * console.log((await j.read()).data);                     // Int32Array [1, 3, 0, 2]
    * ```
    */
-  kminArgKmin(K: number, axis: 0 | 1, opts: ReduceOptions = {}): [Node<Tensor<Float32Array>>, Node<Tensor<Int32Array>>] {
+  kminArgKmin(K: number, axis: 0 | 1, opts: ReduceOptions = {}): [Node<Tensor<FloatArray>>, Node<Tensor<Int32Array>>] {
     return this.reducePair('KMin_ArgKMin', axis, opts, K);
   }
   /** sum_j exp(F) * weight / sum_j exp(F) (F scalar; KeOps `SumSoftMaxWeight`). */
-  sumSoftmaxWeight(weight: Operand, axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<Float32Array>> {
+  sumSoftmaxWeight(weight: Operand, axis: 0 | 1, opts: ReduceOptions = {}): Node<Tensor<FloatArray>> {
     return this.reduce('SumSoftMaxWeight', axis, opts, weight);
   }
   /**
@@ -361,7 +364,7 @@ export class LazyTensor {
    * console.log((await K.matmul(b).read()).shape); // [3, 2]
    * ```
    */
-  matmul(b: LazyTensor | Node | TensorLike, opts: ReduceOptions = {}): Node<Tensor<Float32Array>> {
+  matmul(b: LazyTensor | Node | TensorLike, opts: ReduceOptions = {}): Node<Tensor<FloatArray>> {
     return this.mul(b instanceof LazyTensor ? b : Vj(b)).sum(1, opts);
   }
 
@@ -421,13 +424,18 @@ export class LazyTensor {
    * ```
    */
   get shape(): number[] {
+    const vars = variables(this.formula);
     const rows = (cat: Cat): number => {
-      for (const v of variables(this.formula)) {
-        if (v.cat === cat) return this.bindings.get(v.index)?.staticShape()?.[0] ?? -1;
+      for (const v of vars) {
+        if (v.cat !== cat) continue;
+        const s = this.bindings.get(v.index)?.staticShape();
+        return s === undefined ? -1 : s.length === 1 ? s[0]! : s[s.length - 2]!;
       }
       return 1;
     };
-    const ij = [rows(Cat.i), rows(Cat.j)];
+    // Leading batch dims broadcast over the variables, as pykeops's (..., M, N, D).
+    const batch = staticBatch(vars.map((v) => ({ shape: this.bindings.get(v.index)?.staticShape(), param: v.cat === Cat.param })));
+    const ij = [...batch, rows(Cat.i), rows(Cat.j)];
     return this.dim === 1 ? ij : [...ij, this.dim];
   }
 
@@ -450,9 +458,9 @@ export class LazyTensor {
     return this.reduceAll(name, axis, opts, weight, K)[0]! as Node as Node<T>;
   }
 
-  private reducePair(name: string, axis: 0 | 1, opts: ReduceOptions, K?: number): [Node<Tensor<Float32Array>>, Node<Tensor<Int32Array>>] {
+  private reducePair(name: string, axis: 0 | 1, opts: ReduceOptions, K?: number): [Node<Tensor<FloatArray>>, Node<Tensor<Int32Array>>] {
     const [a, b] = this.reduceAll(name, axis, opts, undefined, K);
-    return [a! as Node as Node<Tensor<Float32Array>>, b! as Node as Node<Tensor<Int32Array>>];
+    return [a! as Node as Node<Tensor<FloatArray>>, b! as Node as Node<Tensor<Int32Array>>];
   }
 
   private reduceAll(name: string, axis: 0 | 1, opts: ReduceOptions, weight?: Operand, K?: number): Node[] {
@@ -464,7 +472,7 @@ export class LazyTensor {
     checkReduceOptions(name, opts);
     const w = weight === undefined ? undefined : this.lift(weight);
     const { formula, inputs, weightFormula } = canonical(this, w === undefined ? [] : [w]);
-    return reductionNodes(formula, inputs, { reduction: name, axis, K, weight: weightFormula ?? null }, opts.backend);
+    return reductionNodes(formula, inputs, { reduction: name, axis, K, weight: weightFormula ?? null }, opts.backend, undefined, opts.ranges);
   }
 }
 
@@ -477,6 +485,13 @@ function canonical(t: LazyTensor, extra: readonly LazyTensor[]): { formula: Form
   const renumber = (f: Formula): Formula => mapVars(f, (v) => mkVar(order.get(v.index)!, v.dim, v.cat));
   const inputs = [...order.keys()].map((uid) => bindings.get(uid)!);
   return { formula: renumber(t.formula), weightFormula: extra[0] === undefined ? undefined : renumber(extra[0].formula), inputs };
+}
+
+/** float32 data of numbers, remembering them exactly for float64 computations. */
+function exactly(values: readonly number[]): Float32Array {
+  const data = Float32Array.from(values);
+  setExactValues(data, Float64Array.from(values));
+  return data;
 }
 
 /** Accepts a Node or dense data (lifted into a constant source node). */
@@ -547,7 +562,8 @@ export function Vj(x: Node | TensorLike): LazyTensor {
  * ```
  */
 export function Pm(x: number | readonly number[] | Node | TensorLike): LazyTensor {
-  if (typeof x === 'number') return leaf({ data: Float32Array.of(x), shape: [1] }, Cat.param, 'Pm');
-  if (Array.isArray(x)) return leaf({ data: Float32Array.from(x as number[]), shape: [x.length] }, Cat.param, 'Pm');
+  // Numbers make float32 parameters (they never promote a computation) that a float64 one reads exactly.
+  if (typeof x === 'number') return leaf({ data: exactly([x]), shape: [1] }, Cat.param, 'Pm');
+  if (Array.isArray(x)) return leaf({ data: exactly(x as number[]), shape: [x.length] }, Cat.param, 'Pm');
   return leaf(x as Node | TensorLike, Cat.param, 'Pm');
 }

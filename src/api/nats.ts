@@ -51,10 +51,11 @@ function serversOf(where: string, opts: NatsStreamOptions, label: boolean): stri
 /** A frame's tensor from a message (a copy: message bytes may share a larger buffer). */
 function decodeFrame(data: Uint8Array, headers: MsgHdrs | undefined, shape: readonly number[] | undefined): TensorLike {
   const dtype = headers?.get(FRAME_HEADERS.dtype) || 'float32';
-  if (dtype !== 'float32' && dtype !== 'int32') throw new KernelflowError('DATA', `NATS frame: ${FRAME_HEADERS.dtype} must be float32 or int32, got '${dtype}'`);
-  const own = new Uint8Array(data.byteLength - (data.byteLength % 4));
+  if (dtype !== 'float32' && dtype !== 'float64' && dtype !== 'int32') throw new KernelflowError('DATA', `NATS frame: ${FRAME_HEADERS.dtype} must be float32, float64 or int32, got '${dtype}'`);
+  const size = dtype === 'float64' ? 8 : 4;
+  const own = new Uint8Array(data.byteLength - (data.byteLength % size));
   own.set(data.subarray(0, own.byteLength));
-  const values = dtype === 'int32' ? new Int32Array(own.buffer) : new Float32Array(own.buffer);
+  const values = dtype === 'int32' ? new Int32Array(own.buffer) : dtype === 'float64' ? new Float64Array(own.buffer) : new Float32Array(own.buffer);
   const text = headers?.get(FRAME_HEADERS.shape) ?? '';
   if (text !== '') return { data: values, shape: text.split(',').map((s) => Number(s.trim())) };
   const D = shape !== undefined && shape.length > 1 ? shape[shape.length - 1]! : 1;
@@ -172,7 +173,7 @@ export function natsSink(node: Node, subject: string, opts: Omit<NatsStreamOptio
         return;
       }
       h.set(FRAME_HEADERS.shape, t.shape.join(','));
-      h.set(FRAME_HEADERS.dtype, t.data instanceof Int32Array ? 'int32' : 'float32');
+      h.set(FRAME_HEADERS.dtype, t.data instanceof Int32Array ? 'int32' : t.data instanceof Float64Array ? 'float64' : 'float32');
       nc.publish(subject, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), { headers: h });
       published++;
     }).catch(() => undefined);

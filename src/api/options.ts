@@ -19,7 +19,7 @@ const AXIS_HINT = "the axis is the reduction's first argument here, as in x.sum(
 
 /** Checks the options of a LazyTensor reduction (`weight` is LogSumExp's). */
 export function checkReduceOptions(reduction: string, opts: unknown): void {
-  const checks: OptionChecks = reduction === 'LogSumExp' ? { backend: backendOption, weight: anything } : { backend: backendOption };
+  const checks: OptionChecks = reduction === 'LogSumExp' ? { backend: backendOption, weight: anything, ranges: anything } : { backend: backendOption, ranges: anything };
   checkOptions(reduction, opts, checks, { axis: AXIS_HINT, dim: AXIS_HINT });
 }
 

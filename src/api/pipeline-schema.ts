@@ -71,7 +71,7 @@ function fields(o: Obj, path: string, required: Readonly<Record<string, Check>>,
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
-/** A source's data: base64 of whole 4-byte values, or numbers of its dtype (JSON has no NaN: those need base64). */
+/** A source's data: base64 of whole 4-byte (float64: 8-byte) values, or numbers of its dtype (JSON has no NaN: those need base64). */
 function sourceData(o: Obj, path: string): void {
   const data = o.data;
   if (typeof data === 'string') {
@@ -87,7 +87,7 @@ function sourceData(o: Obj, path: string): void {
 }
 
 const SOURCE_REQUIRED = { id: intAtLeast(0), kind: oneOf('source'), shape: ints(0), data: () => undefined };
-const SOURCE_OPTIONAL = { label: string, dtype: oneOf('float32', 'int32'), lifted: boolean };
+const SOURCE_OPTIONAL = { label: string, dtype: oneOf('float32', 'float64', 'int32'), lifted: boolean };
 const REDUCTION_REQUIRED = { id: intAtLeast(0), kind: oneOf('reduction'), formula: string, reduction: string, axis: oneOf(0, 1), inputs: ints(0) };
 const REDUCTION_OPTIONAL = {
   label: string,

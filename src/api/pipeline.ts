@@ -34,7 +34,7 @@ export interface SourceJSON {
   /** The data's shape. */
   readonly shape: readonly number[];
   /** Default `'float32'`. */
-  readonly dtype?: 'float32' | 'int32';
+  readonly dtype?: 'float32' | 'float64' | 'int32';
   /** Base64 of the little-endian bytes (what `toJSON` writes by default), or the numbers. */
   readonly data: string | readonly number[];
   /** Made implicitly by lifting dense data (`Vj(tensorLike)`, `Pm(0.5)`). */
@@ -185,7 +185,7 @@ export function toJSON(nodes: readonly Node[], opts: { data?: 'base64' | 'array'
         kind: 'source',
         label: rec.label,
         shape: [...value.shape],
-        dtype: value.data instanceof Int32Array ? 'int32' : 'float32',
+        dtype: value.data instanceof Int32Array ? 'int32' : value.data instanceof Float64Array ? 'float64' : 'float32',
         data: opts.data === 'array' ? Array.from(value.data) : toBase64(value.data),
         ...(rec.lifted === true ? { lifted: true } : {}),
       };
@@ -195,6 +195,8 @@ export function toJSON(nodes: readonly Node[], opts: { data?: 'base64' | 'array'
     if (rec.kind !== 'reduction' || r === undefined || !(live instanceof ReductionNode)) {
       throw jsonError(`#${id} (${rec.label || rec.kind}) is computed by a JavaScript function and cannot be saved`);
     }
+    // Never saved as the dense reduction it is not.
+    if (live.ranges !== undefined) throw jsonError(`#${id} (${rec.label || rec.kind}) is a block-sparse reduction (ranges), which the pipeline format does not hold`);
     // The graph state holds a text for people (elided when long): print the live formula in full.
     const w = live.spec.weight ?? null;
     // Inputs the formula does not read still give extents: they are saved as aliases.
@@ -290,15 +292,16 @@ export function fromJSON(json: PipelineJSON | string, opts: { backend?: BackendC
 
 function decodeSource(n: SourceJSON, path: string): TensorLike {
   const dtype = n.dtype ?? 'float32';
-  let data: Float32Array | Int32Array;
+  let data: Float32Array | Float64Array | Int32Array;
+  const size = dtype === 'float64' ? 8 : 4;
   if (typeof n.data === 'string') {
     const bytes = fromBase64(n.data);
-    if (bytes.byteLength % 4 !== 0) throw new PipelineError(`${bytes.byteLength} bytes is not a whole number of 4-byte values`, `${path}.data`);
+    if (bytes.byteLength % size !== 0) throw new PipelineError(`${bytes.byteLength} bytes is not a whole number of ${size}-byte values`, `${path}.data`);
     const buf = new ArrayBuffer(bytes.byteLength);
     new Uint8Array(buf).set(bytes);
-    data = dtype === 'int32' ? new Int32Array(buf) : new Float32Array(buf);
+    data = dtype === 'int32' ? new Int32Array(buf) : dtype === 'float64' ? new Float64Array(buf) : new Float32Array(buf);
   } else {
-    data = dtype === 'int32' ? Int32Array.from(n.data) : Float32Array.from(n.data);
+    data = dtype === 'int32' ? Int32Array.from(n.data) : dtype === 'float64' ? Float64Array.from(n.data) : Float32Array.from(n.data);
   }
   try {
     return checkTensor({ data, shape: [...n.shape] }, 'source');
@@ -308,7 +311,7 @@ function decodeSource(n: SourceJSON, path: string): TensorLike {
 }
 
 /** Base64 of the bytes of a typed array (little-endian on every platform kernelflow runs on). */
-function toBase64(a: Float32Array | Int32Array): string {
+function toBase64(a: Float32Array | Float64Array | Int32Array): string {
   const bytes = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
   const B = (globalThis as { Buffer?: { from(b: Uint8Array): { toString(enc: string): string } } }).Buffer;
   if (B !== undefined) return B.from(bytes).toString('base64');

@@ -1,6 +1,6 @@
 import { Observable } from 'rxjs';
 import { SourceNode } from '../nodes/node.js';
-import type { TensorLike } from '../tensor.js';
+import { isDataArray, type TensorLike } from '../tensor.js';
 
 /** A stream of frames a source can follow: an rxjs Observable (sampled) or an AsyncIterable (pulled). */
 type Stream = Observable<TensorLike> | AsyncIterable<TensorLike>;
@@ -15,7 +15,8 @@ type Stream = Observable<TensorLike> | AsyncIterable<TensorLike>;
  * with `Vi`/`Vj` before then.
  * Forms: `source(typedArray, shape, label?)`, `source(tensorLike, label?)`,
  * `source(observableOrAsyncIterable, shape?, label?)`. A typed array without a shape is a column
- * `[length, 1]`.
+ * `[length, 1]`. A Float64Array (or a TensorLike of float64 data) makes a float64 source: what
+ * reads it computes in float64 on the CPU backend and reads back Float64Array (docs/from-pykeops.md#float64).
  * @example
  * ```ts
  * import { Subject } from 'rxjs';
@@ -29,17 +30,17 @@ type Stream = Observable<TensorLike> | AsyncIterable<TensorLike>;
  * frames$.next({ data: new Float32Array(6), shape: [3, 2] });
  * ```
  */
-export function source(data: Float32Array | Int32Array, shape: readonly number[], label?: string): SourceNode;
+export function source(data: Float32Array | Float64Array | Int32Array, shape: readonly number[], label?: string): SourceNode;
 export function source(data: Stream, shape?: readonly number[], label?: string): SourceNode;
 export function source(data: TensorLike | Stream, label?: string): SourceNode;
 export function source(
-  data: Float32Array | Int32Array | TensorLike | Stream,
+  data: Float32Array | Float64Array | Int32Array | TensorLike | Stream,
   shapeOrLabel?: readonly number[] | string,
   label?: string,
 ): SourceNode {
   const shape = Array.isArray(shapeOrLabel) ? (shapeOrLabel as readonly number[]) : undefined;
   const name = typeof shapeOrLabel === 'string' ? shapeOrLabel : (label ?? 'source');
-  if (data instanceof Float32Array || data instanceof Int32Array) {
+  if (isDataArray(data)) {
     return new SourceNode({ data, shape: shape ?? [data.length, 1] }, name);
   }
   if (data instanceof Observable || (typeof data === 'object' && data !== null && Symbol.asyncIterator in data)) {

@@ -19,6 +19,7 @@
  */
 import type { NatsConnection, Msg, Subscription } from '@nats-io/transport-node';
 import { BackendError } from '../errors.js';
+import type { KernelRanges } from '../kernel/ranges.js';
 import type { KernelPlan } from '../kernel/plan.js';
 import { checkOptions } from '../options.js';
 import { record } from '../stats.js';
@@ -26,7 +27,7 @@ import { chunkSize, load, natsConnection, natsModules, objectStore, serverList, 
 import { CLUSTER_OPTION_CHECKS, type ClusterOptions } from './options.js';
 import { concatRows, mergeReduced, reducedJobs, type Outputs, type Partial } from './merge.js';
 import {
-  arrayAt,
+  outputAt,
   blockOffsets,
   bytesOf,
   decodeFrame,
@@ -149,7 +150,9 @@ export class ClusterBackend {
   }
 
   /** Runs a plan on the cluster: `ins[v]` is variable v's data; M kept rows, N reduced terms. */
-  async run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number): Promise<(Float32Array | Int32Array)[]> {
+  async run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number, ranges?: KernelRanges): Promise<(Float32Array | Float64Array | Int32Array)[]> {
+    // Never silently dense: a block-sparse reduction would give other values.
+    if (ranges !== undefined) throw new BackendError('the cluster backend does not run block-sparse reductions (ranges): use the cpu or webgpu backend for them');
     const nc = await this.connection();
     const mods = await natsModules();
     let workers = await this.liveWorkers(false);
@@ -179,6 +182,7 @@ export class ClusterBackend {
       K,
       f: printFormula(plan.f),
       g: weight && plan.g !== null ? printFormula(plan.g) : null,
+      ...(plan.dtype === 'float64' ? { dtype: 'float64' as const } : {}),
     });
     const whole = [job(plan.reduction.name, plan.K, plan.g !== null)];
     const most = workers * this.opts.shardsPerWorker;
@@ -319,6 +323,10 @@ export class ClusterBackend {
   /** Checks that every output of a shard has the length its block needs. */
   private check(outs: readonly Outputs[], s: Shard): void {
     for (const o of outs) for (const a of o) if (a.length % Math.max(1, s.i1 - s.i0) !== 0) throw new BackendError(`a worker returned ${a.length} values for ${s.i1 - s.i0} rows`);
+    // A worker that does not know float64 plans (an older one) answers in float32: never taken silently.
+    if (s.jobs[0]?.dtype === 'float64' && outs.some((o) => o.some((a) => a instanceof Float32Array))) {
+      throw new BackendError('a worker answered a float64 reduction in float32 (an older kernelflow-worker?): update the workers, or run float64 reductions on the CPU backend');
+    }
   }
 
   /** One request to one worker; resolves with its reply, or 'dead' after a timeout or silence. */
@@ -381,7 +389,7 @@ export class ClusterBackend {
       if (blob === null) return { kind: 'dead', why: `result ${h.stored} missing from the object store` };
       bytes = blob;
     }
-    return { kind: 'ok', outs: h.outputs.map((job) => job.map((o) => arrayAt(bytes, o.offset, o.length, o.int))) };
+    return { kind: 'ok', outs: h.outputs.map((job) => job.map((o) => outputAt(bytes, o))) };
   }
 
   /** Closes nothing shared: connections are closed by `closeNatsConnections`. Forgets workers. */

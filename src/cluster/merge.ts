@@ -5,7 +5,7 @@
  * results are concatenated. A split of the reduced axis runs, per block of j, reductions whose
  * finalized outputs carry enough of the block's partial state to merge them here, in block order
  * (so ties keep the lower index, as the unsplit kernels do):
- * - Sum: the block sums, added (float64).
+ * - Sum: the block sums, added (float64; every merge computes in float64, see `mergeReduced`).
  * - Min, Max: the block extrema. ArgMin, ArgMax, Min_ArgMin, Max_ArgMax: the blocks run
  *   Min_ArgMin / Max_ArgMax (the value is needed to compare); a later block wins only when
  *   strictly better.
@@ -20,7 +20,7 @@
 import type { KernelPlan } from '../kernel/plan.js';
 
 /** Outputs of one job of one shard (per reduction output). */
-export type Outputs = readonly (Float32Array | Int32Array)[];
+export type Outputs = readonly (Float32Array | Float64Array | Int32Array)[];
 
 /** One reduction a reduced-axis shard runs (the formula and weight are the plan's). */
 export interface ShardJobKind {
@@ -62,16 +62,25 @@ export function reducedJobs(plan: KernelPlan): ShardJobKind[] {
 }
 
 /** Concatenates the outputs of a row split: `parts[s]` covers rows from `i0s[s]`. */
-export function concatRows(plan: KernelPlan, M: number, parts: readonly { i0: number; outs: Outputs }[]): (Float32Array | Int32Array)[] {
+export function concatRows(plan: KernelPlan, M: number, parts: readonly { i0: number; outs: Outputs }[]): (Float32Array | Float64Array | Int32Array)[] {
   return plan.outputs.map((o, k) => {
-    const out = o.int ? new Int32Array(M * o.width) : new Float32Array(M * o.width);
+    const out = o.int ? new Int32Array(M * o.width) : plan.dtype === 'float64' ? new Float64Array(M * o.width) : new Float32Array(M * o.width);
     for (const p of parts) out.set(p.outs[k]!, p.i0 * o.width);
     return out;
   });
 }
 
-/** Merges the partial results of a reduced-axis split (parts in any order; merged in block order). */
-export function mergeReduced(plan: KernelPlan, M: number, parts: readonly Partial[]): (Float32Array | Int32Array)[] {
+/**
+ * Merges the partial results of a reduced-axis split (parts in any order; merged in block order).
+ * The merges compute in float64 and round once at the end to the plan's dtype (a float32 value
+ * survives the round trip exactly, so float32 results are what a float32 merge gives).
+ */
+export function mergeReduced(plan: KernelPlan, M: number, parts: readonly Partial[]): (Float32Array | Float64Array | Int32Array)[] {
+  const outs = merged(plan, M, parts);
+  return plan.dtype === 'float64' ? outs : outs.map((a) => (a instanceof Float64Array ? Float32Array.from(a) : a));
+}
+
+function merged(plan: KernelPlan, M: number, parts: readonly Partial[]): (Float64Array | Int32Array)[] {
   const ps = [...parts].sort((a, b) => a.j0 - b.j0);
   const name = plan.reduction.name;
   const D = plan.f.dim;
@@ -90,13 +99,13 @@ export function mergeReduced(plan: KernelPlan, M: number, parts: readonly Partia
   throw new Error(`no cluster merge for reduction ${name}`);
 }
 
-function sumMerge(ps: readonly Partial[], n: number): Float32Array {
+function sumMerge(ps: readonly Partial[], n: number): Float64Array {
   const acc = new Float64Array(n);
   for (const p of ps) {
     const s = p.jobs[0]![0]!;
     for (let k = 0; k < n; k++) acc[k]! += s[k]!;
   }
-  return Float32Array.from(acc);
+  return Float64Array.from(acc);
 }
 
 /** log sum_b exp(x_b), stably; -Infinity when every x_b is. */
@@ -109,8 +118,8 @@ function lse(xs: readonly number[]): number {
   return m + Math.log(s);
 }
 
-function lseMerge(ps: readonly Partial[], n: number): Float32Array {
-  const out = new Float32Array(n);
+function lseMerge(ps: readonly Partial[], n: number): Float64Array {
+  const out = new Float64Array(n);
   const xs = new Array<number>(ps.length);
   for (let k = 0; k < n; k++) {
     for (let b = 0; b < ps.length; b++) xs[b] = ps[b]!.jobs[0]![0]![k]!;
@@ -119,8 +128,8 @@ function lseMerge(ps: readonly Partial[], n: number): Float32Array {
   return out;
 }
 
-function softmaxMerge(ps: readonly Partial[], M: number, G: number, log: boolean): Float32Array {
-  const out = new Float32Array(M * G);
+function softmaxMerge(ps: readonly Partial[], M: number, G: number, log: boolean): Float64Array {
+  const out = new Float64Array(M * G);
   const L = new Array<number>(ps.length);
   for (let i = 0; i < M; i++) {
     for (let b = 0; b < ps.length; b++) L[b] = ps[b]!.jobs[1]![0]![i]!;
@@ -138,8 +147,8 @@ function softmaxMerge(ps: readonly Partial[], M: number, G: number, log: boolean
   return out;
 }
 
-function extremumValues(ps: readonly Partial[], n: number, min: boolean): Float32Array {
-  const out = Float32Array.from(ps[0]!.jobs[0]![0]!);
+function extremumValues(ps: readonly Partial[], n: number, min: boolean): Float64Array {
+  const out = Float64Array.from(ps[0]!.jobs[0]![0]!);
   for (const p of ps.slice(1)) {
     const v = p.jobs[0]![0]!;
     for (let k = 0; k < n; k++) if (min ? v[k]! < out[k]! : v[k]! > out[k]!) out[k] = v[k]!;
@@ -147,8 +156,8 @@ function extremumValues(ps: readonly Partial[], n: number, min: boolean): Float3
   return out;
 }
 
-function extremumMerge(ps: readonly Partial[], n: number, min: boolean): [Float32Array, Int32Array] {
-  const vals = Float32Array.from(ps[0]!.jobs[0]![0]!);
+function extremumMerge(ps: readonly Partial[], n: number, min: boolean): [Float64Array, Int32Array] {
+  const vals = Float64Array.from(ps[0]!.jobs[0]![0]!);
   const idx = new Int32Array(n);
   const first = ps[0]!.jobs[0]![1]!;
   for (let k = 0; k < n; k++) idx[k] = first[k]! + ps[0]!.j0;
@@ -166,9 +175,9 @@ function extremumMerge(ps: readonly Partial[], n: number, min: boolean): [Float3
 }
 
 /** Stable merge of the blocks' ascending K-lists, per row and coordinate (layout: value r of coordinate d at r*D + d). */
-function kminMerge(ps: readonly Partial[], M: number, D: number, K: number): [Float32Array, Int32Array] {
+function kminMerge(ps: readonly Partial[], M: number, D: number, K: number): [Float64Array, Int32Array] {
   const W = K * D;
-  const vals = new Float32Array(M * W);
+  const vals = new Float64Array(M * W);
   const idx = new Int32Array(M * W);
   const av = new Float64Array(K);
   const ai = new Int32Array(K);

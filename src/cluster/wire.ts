@@ -2,7 +2,7 @@
  * The cluster's wire protocol: what a client (src/cluster/backend.ts) and a worker
  * (src/worker/) say to each other over NATS. A message is one binary frame: a little-endian u32
  * header length, the header as JSON (UTF-8), zero padding to a multiple of 4 bytes, then the
- * payload (raw little-endian float32/int32 arrays at the offsets the header gives).
+ * payload (raw little-endian float32/float64/int32 arrays at the offsets the header gives).
  *
  * Plans travel as data: each job is a reduction name, K, and its formula (and weight) printed in
  * KeOps syntax, which the worker parses back into the same interned formula. Arrays travel by
@@ -41,6 +41,8 @@ export interface JobSpec {
   readonly f: string;
   /** The weight formula, printed, or null. */
   readonly g: string | null;
+  /** 'float64' for a float64 plan (its inputs and value outputs are float64); absent: float32. */
+  readonly dtype?: 'float64';
 }
 
 /** How a variable's data reaches the worker. */
@@ -76,6 +78,8 @@ export interface ShardRequest {
 /** One output array of a job in a reply: `offset` into the payload, or stored in the object store under `stored`. */
 export interface OutputRef {
   readonly int: boolean;
+  /** float64 values (the output of a float64 plan). */
+  readonly f64?: boolean;
   readonly length: number;
   readonly offset: number;
 }
@@ -147,6 +151,11 @@ export function float64At(bytes: Uint8Array, offset: number, length: number): Fl
   const own = new Uint8Array(length * 8);
   own.set(bytes.subarray(offset, offset + length * 8));
   return new Float64Array(own.buffer);
+}
+
+/** An output array of a reply: float64, float32 or int32 as its reference says. */
+export function outputAt(bytes: Uint8Array, o: OutputRef): Float32Array | Float64Array | Int32Array {
+  return o.f64 === true ? float64At(bytes, o.offset, o.length) : arrayAt(bytes, o.offset, o.length, o.int);
 }
 
 /**

@@ -20,7 +20,7 @@ parentPort.on('message', (m) => {
   }
   try {
     if (m.source !== undefined) kernels.set(m.key, new Function(m.source)());
-    kernels.get(m.key)(m.N, m.i0, m.i1, m.ins, m.outs);
+    kernels.get(m.key)(m.N, m.i0, m.i1, m.ins, m.outs, m.batchOffsets, m.batchRows);
     parentPort.postMessage({ ok: true });
   } catch (e) {
     parentPort.postMessage({ ok: false, message: String(e && e.stack || e) });
@@ -34,8 +34,11 @@ interface Job {
   readonly N: number;
   readonly i0: number;
   readonly i1: number;
-  readonly ins: readonly (Float32Array | Float64Array | undefined)[];
-  readonly outs: readonly (Float32Array | Int32Array)[];
+  readonly ins: readonly (Float32Array | Float64Array | Int32Array | undefined)[];
+  readonly outs: readonly (Float32Array | Float64Array | Int32Array)[];
+  /** Batched kernels: the per-batch row offsets and the kept rows per batch (rows i0 .. i1 count over all batches). */
+  readonly batchOffsets?: Int32Array;
+  readonly batchRows?: number;
 }
 
 /** One `run` call: its chunks are dropped from the queue once it has failed. */

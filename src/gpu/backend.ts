@@ -4,15 +4,18 @@ import { BackendError } from '../errors.js';
 import { printFormula } from '../graph/print.js';
 import { LruCache } from '../kernel/cache.js';
 import type { KernelPlan } from '../kernel/plan.js';
+import { rangedPlan, type KernelRanges } from '../kernel/ranges.js';
+import { eachBatch, type BatchRun } from '../kernel/batch.js';
+import { rangedSchedule } from './ranged.js';
 import { stateWidth } from '../ops/reductions.js';
 import { record } from '../stats.js';
 import {
-  defaultShape,
-  defaultSplitShape,
   MERGE_SHAPE,
   renderKernelWgsl,
   renderMergeWgsl,
   renderPartialWgsl,
+  renderRangedWgsl,
+  renderBatchedWgsl,
   type Binding,
   type KernelKind,
   type KernelShape,
@@ -21,6 +24,9 @@ import {
 import { acquireDevice, isDeviceLost, type GpuContext } from './device.js';
 import { wgslDialect } from './dialect.js';
 import { PACKED_NAME, packLayout, packRows } from './pack.js';
+import { packBatch, type PackedBatch } from './batch-pack.js';
+import { DEFAULT_WORKGROUP_STORAGE, profileFromEnv, pinnedShape, profileShape, shapeCandidates, splitShapeOf, type GpuProfile, type GpuProfileChoice } from './profile.js';
+import { autotunes, cornerOf, noteShape, timeCandidates, tuneSize } from './tuner.js';
 import { schedule, type Dispatch, type Schedule } from './schedule.js';
 import { delayUnless, isNode, observePace, paceFor, type PaceState } from './pace.js';
 
@@ -59,6 +65,12 @@ export interface GpuBackendOptions {
    * that spinning thread takes cores from the driver's workers: 1.3-1.6x on lavapipe (DESIGN.md).
    */
   readonly pace?: boolean;
+  /** The kernel profile (profile.ts); `'auto'` (default): KERNELFLOW_GPU_PROFILE, else from the adapter. */
+  readonly profile?: GpuProfileChoice;
+  /** Time up to 4 shapes on the first large call of each plan structure, keep the fastest (tuner.ts); `'auto'` (default): GPU profile on a GPU. */
+  readonly autotune?: boolean | 'auto';
+  /** A shape for every plan (its tile clamped to what fits); no profile default, no tuning. */
+  readonly pin?: KernelShape;
 }
 
 interface Pipeline {
@@ -97,38 +109,65 @@ export function defaultParallelism(ctx: Pick<GpuContext, 'software' | 'cores'>):
  */
 export class GpuBackend {
   readonly name = 'webgpu' as const;
+  /** All batches of a call in one dispatch (workgroup rows are batches) when they fit one; else batch by batch. */
+  readonly batches = true;
   private readonly cache = new LruCache<Promise<Pipeline>>();
   private cacheGeneration = -1;
+  /** The autotuner's winners by plan structure and profile (cleared with the pipelines on a new device). */
+  private readonly tuned = new Map<string, Promise<KernelShape>>();
 
-  constructor(private readonly opts: GpuBackendOptions = {}) {}
-
-  /** The kernel shape used for a plan. */
-  shapeFor(plan: KernelPlan): KernelShape {
-    return this.opts.shape?.(plan) ?? defaultShape(plan);
+  constructor(private readonly opts: GpuBackendOptions = {}) {
+    profileFromEnv(); // a bad value fails here, not at the first dispatch
   }
 
-  /** The kernel shape of pass 1 of a split of M kept rows for a plan. */
-  splitShapeFor(plan: KernelPlan, M: number): KernelShape {
-    return this.opts.splitShape?.(plan, M) ?? defaultSplitShape(plan, M);
+  /** The profile of a device (`ctx`; without one: a CPU driver) under this backend's options. */
+  profileFor(ctx?: Pick<GpuContext, 'software'>): GpuProfile {
+    const want = this.opts.profile ?? profileFromEnv();
+    if (want !== 'auto') return want;
+    return ctx === undefined || ctx.software ? 'cpu' : 'gpu';
+  }
+
+  /** The kernel shape used for a plan on a device (without one: a CPU driver's, 16 KiB of workgroup memory), before any tuning. */
+  shapeFor(plan: KernelPlan, ctx?: GpuContext): KernelShape {
+    const fixed = this.opts.shape?.(plan);
+    if (fixed !== undefined) return fixed;
+    const limit = ctx?.device.limits.maxComputeWorkgroupStorageSize ?? DEFAULT_WORKGROUP_STORAGE;
+    if (this.opts.pin !== undefined) return pinnedShape(this.opts.pin, plan, limit);
+    return profileShape(this.profileFor(ctx), plan, limit);
+  }
+
+  /** The autotuner's winner for a plan on a device (a pending tuning resolves to it), if this backend tuned one. */
+  tunedShape(plan: KernelPlan, ctx: GpuContext): Promise<KernelShape> | undefined {
+    return this.tuned.get(`${plan.key}|${this.profileFor(ctx)}`);
+  }
+
+  /** The kernel shape of pass 1 of a split of M kept rows for a plan (from the one-pass kernel's shape `full`). */
+  splitShapeFor(plan: KernelPlan, M: number, full: KernelShape = this.shapeFor(plan)): KernelShape {
+    return this.opts.splitShape?.(plan, M) ?? splitShapeOf(full, M);
   }
 
   /** WGSL source of a plan's kernel (for inspection and tests): the one-pass kernel, or pass 1 (for M kept rows) / pass 2 of a split. */
-  source(plan: KernelPlan, kind: KernelKind = 'full', M = Infinity): string {
-    return this.render(plan, kind, this.kernelShape(plan, kind, M)).source;
+  source(plan: KernelPlan, kind: KernelKind = 'full', M = Infinity, full: KernelShape = this.shapeFor(kind === 'ranged' ? rangedPlan(plan) : plan)): string {
+    const shape = kind === 'merge' ? MERGE_SHAPE : kind === 'partial' ? this.splitShapeFor(plan, M, full) : full;
+    return this.render(plan, kind, shape).source;
   }
 
-  private kernelShape(plan: KernelPlan, kind: KernelKind, M: number): KernelShape {
-    return kind === 'merge' ? MERGE_SHAPE : kind === 'partial' ? this.splitShapeFor(plan, M) : this.shapeFor(plan);
-  }
-
-  private render(plan: KernelPlan, kind: KernelKind, shape: KernelShape): RenderedWgsl {
+  private render(plan: KernelPlan, kind: KernelKind | 'batched', shape: KernelShape): RenderedWgsl {
+    if (kind === 'batched') return renderBatchedWgsl(plan, shape);
     if (kind === 'merge') return renderMergeWgsl(plan);
     if (kind === 'partial') return renderPartialWgsl(plan, shape);
+    if (kind === 'ranged') return renderRangedWgsl(plan, shape);
     return renderKernelWgsl(plan, shape);
   }
 
   /** How a call of these sizes would run on a device with these limits (for tests and benchmarks). */
-  scheduleFor(plan: KernelPlan, M: number, N: number, ctx: Pick<GpuContext, 'software' | 'cores'> & { limits: Pick<GPUSupportedLimits, 'maxStorageBufferBindingSize' | 'minStorageBufferOffsetAlignment' | 'maxComputeWorkgroupsPerDimension'> }): Schedule {
+  scheduleFor(
+    plan: KernelPlan,
+    M: number,
+    N: number,
+    ctx: Pick<GpuContext, 'software' | 'cores'> & { limits: Pick<GPUSupportedLimits, 'maxStorageBufferBindingSize' | 'minStorageBufferOffsetAlignment' | 'maxComputeWorkgroupsPerDimension'> },
+    full: KernelShape = this.shapeFor(plan),
+  ): Schedule {
     const layout = packLayout(plan);
     return schedule({
       M,
@@ -137,8 +176,8 @@ export class GpuBackend {
       jDims: layout.filter((c) => c.cat === Cat.j).map((c) => c.stride),
       outWidths: plan.outputs.map((o) => o.width),
       stateWidth: stateWidth(plan.reduction, wgslDialect, plan.f.dim, plan.g?.dim ?? 0, plan.K),
-      full: this.shapeFor(plan),
-      partial: this.splitShapeFor(plan, M),
+      full,
+      partial: this.splitShapeFor(plan, M, full),
       merge: MERGE_SHAPE,
       bindBytes: Math.min(ctx.limits.maxStorageBufferBindingSize, this.opts.maxBindingBytes ?? Infinity),
       unit: Math.max(1, ctx.limits.minStorageBufferOffsetAlignment / 4),
@@ -168,13 +207,24 @@ export class GpuBackend {
     };
   }
 
-  /** Runs a plan: `ins[v]` is the data of variable v; M kept rows, N reduced terms. */
-  async run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number): Promise<KernelOutputs> {
-    const outs: KernelOutputs = plan.outputs.map((o) => (o.int ? new Int32Array(M * o.width) : new Float32Array(M * o.width)));
-    if (M === 0) return outs;
+  /**
+   * Runs a plan: `ins[v]` is the data of variable v; M kept rows, N reduced terms; block-sparse over
+   * `ranges` when given; per batch when `batch` is given (one dispatch for all batches when it fits
+   * the device's limits, else one run per batch).
+   */
+  async run(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number, ranges?: KernelRanges, batch?: BatchRun): Promise<KernelOutputs> {
+    if (ranges !== undefined && batch !== undefined) throw new BackendError('block-sparse ranges and batch dimensions cannot be combined in one reduction');
+    // executeReduction applies init({ float64 }) before this: a float64 plan here is a bug, never a silent float32 run.
+    if (plan.dtype === 'float64') throw new BackendError('the WebGPU backend computes in float32 only: a float64 plan must run on the CPU backend');
+    if (ranges !== undefined) plan = rangedPlan(plan);
+    const count = batch?.count ?? 1;
+    const outs: KernelOutputs = plan.outputs.map((o) => (o.int ? new Int32Array(count * M * o.width) : new Float32Array(count * M * o.width)));
+    if (M === 0 || count === 0) return outs;
     const ctx = await acquireDevice();
-    const { device } = ctx;
-    const limits = device.limits;
+    if (batch !== undefined && !this.fitsOneDispatch(plan, M, N, batch, ctx)) {
+      // float32 plans only here: the batches come back as float32 values and int32 indices.
+      return eachBatch(plan.vars, plan.outputs, ins, M, N, batch, (views) => this.run(plan, views, M, N)) as Promise<KernelOutputs>;
+    }
 
     // Check sizes before allocating anything.
     const vars = plan.vars.flatMap((v) => (v === undefined ? [] : [v]));
@@ -183,33 +233,121 @@ export class GpuBackend {
       const need = (v.cat === Cat.i ? M : v.cat === Cat.j ? N : 1) * v.dim;
       const given = ins[v.index];
       const data = given instanceof Float64Array ? Float32Array.from(given) : given;
-      if (data === undefined || data.length < need) {
+      // A batch's arrays hold every batch (their offsets were checked against their shapes by the caller).
+      if (data === undefined || (batch === undefined && data.length < need)) {
         throw new BackendError(`WebGPU: variable ${v.index} (${v.key}) needs ${need} values, got ${data?.length ?? 'none'}`);
       }
-      inputs.set(v.index, data.length === need ? data : data.subarray(0, need));
+      inputs.set(v.index, data.length === need || batch !== undefined ? data : data.subarray(0, need));
     }
-    const sched = this.scheduleFor(plan, M, N, { ...ctx, limits });
+    const packed = batch === undefined ? undefined : packBatch(packLayout(plan), inputs, M, N, batch);
+    if (batch !== undefined && packed === undefined) {
+      // More batch axes than the kernel decodes: one run per batch.
+      // float32 plans only here: the batches come back as float32 values and int32 indices.
+      return eachBatch(plan.vars, plan.outputs, ins, M, N, batch, (views) => this.run(plan, views, M, N)) as Promise<KernelOutputs>;
+    }
+    // A block-sparse or batched kernel is never tiled nor tuned: the profile's shape sets its rows.
+    const full = ranges === undefined && batch === undefined ? await this.chooseShape(ctx, plan, inputs, M, N) : this.shapeFor(plan, ctx);
+    const many = batch === undefined || packed === undefined ? undefined : { batch, packed };
+    return (await this.execute(ctx, plan, inputs, M, N, full, this.opts.pace ?? isNode, ranges, many)).outs;
+  }
+
+  /**
+   * The one-pass kernel's shape for a call: the `shape` option, the pinned shape, the autotuner's
+   * winner for the plan structure (tuned now when this call is the first one large enough), or
+   * the profile's default. Recorded for `kernelShapes()`.
+   */
+  private async chooseShape(ctx: GpuContext, plan: KernelPlan, inputs: ReadonlyMap<number, Float32Array>, M: number, N: number): Promise<KernelShape> {
+    if (this.opts.shape !== undefined) return this.shapeFor(plan, ctx);
+    this.checkGeneration(ctx);
+    const profile = this.profileFor(ctx);
+    const key = `${plan.key}|${profile}`;
+    const done = this.tuned.get(key);
+    if (done !== undefined) return done;
+    const kernel = `${plan.reduction.name} of ${printFormula(plan.f, 120)}`;
+    const base = this.shapeFor(plan, ctx);
+    const tunes = this.opts.pin === undefined && autotunes(this.opts.autotune ?? 'auto', profile, ctx.software);
+    const size = tunes ? tuneSize(M, N, ctx.software) : null;
+    if (size === null) {
+      noteShape(ctx.generation, key, { kernel, profile, shape: base, chosenBy: this.opts.pin === undefined ? 'profile' : 'pinned' });
+      // Without tuning the shape is final for the structure; a call too small to tune leaves it to a later one.
+      if (!tunes) this.tuned.set(key, Promise.resolve(base));
+      return base;
+    }
+    const [m, n] = size;
+    const corner = cornerOf(plan, inputs, m, n);
+    const limit = ctx.device.limits.maxComputeWorkgroupStorageSize;
+    const tuning = timeCandidates(shapeCandidates(profile, plan, limit), async (s) => (await this.execute(ctx, plan, corner, m, n, s, false)).ms).then((ranked) => {
+      noteShape(ctx.generation, key, { kernel, profile, shape: ranked[0]!.shape, chosenBy: 'tuned', candidates: ranked, tunedOn: [m, n] });
+      return ranked[0]!.shape;
+    });
+    this.tuned.set(key, tuning);
+    // A tuning that fails (the device was lost) is forgotten: the next call tunes again.
+    tuning.catch(() => {
+      if (this.tuned.get(key) === tuning) this.tuned.delete(key);
+    });
+    return tuning;
+  }
+
+  /** Clears the device-bound caches when the device changed. */
+  private checkGeneration(ctx: GpuContext): void {
+    if (ctx.generation !== this.cacheGeneration) {
+      this.cache.clear();
+      this.tuned.clear();
+      this.cacheGeneration = ctx.generation;
+    }
+  }
+
+  /** Runs a plan with a one-pass kernel shape; also returns its milliseconds (device time when the device has timestamps, else wall time). */
+  private async execute(
+    ctx: GpuContext,
+    plan: KernelPlan,
+    inputs: ReadonlyMap<number, Float32Array>,
+    M: number,
+    N: number,
+    full: KernelShape,
+    paced: boolean,
+    ranges?: KernelRanges,
+    many?: { batch: BatchRun; packed: PackedBatch },
+  ): Promise<{ outs: KernelOutputs; ms: number }> {
+    const rowsOut = (many?.batch.count ?? 1) * M;
+    const outs: KernelOutputs = plan.outputs.map((o) => (o.int ? new Int32Array(rowsOut * o.width) : new Float32Array(rowsOut * o.width)));
+    const { device } = ctx;
+    const limits = device.limits;
+    const layout = packLayout(plan);
+    const ranged =
+      ranges === undefined
+        ? undefined
+        : rangedSchedule(ranges, {
+            M,
+            N,
+            iStride: layout.find((c) => c.cat === Cat.i)?.stride ?? 0,
+            jStride: layout.find((c) => c.cat === Cat.j)?.stride ?? 0,
+            outWidths: plan.outputs.map((o) => o.width),
+            shape: full,
+            bindBytes: Math.min(limits.maxStorageBufferBindingSize, this.opts.maxBindingBytes ?? Infinity),
+            maxGroups: Math.min(limits.maxComputeWorkgroupsPerDimension, this.opts.maxWorkgroupsPerDispatch ?? Infinity),
+          });
+    const sched = ranged?.schedule ?? (many === undefined ? this.scheduleFor(plan, M, N, { ...ctx, limits }, full) : this.batchSchedule(M, N, many.batch, many.packed.uniform, full));
     const split = sched.split;
     const pipes =
       split === null
-        ? [await this.pipeline(ctx, plan, 'full', this.shapeFor(plan))]
-        : await Promise.all([this.pipeline(ctx, plan, 'partial', this.splitShapeFor(plan, M)), this.pipeline(ctx, plan, 'merge', MERGE_SHAPE)]);
+        ? [await this.pipeline(ctx, plan, ranged !== undefined ? 'ranged' : many !== undefined ? 'batched' : 'full', full)]
+        : await Promise.all([this.pipeline(ctx, plan, 'partial', this.splitShapeFor(plan, M, full)), this.pipeline(ctx, plan, 'merge', MERGE_SHAPE)]);
     const W = pipes[0]!.rendered.stateWidth;
 
     const bytesOf = (n: number): number => Math.max(4, n * 4);
     const tooBig = (what: string, bytes: number): void => {
       if (bytes > limits.maxBufferSize) throw new BackendError(`WebGPU: ${what} needs ${bytes} bytes, more than maxBufferSize (${limits.maxBufferSize})`);
     };
-    const layout = packLayout(plan);
     const rowsOf = (cat: Cat): number => (cat === Cat.i ? M : cat === Cat.j ? N : 1);
-    for (const c of layout) tooBig(`the ${CAT_WORDS[c.cat]} (${c.stride} floats per row)`, bytesOf(rowsOf(c.cat) * c.stride));
+    for (const c of layout) tooBig(`the ${CAT_WORDS[c.cat]} (${c.stride} floats per row)`, bytesOf(many?.packed.data.get(c.cat)?.length ?? rowsOf(c.cat) * c.stride));
     const stateBytes = split === null ? 0 : bytesOf(M * split.B * W);
     tooBig('the partial states', stateBytes);
     const outOffsets: number[] = [];
     let stagingBytes = 0;
     for (const o of plan.outputs) {
       outOffsets.push(stagingBytes);
-      stagingBytes += Math.ceil(bytesOf(M * o.width) / 8) * 8; // getMappedRange offsets are multiples of 8
+      stagingBytes += Math.ceil(bytesOf(rowsOut * o.width) / 8) * 8; // getMappedRange offsets are multiples of 8
     }
     const timed = device.features.has('timestamp-query');
     const tsOffset = stagingBytes;
@@ -235,14 +373,16 @@ export class GpuBackend {
       // One buffer per category, its variables interleaved row by row (pack.ts).
       const packedBufs = new Map<Cat, GPUBuffer>();
       for (const c of layout) {
-        const data = packRows(c, inputs, rowsOf(c.cat));
+        const data = many?.packed.data.get(c.cat) ?? packRows(c, inputs, rowsOf(c.cat));
         const buf = make(bytesOf(data.length), USAGE.STORAGE | USAGE.COPY_DST, PACKED_NAME[c.cat]);
         if (data.length > 0) device.queue.writeBuffer(buf, 0, data.buffer, data.byteOffset, data.byteLength);
         packedBufs.set(c.cat, buf);
       }
-      const outBufs = plan.outputs.map((o, k) => make(bytesOf(M * o.width), USAGE.STORAGE | USAGE.COPY_SRC, `O${k}`));
+      const outBufs = plan.outputs.map((o, k) => make(bytesOf(rowsOut * o.width), USAGE.STORAGE | USAGE.COPY_SRC, `O${k}`));
       const stateBuf = split === null ? undefined : make(stateBytes, USAGE.STORAGE, 'partial states');
       const staging = make(Math.max(8, stagingBytes), USAGE.MAP_READ | USAGE.COPY_DST, 'readback');
+      const rangesBuf = ranged === undefined ? undefined : make(Math.max(4, ranged.table.byteLength), USAGE.STORAGE | USAGE.COPY_DST, 'RG');
+      if (ranged !== undefined && ranged.table.length > 0) device.queue.writeBuffer(rangesBuf!, 0, ranged.table);
 
       // Every dispatch's uniform in one buffer, at the device's uniform offset alignment.
       const all = [...sched.pass1.map((d) => [pipes[0]!, d] as const), ...sched.pass2.map((d) => [pipes[1]!, d] as const)];
@@ -257,8 +397,11 @@ export class GpuBackend {
         const range = (buffer: GPUBuffer, first: number, count: number, per: number): GPUBufferBinding =>
           count * per === 0 ? { buffer } : { buffer, offset: first * per * 4, size: count * per * 4 };
         const [rb, re] = d.rows;
+        // A batched dispatch reads each buffer at its batches' rows: it binds them whole.
+        if (many !== undefined) return { buffer: b.kind === 'out' ? outBufs[b.index]! : b.kind === 'packed' ? packedBufs.get(b.cat)! : b.kind === 'ranges' ? rangesBuf! : stateBuf! };
         if (b.kind === 'out') return range(outBufs[b.index]!, rb, re - rb, plan.outputs[b.index]!.width);
         if (b.kind === 'state') return range(stateBuf!, rb, re - rb, split!.B * W);
+        if (b.kind === 'ranges') return { buffer: rangesBuf! };
         const buffer = packedBufs.get(b.cat)!;
         const stride = layout.find((c) => c.cat === b.cat)!.stride;
         if (b.cat === Cat.i) return range(buffer, rb, re - rb, stride);
@@ -305,15 +448,15 @@ export class GpuBackend {
         encoder.resolveQuerySet(querySet, 0, 2, resolved, 0);
         encoder.copyBufferToBuffer(resolved, 0, staging, tsOffset, 16);
       }
-      plan.outputs.forEach((o, k) => encoder.copyBufferToBuffer(outBufs[k]!, 0, staging, outOffsets[k]!, M * o.width * 4));
+      plan.outputs.forEach((o, k) => encoder.copyBufferToBuffer(outBufs[k]!, 0, staging, outOffsets[k]!, rowsOut * o.width * 4));
       const t0 = performance.now();
       device.queue.submit([encoder.finish()]);
       const validation = device.popErrorScope();
       const oom = device.popErrorScope();
       popped = true;
       const pace = pipes[0]!.pace;
-      const pairs = M * Math.max(1, N);
-      const sleep = (this.opts.pace ?? isNode) ? paceFor(pace, pairs) : 0;
+      const pairs = ranges?.pairs ?? rowsOut * Math.max(1, N);
+      const sleep = paced ? paceFor(pace, pairs) : 0;
       if (sleep > 0) await delayUnless(sleep, ctx.lost); // a loss ends the nap: the call fails at once
       await settle(ctx, Promise.all([validation, oom, staging.mapAsync(USAGE.MAP_READ)]).then(([v, o]) => {
         const err = v ?? o;
@@ -333,7 +476,7 @@ export class GpuBackend {
         out.set(view);
       });
       staging.unmap();
-      return outs;
+      return { outs, ms: deviceMs ?? total };
     } finally {
       if (!popped) {
         // Encoding threw before the scopes were popped: pop them so the stack stays balanced.
@@ -347,12 +490,29 @@ export class GpuBackend {
   }
 
   /** The cached pipeline of one of a plan's kernels on this device, compiled on a miss (counted in stats()). Keyed by structure, never by sizes. */
-  private pipeline(ctx: GpuContext, plan: KernelPlan, kind: KernelKind, shape: KernelShape): Promise<Pipeline> {
-    if (ctx.generation !== this.cacheGeneration) {
-      this.cache.clear();
-      this.cacheGeneration = ctx.generation;
-    }
-    const key = `${plan.key}|${kind}|wg=${shape.workgroupSize}|rows=${shape.rowsPerThread}`;
+  /** Whether a batch runs as one dispatch: workgroups in x (rows) and y (batches), and each buffer within one binding. */
+  private fitsOneDispatch(plan: KernelPlan, M: number, N: number, batch: BatchRun, ctx: GpuContext): boolean {
+    const limits = ctx.device.limits;
+    const shape = this.shapeFor(plan, ctx);
+    const groups = Math.ceil(M / (shape.rowsPerThread * shape.workgroupSize));
+    const maxGroups = Math.min(limits.maxComputeWorkgroupsPerDimension, this.opts.maxWorkgroupsPerDispatch ?? Infinity);
+    const bind = Math.min(limits.maxStorageBufferBindingSize, this.opts.maxBindingBytes ?? Infinity);
+    const rows = (cat: Cat): number => (cat === Cat.i ? M : cat === Cat.j ? N : 1);
+    // Upper bound of a packed buffer: every batch its own block.
+    const packedFits = packLayout(plan).every((c) => batch.count * rows(c.cat) * c.stride * 4 <= bind);
+    const outFits = plan.outputs.every((o) => batch.count * M * o.width * 4 <= bind);
+    return groups <= maxGroups && batch.count <= maxGroups && packedFits && outFits;
+  }
+
+  /** The one dispatch of a batch: workgroups over the rows in x, batches in y. */
+  private batchSchedule(M: number, N: number, batch: BatchRun, uniform: readonly number[], shape: KernelShape): Schedule {
+    const groups = Math.ceil(M / (shape.rowsPerThread * shape.workgroupSize));
+    return { split: null, pass1: [{ rows: [0, M], terms: [0, N], uniform: [M, N, 0, 0, ...uniform], groups: [groups, batch.count] }], pass2: [] };
+  }
+
+  private pipeline(ctx: GpuContext, plan: KernelPlan, kind: KernelKind | 'batched', shape: KernelShape): Promise<Pipeline> {
+    this.checkGeneration(ctx);
+    const key = `${plan.key}|${kind}|wg=${shape.workgroupSize}|rows=${shape.rowsPerThread}|tile=${shape.tileRows ?? 0}`;
     const hit = this.cache.get(key);
     if (hit !== undefined) {
       record.cacheHit();
@@ -367,7 +527,7 @@ export class GpuBackend {
     return p;
   }
 
-  private async build(ctx: GpuContext, plan: KernelPlan, kind: KernelKind, shape: KernelShape): Promise<Pipeline> {
+  private async build(ctx: GpuContext, plan: KernelPlan, kind: KernelKind | 'batched', shape: KernelShape): Promise<Pipeline> {
     const { device } = ctx;
     const rendered = this.render(plan, kind, shape);
     const storage = rendered.bindings.length;
@@ -384,7 +544,7 @@ export class GpuBackend {
         ...rendered.bindings.map((b, k) => ({
           binding: k + 1,
           visibility: COMPUTE,
-          buffer: { type: b.kind === 'packed' || (b.kind === 'state' && !b.write) ? ('read-only-storage' as const) : ('storage' as const) },
+          buffer: { type: b.kind === 'packed' || b.kind === 'ranges' || (b.kind === 'state' && !b.write) ? ('read-only-storage' as const) : ('storage' as const) },
         })),
       ],
     });

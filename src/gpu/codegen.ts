@@ -4,13 +4,29 @@ import type { KernelPlan } from '../kernel/plan.js';
 import { kernelTemplate, planRoots, type LoopDialect } from '../kernel/template.js';
 import { isWide, ix, ixAdd, type Ix } from '../ops/loop.js';
 import { stateWidth, type ReduceCtx } from '../ops/reductions.js';
+import { BATCH_FIELDS } from './batch-pack.js';
 import { PACKED_NAME, packedOffset, packLayout } from './pack.js';
 import { WGSL_PRELUDE, wgslBarrierInit, wgslDialect } from './dialect.js';
 
-/** The kernel's shape: rows of the kept axis per invocation, invocations per workgroup. */
+/**
+ * The kernel's shape: rows of the kept axis per invocation, invocations per workgroup, and the
+ * j-rows staged per tile in workgroup memory.
+ * @example
+ * ```ts
+ * import { init, type KernelShape } from 'kernelflow';
+ * const shape: KernelShape = { rowsPerThread: 1, workgroupSize: 128, tileRows: 128 };
+ * await init({ backend: 'cpu', kernelShape: shape }); // every WebGPU kernel gets this shape
+ * ```
+ */
 export interface KernelShape {
   readonly rowsPerThread: number;
   readonly workgroupSize: number;
+  /**
+   * Rows of the reduced side staged per tile in workgroup memory (`var<workgroup>`, loaded by all
+   * invocations of the workgroup together, KeOps's shared-memory scheme); 0 or absent: none, every
+   * invocation reads the j-variables from the storage buffer.
+   */
+  readonly tileRows?: number;
 }
 
 /**
@@ -21,7 +37,8 @@ export interface KernelShape {
 export type Binding =
   | { readonly kind: 'packed'; readonly cat: Cat }
   | { readonly kind: 'out'; readonly index: number }
-  | { readonly kind: 'state'; readonly write: boolean };
+  | { readonly kind: 'state'; readonly write: boolean }
+  | { readonly kind: 'ranges' };
 
 /**
  * The three kernels of a plan: `full` reduces whole rows over j and finalizes (one pass);
@@ -29,7 +46,7 @@ export type Binding =
  * reduction's partial state; `merge` (pass 2) merges a row's partial states in block order and
  * finalizes.
  */
-export type KernelKind = 'full' | 'partial' | 'merge';
+export type KernelKind = 'full' | 'partial' | 'merge' | 'ranged';
 
 export interface RenderedWgsl {
   readonly kind: KernelKind;
@@ -52,6 +69,15 @@ export const FULL_UNIFORM = ['M', 'N', 'row0', 'zero'] as const;
  * starts at block jblk (the global index written to index states is jblk * J + j) and holds N terms.
  */
 export const PARTIAL_UNIFORM = ['M', 'N', 'row0', 'zero', 'J', 'B', 'blk0', 'jblk'] as const;
+/** Uniform of the batched one-pass kernel: FULL_UNIFORM, then the batch shape and each category's rows per batch step (gpu/batch-pack.ts). */
+export const BATCHED_UNIFORM = [...FULL_UNIFORM, ...BATCH_FIELDS] as const;
+/**
+ * Uniform of the `ranged` kernel (block-sparse): workgroup w of a dispatch reduces tile
+ * tile0 + w (of T) of the u32 table RG: four words per tile, `[rowStart, rowEnd, s0, s1)`, rows
+ * of one segment of kernel/ranges.ts, reduced over its j-ranges s0 ... s1 - 1, stored (two words
+ * each) from word rr of RG. A tile lies in one segment, so a workgroup's j loop is uniform.
+ */
+export const RANGED_UNIFORM = ['M', 'N', 'tile0', 'zero', 'T', 'rr'] as const;
 /** Uniform of the `merge` kernel: invocation t merges row row0 + t (rows end at M) over its B partial states. */
 export const MERGE_UNIFORM = ['M', 'B', 'row0', 'zero'] as const;
 
@@ -65,7 +91,8 @@ const struct = (fields: readonly string[]): string => `struct Params { ${fields.
  * M = N = 1e4: several rows per invocation share the j loads and give the compiler independent
  * work (Gaussian sum: 1 row 0.3 G pairs/s, 4 rows 0.65, 8 rows 2.3, 16 rows 2.4 but twice the
  * first-dispatch compile, 0.8 s instead of 0.4 s). The KMin family keeps K-long lists per row:
- * ArgKMin K=10 ran at 0.3 G/s with 1 row, 0.6 with 2, 1.0 with 4 (8 rows: no faster, 1.5 s compile).
+ * ArgKMin K=10 ran at 0.3 G/s with 1 row, 0.6 with 2, 1.0 with 4 (8 rows: no faster, 1.5 s compile)
+ * while the lists were arrays; as scalars 8 rows are faster (below).
  */
 export function defaultShape(plan: KernelPlan, lin: Linearized = linearize(planRoots(plan))): KernelShape {
   const pairTemps = lin.temps.filter((t) => t.level === 3).length;
@@ -78,8 +105,11 @@ export function defaultShape(plan: KernelPlan, lin: Linearized = linearize(planR
   const rowCap = widest > 8 ? 4 : 8;
   const rows = (R: number): KernelShape => ({ rowsPerThread: Math.min(R, rowCap), workgroupSize: 16 });
   if (plan.reduction.usesK) {
+    // K-lists of up to 16 entries are scalars with a branch-free insertion (ops/kmin.ts): ArgKMin
+    // K=10 at 2e4 x 2e4, alternated, load average 7-25: 8 rows 1.2-1.4x the speed of 4 (0.43-1.0
+    // G pairs/s), first result about 2x longer (shader cache off: 10.6 s against 5.9 s at load 25).
     const list = Math.max(...plan.parts.map((p) => p.K * p.f.dim)); // the longest K-list of a fused kernel's parts
-    return rows(list <= 16 ? 4 : list <= 32 ? 2 : 1);
+    return rows(list <= 16 ? 8 : list <= 32 ? 2 : 1);
   }
   if (pairTemps > 48 || accWidth > 16) return rows(1);
   if (pairTemps > 16 || accWidth > 4) return rows(4);
@@ -103,6 +133,24 @@ export function defaultSplitShape(plan: KernelPlan, M: number): KernelShape {
 const indent = (lines: readonly string[], n: number): string[] => lines.map((l) => ' '.repeat(n) + l);
 
 /**
+ * Opens the tiled loop over j in [from, to): for each tile of T rows, the workgroup's WG
+ * invocations copy it (S floats per row, contiguous in XJ) into `TJ` together, then each reduces
+ * its rows over the tile from workgroup memory. The bounds are uniform (the uniform, or the
+ * workgroup's block), so both barriers are in uniform control flow; the first one keeps the
+ * previous tile until every invocation is done with it.
+ */
+function tileOpen(from: string, to: string, T: number, S: number, WG: number): string {
+  return [
+    `for (var t0: u32 = ${from}; t0 < ${to}; t0 = t0 + ${T}u) {`,
+    `  let tn = min(${T}u, ${to} - t0);`,
+    '  workgroupBarrier();',
+    `  for (var q: u32 = lid; q < tn * ${S}u; q = q + ${WG}u) { TJ[q] = XJ[t0 * ${S}u + q]; }`,
+    '  workgroupBarrier();',
+    '  for (var jt: u32 = 0u; jt < tn; jt = jt + 1u) {',
+  ].join('\n');
+}
+
+/**
  * Renders a plan as one WGSL compute shader. Each invocation reduces `rowsPerThread` consecutive
  * rows i over j in [0, N): temporaries are placed in the outermost loop they can live in (level 0
  * once, level 1 per row, level 2 once per j for all rows of the invocation, level 3 per pair), and
@@ -115,6 +163,17 @@ export function renderKernelWgsl(plan: KernelPlan, shape?: KernelShape): Rendere
 }
 
 /**
+ * The one-pass kernel over all batches of a call in one dispatch: workgroup row y is batch y,
+ * decoded into its index along (up to) BATCH_RANK batch axes; its rows start in each packed buffer
+ * at that index times the category's rows per axis step (uniform fields, 0 along a broadcast axis),
+ * and its outputs follow batch y - 1's. Sizes and strides are run-time data: one pipeline serves
+ * every batch shape.
+ */
+export function renderBatchedWgsl(plan: KernelPlan, shape?: KernelShape): RenderedWgsl {
+  return renderReduce(plan, shape, 'full', true);
+}
+
+/**
  * Pass 1 of a split reduced axis (KeOps GpuReduc2D): as `renderKernelWgsl`, but the workgroups
  * of row y of the dispatch reduce their rows over block y of j only, and stores the reduction's partial state
  * (its `save` hook) at `S[(row * B + block) * W + k]` instead of finalizing.
@@ -123,19 +182,31 @@ export function renderPartialWgsl(plan: KernelPlan, shape?: KernelShape): Render
   return renderReduce(plan, shape, 'partial');
 }
 
-function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'full' | 'partial'): RenderedWgsl {
+/** The block-sparse kernel (RANGED_UNIFORM): one tile of rows of one segment per workgroup, over its j-ranges. */
+export function renderRangedWgsl(plan: KernelPlan, shape?: KernelShape): RenderedWgsl {
+  return renderReduce(plan, shape, 'ranged');
+}
+
+function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'full' | 'partial' | 'ranged', batched = false): RenderedWgsl {
   const lin = linearize(planRoots(plan));
   const sh = shape ?? defaultShape(plan, lin);
   const R = sh.rowsPerThread;
   const d = wgslDialect;
   const partial = kind === 'partial';
+  const ranged = kind === 'ranged';
   const red = plan.reduction;
   const W = partial ? stateWidth(red, d, plan.f.dim, plan.g?.dim ?? 0, plan.K) : 0;
   const layout = packLayout(plan);
   const stride = (cat: Cat): number => layout.find((c) => c.cat === cat)?.stride ?? 0;
+  const S = stride(Cat.j);
+  // Tiles of T j-rows: every invocation takes part in the loads and barriers (uniform control flow).
+  // A block-sparse kernel's rows leave early (past their tile's end), and a batched one offsets its j rows per batch: neither tiles.
+  const T = S > 0 && !ranged && !batched ? Math.max(0, Math.floor(sh.tileRows ?? 0)) : 0;
+  const tiled = T > 0;
 
   const bindings: Binding[] = [];
-  const decls: string[] = [struct(partial ? PARTIAL_UNIFORM : FULL_UNIFORM), '@group(0) @binding(0) var<uniform> P: Params;'];
+  const uniform = partial ? PARTIAL_UNIFORM : ranged ? RANGED_UNIFORM : batched ? BATCHED_UNIFORM : FULL_UNIFORM;
+  const decls: string[] = [struct(uniform), '@group(0) @binding(0) var<uniform> P: Params;'];
   for (const c of layout) {
     bindings.push({ kind: 'packed', cat: c.cat });
     decls.push(`@group(0) @binding(${bindings.length}) var<storage, read> ${PACKED_NAME[c.cat]}: array<f32>;`);
@@ -149,26 +220,51 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
       decls.push(`@group(0) @binding(${bindings.length}) var<storage, read_write> O${k}: array<${o.int ? 'i32' : 'f32'}>;`);
     });
   }
+  if (ranged) {
+    bindings.push({ kind: 'ranges' });
+    decls.push(`@group(0) @binding(${bindings.length}) var<storage, read> RG: array<u32>;`);
+  }
 
   const write = (r: number) => (o: number, k: Ix, e: string): string => {
     const out = plan.outputs[o]!;
-    return `O${o}[row${r} * ${out.width}u + ${ix(d, k)}] = ${out.int ? `i32(${e})` : e};`;
+    return `O${o}[${batched ? `(ob + row${r})` : `row${r}`} * ${out.width}u + ${ix(d, k)}] = ${out.int ? `i32(${e})` : e};`;
   };
   const put = (r: number) => (k: Ix, e: string): string => `S[sb${r} + ${ix(d, k)}] = ${e};`;
   const at = (v: VarNode, k: Ix): string => ix(d, ixAdd(d, packedOffset(layout, v.index), k));
+  const [jFrom, jTo] = partial ? ['j0', 'j1'] : ['0u', 'N'];
   const loop: LoopDialect = {
     d,
     load: (v, k, r) =>
-      v.cat === Cat.i ? `XI[ib${r} + ${at(v, k)}]` : v.cat === Cat.j ? `XJ[jb + ${at(v, k)}]` : `XP[${at(v, k)}]`,
+      v.cat === Cat.i
+        ? `XI[ib${r} + ${at(v, k)}]`
+        : v.cat === Cat.j
+          ? `${tiled ? 'TJ' : 'XJ'}[jb + ${at(v, k)}]`
+          : batched
+            ? `XP[po * ${stride(Cat.param)}u + ${at(v, k)}]`
+            : `XP[${at(v, k)}]`,
     // Rows past M are clamped for reading (no divergence in the loop) and skipped for writing.
-    rowStart: (r, iVars) => [`let row${r} = base + ${r}u;`, `let ri${r} = min(row${r}, M - 1u);`, ...(iVars.length > 0 ? [`let ib${r} = ri${r} * ${stride(Cat.i)}u;`] : [])],
-    openJ: partial ? 'for (var j: u32 = j0; j < j1; j = j + 1u) {' : 'for (var j: u32 = 0u; j < N; j = j + 1u) {',
-    jStart: (jVars) => [partial ? 'let jf = f32(jbase + j);' : 'let jf = f32(j);', ...(jVars.length > 0 ? [`let jb = j * ${stride(Cat.j)}u;`] : [])],
+    // Ranged: rows end at the tile's end, not at M.
+    rowStart: (r, iVars) => [
+      `let row${r} = base + ${r}u;`,
+      `let ri${r} = min(row${r}, ${ranged ? 'rend' : 'M'} - 1u);`,
+      ...(iVars.length > 0 ? [`let ib${r} = ${batched ? `(io + ri${r})` : `ri${r}`} * ${stride(Cat.i)}u;`] : []),
+    ],
+    openJ: ranged
+      ? 'for (var s: u32 = s0; s < s1; s = s + 1u) { let ja = RG[P.rr + 2u * s]; let jz = RG[P.rr + 2u * s + 1u]; for (var j: u32 = ja; j < jz; j = j + 1u) {'
+      : tiled
+        ? tileOpen(jFrom, jTo, T, S, sh.workgroupSize)
+        : `for (var j: u32 = ${jFrom}; j < ${jTo}; j = j + 1u) {`,
+    ...(tiled || ranged ? { closeJ: ['}', '}'] } : {}),
+    jStart: (jVars) => [
+      ...(tiled ? ['let j = t0 + jt;'] : []),
+      partial ? 'let jf = f32(jbase + j);' : 'let jf = f32(j);',
+      ...(jVars.length > 0 ? [`let jb = ${tiled ? 'jt' : batched ? '(jo + j)' : 'j'} * ${S}u;`] : []),
+    ],
     j: 'jf',
     rowEnd: (r, c) =>
       partial
         ? [`if (row${r} < M) {`, ...indent([`let sb${r} = (row${r} * P.B + blk) * ${W}u;`, ...red.save(c, put(r))], 2), '}']
-        : [`if (row${r} < M) {`, ...indent(red.finalize(c, write(r)), 2), '}'],
+        : [`if (row${r} < ${ranged ? 'rend' : 'M'}) {`, ...indent(red.finalize(c, write(r)), 2), '}'],
   };
   const t = kernelTemplate(plan, loop, lin);
   const block = t.block(R, 'b');
@@ -182,12 +278,38 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
           // j loop and j loads are too (scalar loads, not gathers: 3x on lavapipe).
           'let blk = P.blk0 + wid.y;',
           `let base = P.row0 + gid.x * ${R}u;`,
-          'if (base >= M) { return; }',
+          ...(tiled ? [] : ['if (base >= M) { return; }']),
           'let j0 = (blk - P.jblk) * P.J;',
           'let j1 = min(N, j0 + P.J);',
           'let jbase = P.jblk * P.J;',
         ]
-      : [`let base = P.row0 + gid.x * ${R}u;`, 'if (base >= M) { return; }']),
+      : ranged
+        ? [
+            // The tile comes from the workgroup, so its j-ranges (the loop bounds and j loads) are uniform across it.
+            'let t = P.tile0 + wid.x;',
+            'if (t >= P.T) { return; }',
+            'let rend = RG[4u * t + 1u];',
+            `let base = RG[4u * t] + lid.x * ${R}u;`,
+            'if (base >= rend) { return; }',
+            'let s0 = RG[4u * t + 2u];',
+            'let s1 = RG[4u * t + 3u];',
+          ]
+        : [`let base = P.row0 + gid.x * ${R}u;`, ...(tiled ? [] : ['if (base >= M) { return; }'])]),
+    // Batch gid.y: its rows of each packed buffer start at the table's rows, its outputs at ob.
+    // wid.y, not gid.y: the workgroup id is uniform, so the table loads and the j offsets are too (scalar j loads, not gathers).
+    ...(batched
+      ? [
+          'let bt = wid.y;',
+          'let ob = bt * M;',
+          'let c3 = bt % P.b3;',
+          'let q3 = bt / P.b3;',
+          'let c2 = q3 % P.b2;',
+          'let q2 = q3 / P.b2;',
+          'let c1 = q2 % P.b1;',
+          'let c0 = q2 / P.b1;',
+          ...(['i', 'j', 'p'] as const).map((c) => `let ${c}o = c0 * P.${c}0 + c1 * P.${c}1 + c2 * P.${c}2 + c3 * P.${c}3;`),
+        ]
+      : []),
     wgslBarrierInit('P.zero'),
     // Function-scope arrays of the wide temps, declared once per invocation.
     ...t.once.arrays,
@@ -197,18 +319,19 @@ function renderReduce(plan: KernelPlan, shape: KernelShape | undefined, kind: 'f
   ];
 
   const source = [
-    `// kernelflow ${partial ? 'partial (pass 1 of a split) ' : ''}${red.name} K=${plan.K}: ${plan.f.key}${plan.g === null ? '' : ` weighted by ${plan.g.key}`}`,
-    `// ${R} row(s) per invocation, workgroup ${sh.workgroupSize}${partial ? `, state width ${W}` : ''}`,
+    `// kernelflow ${partial ? 'partial (pass 1 of a split) ' : ranged ? 'block-sparse ' : batched ? 'batched ' : ''}${red.name} K=${plan.K}: ${plan.f.key}${plan.g === null ? '' : ` weighted by ${plan.g.key}`}`,
+    `// ${R} row(s) per invocation, workgroup ${sh.workgroupSize}${tiled ? `, tiles of ${T} j-rows in workgroup memory` : ''}${partial ? `, state width ${W}` : ''}`,
     WGSL_PRELUDE,
     ...decls,
+    ...(tiled ? [`var<workgroup> TJ: array<f32, ${T * S}>;`] : []),
     '',
     `@compute @workgroup_size(${sh.workgroupSize})`,
-    `fn main(@builtin(global_invocation_id) gid: vec3<u32>${partial ? ', @builtin(workgroup_id) wid: vec3<u32>' : ''}) {`,
+    `fn main(@builtin(global_invocation_id) gid: vec3<u32>${partial || ranged || batched ? ', @builtin(workgroup_id) wid: vec3<u32>' : ''}${ranged ? ', @builtin(local_invocation_id) lid: vec3<u32>' : ''}${tiled ? ', @builtin(local_invocation_index) lid: u32' : ''}) {`,
     ...indent(body, 2),
     '}',
     '',
   ].join('\n');
-  return { kind, source, shape: sh, bindings, uniformBytes: 4 * (partial ? PARTIAL_UNIFORM : FULL_UNIFORM).length, stateWidth: W };
+  return { kind, source, shape: sh, bindings, uniformBytes: 4 * uniform.length, stateWidth: W };
 }
 
 /**

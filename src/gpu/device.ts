@@ -228,7 +228,11 @@ function describe(adapter: GPUAdapter): string {
   return [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s !== undefined && s !== '').join(' ');
 }
 
-const isSoftware = (adapter: GPUAdapter): boolean => /llvmpipe|lavapipe|swiftshader|software|cpu/i.test(describe(adapter));
+/** A CPU implementation: the adapter says it is a fallback adapter, or its name says so. */
+const isSoftware = (adapter: GPUAdapter): boolean => {
+  const a = adapter as GPUAdapter & { info?: { isFallbackAdapter?: boolean }; isFallbackAdapter?: boolean };
+  return a.info?.isFallbackAdapter === true || a.isFallbackAdapter === true || /llvmpipe|lavapipe|swiftshader|software|cpu/i.test(describe(adapter));
+};
 
 async function hostCores(): Promise<number> {
   const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;

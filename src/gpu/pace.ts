@@ -55,7 +55,11 @@ export function observePace(s: PaceState, pairs: number, slept: number, total: n
   }
   if (pairs < MIN_TIMED_PAIRS) return;
   if (deviceMs !== undefined && deviceMs > 0) {
-    s.msPerPair = deviceMs / pairs;
+    // Down at once, up halfway: one call slowed by other load on the host must not make the next
+    // (possibly long: a whole batch in one dispatch) sleep far past its work.
+    // An unpaced call's device time is inflated by the spinning main thread (the timed kernel shares the cores).
+    const rate = deviceMs / (slept === 0 ? SPIN_INFLATION : 1) / pairs;
+    s.msPerPair = s.msPerPair === undefined || rate < s.msPerPair ? rate : (s.msPerPair + rate) / 2;
   } else if (slept === 0) {
     s.msPerPair = total / SPIN_INFLATION / pairs;
   } else if (total - slept < 2 + 0.02 * slept) {

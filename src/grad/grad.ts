@@ -3,7 +3,7 @@ import { sumCotangents } from '../nodes/cotangent.js';
 import { Node, SourceNode, type Cotangent } from '../nodes/node.js';
 import type { BackendChoice } from '../scheduler/backends.js';
 import { ReshapeNode, rowsOf } from '../nodes/reshape.js';
-import type { Tensor, TensorLike } from '../tensor.js';
+import type { FloatArray, Tensor, TensorLike } from '../tensor.js';
 
 /*
  * Reverse mode over the node graph (the "mirrored graph" of DESIGN.md), as a generic walk: each
@@ -43,7 +43,7 @@ export function grad<const W extends readonly Node[]>(
   output: Node,
   wrt: W,
   gradOutput?: Node | TensorLike,
-): { -readonly [K in keyof W]: Node<Tensor<Float32Array>> } {
+): { -readonly [K in keyof W]: Node<Tensor<FloatArray>> } {
   if (!(output instanceof Node)) throw new KernelflowError('ARGUMENT', 'grad: output must be a Node');
   for (const w of wrt) if (!(w instanceof Node)) throw new KernelflowError('ARGUMENT', 'grad: every target must be a Node');
   const targets = new Set(wrt);
@@ -56,7 +56,9 @@ export function grad<const W extends readonly Node[]>(
   if (gradOutput === undefined) push(output, { ones: true, dim });
   else {
     const g = gradOutput instanceof Node ? gradOutput : new SourceNode(gradOutput, 'gradOutput');
-    push(output, { node: new ReshapeNode(g, 'view', dim, rowsOf(dim)), dim });
+    // Rows of width dim; leading batch dims (a batched output's) are kept.
+    const shape = (t: Tensor): number[] => (t.shape.length > 2 && t.shape[t.shape.length - 1] === dim ? [...t.shape] : rowsOf(dim)(t));
+    push(output, { node: new ReshapeNode(g, 'view', dim, shape), dim });
   }
   // Every node before the nodes it reads, so its cotangent is complete when its backward runs.
   for (let k = order.length - 1; k >= 0; k--) {
@@ -64,14 +66,14 @@ export function grad<const W extends readonly Node[]>(
     const terms = cot.get(n);
     if (terms !== undefined) n.backward(terms, { reaches, push });
   }
-  const grads = wrt.map((w): Node<Tensor<Float32Array>> => {
+  const grads = wrt.map((w): Node<Tensor<FloatArray>> => {
     const terms = cot.get(w) ?? [];
     const hint = (): readonly number[] | undefined => w.staticShape();
     if (terms.length === 0) return new ReshapeNode(w, 'zeros', w.dim, (t) => [...t.shape], hint);
     const backend = terms.map((t) => ('node' in t ? t.node.gradBackend() : undefined)).find((b) => b !== undefined) as BackendChoice | undefined;
     return new ReshapeNode(sumCotangents(terms, w, backend), 'view', terms[0]!.dim, (t) => w.gradShape(t), hint);
   });
-  return grads as { -readonly [K in keyof W]: Node<Tensor<Float32Array>> };
+  return grads as { -readonly [K in keyof W]: Node<Tensor<FloatArray>> };
 }
 
 /**

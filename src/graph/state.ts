@@ -47,7 +47,7 @@ export interface NodeRecord {
   readonly version: number;
   /** Source: the current shape (undefined while a stream source waits for its first frame). */
   readonly shape?: readonly number[];
-  readonly dtype?: 'float32' | 'int32';
+  readonly dtype?: 'float32' | 'float64' | 'int32';
   /** Source created implicitly by lifting dense data into a formula (`Vj(tensorLike)`, `Pm(0.5)`). */
   readonly lifted?: boolean;
   /** Source fed by an Observable or AsyncIterable. */

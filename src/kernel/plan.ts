@@ -6,6 +6,7 @@ import { reductionDef, type ReduceCtx, type ReductionDef, type ReductionName, ty
 import { expandComposites } from '../ops/composite.js';
 import { slotsWidth } from '../ops/accumulators.js';
 import { ixAdd } from '../ops/loop.js';
+import type { Dtype } from '../tensor.js';
 
 /** One reduction a kernel computes: formula F (and weight G, both already reduced over j) with its reduction. */
 export interface PlanPart {
@@ -39,6 +40,14 @@ export interface KernelPlan {
   readonly outputs: readonly ReductionOutput[];
   /** The reductions of the kernel, in output order: one, or several when fused. */
   readonly parts: readonly PlanPart[];
+  /** Block-sparse: the j loop runs over each row block's j-ranges (kernel/ranges.ts), not over [0, N). */
+  readonly ranged?: boolean;
+  /**
+   * The precision of inputs, arithmetic and value outputs. Part of the structure (and of `key`):
+   * float64 plans are for backends that compute in float64 (the CPU's JavaScript kernels); a
+   * float32-only path (WGSL, WASM SIMD) must decline them.
+   */
+  readonly dtype: Dtype;
 }
 
 // Structure strings by root node: a formula that is planned again (every run of a node) costs a lookup.
@@ -109,14 +118,15 @@ function varsOf(parts: readonly PlanPart[], name: string): (VarNode | undefined)
 const partKey = (p: PlanPart): string => `${p.reduction.name}|K=${p.K}|${structureOf(p.f)}|${p.g === null ? '' : structureOf(p.g)}`;
 
 /** Plans a reduction; checks the reduction's constraints and that variables agree on their dims. */
-export function makePlan(formula: Formula, opts: ReductionSpec): KernelPlan {
+export function makePlan(formula: Formula, opts: ReductionSpec, dtype: Dtype = 'float32'): KernelPlan {
   const part = planPart(formula, opts);
   const vars = varsOf([part], part.reduction.name);
   let key: string | undefined;
   return {
     // Built on first use: plans made only to check a reduction never pay for it.
     get key(): string {
-      return (key ??= partKey(part));
+      // float32 keys read as before; a float64 kernel is other code (no rounding, an exact exp).
+      return (key ??= `${partKey(part)}${dtype === 'float64' ? '|f64' : ''}`);
     },
     f: part.f,
     g: part.g,
@@ -125,6 +135,7 @@ export function makePlan(formula: Formula, opts: ReductionSpec): KernelPlan {
     vars,
     outputs: part.outputs,
     parts: [part],
+    dtype,
   };
 }
 
@@ -134,15 +145,15 @@ export function makePlan(formula: Formula, opts: ReductionSpec): KernelPlan {
  * they share are computed once. One reduction gives the plain plan. Throws what `makePlan` throws
  * for a part, and a LimitError when the parts together exceed the node limit of one kernel.
  */
-export function makeFusedPlan(reductions: readonly { readonly formula: Formula; readonly spec: ReductionSpec }[]): KernelPlan {
-  if (reductions.length === 1) return makePlan(reductions[0]!.formula, reductions[0]!.spec);
+export function makeFusedPlan(reductions: readonly { readonly formula: Formula; readonly spec: ReductionSpec }[], dtype: Dtype = 'float32'): KernelPlan {
+  if (reductions.length === 1) return makePlan(reductions[0]!.formula, reductions[0]!.spec, dtype);
   const parts = reductions.map((r) => planPart(r.formula, r.spec));
   const reduction = fusedReduction(parts);
   const vars = varsOf(parts, reduction.name);
   let key: string | undefined;
   return {
     get key(): string {
-      return (key ??= `fused[${parts.map(partKey).join(' & ')}]`);
+      return (key ??= `fused[${parts.map(partKey).join(' & ')}]${dtype === 'float64' ? '|f64' : ''}`);
     },
     f: parts[0]!.f,
     g: parts[0]!.g,
@@ -151,6 +162,7 @@ export function makeFusedPlan(reductions: readonly { readonly formula: Formula; 
     vars,
     outputs: parts.flatMap((p) => p.outputs),
     parts,
+    dtype,
   };
 }
 

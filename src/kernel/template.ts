@@ -18,6 +18,8 @@ export interface LoopDialect {
   rowStart(r: number, iVars: readonly VarNode[]): string[];
   /** The opening line of the loop over j. */
   readonly openJ: string;
+  /** The lines closing the loop over j (default `}`; a tiled loop closes two). */
+  readonly closeJ?: readonly string[];
   /** Statements at the top of each j iteration, before any temp: the offsets of the j-variables' rows. */
   jStart(jVars: readonly VarNode[]): string[];
   /** The reduced index as the reduction hooks receive it. */
@@ -99,7 +101,7 @@ export function kernelTemplate(plan: KernelPlan, loop: LoopDialect, lin: Lineari
         ...rs[0]!.stmts[2],
         ...each((r) => [...rs[r]!.stmts[3], ...combine(r)]),
       ]),
-      '}',
+      ...(loop.closeJ ?? ['}']),
       ...each((r) => loop.rowEnd(r, ctx(r))),
     ];
     // Accumulator arrays were declared (once each) while printing the hooks.

@@ -2,6 +2,7 @@ import { Cat, mapVars, mkConst, mkVar, variables, type Formula } from '../graph/
 import { add, widen } from '../ops/diff.js';
 import { keptCat, keptVar, type GradReduction } from '../ops/reduction-grads.js';
 import type { BackendChoice } from '../scheduler/backends.js';
+import type { Ranges } from '../kernel/ranges.js';
 import type { Node, Cotangent } from './node.js';
 import { reductionNodes } from './reduction.js';
 import { ReshapeNode, rowsOf, rowView } from './reshape.js';
@@ -15,20 +16,22 @@ import { ReshapeNode, rowsOf, rowView } from './reshape.js';
  * Builds the node of one gradient reduction; `inputs[v]` is what variable v reads. Variables are
  * renumbered to the ones used, so that nothing unused is read (or computed).
  */
-export function buildGradReduction(gr: GradReduction, inputs: readonly Node[], backend: BackendChoice | undefined): Node {
+export function buildGradReduction(gr: GradReduction, inputs: readonly Node[], backend: BackendChoice | undefined, ranges?: Ranges): Node {
+  // A block-sparse forward reduction: its gradient reads the same blocks (the six arrays hold both axes' views of them).
+  const grRanges = ranges;
   const roots = gr.weight === null ? [gr.formula] : [gr.formula, gr.weight];
   const order = new Map<number, number>();
   for (const f of roots) for (const v of variables(f)) if (!order.has(v.index)) order.set(v.index, order.size);
   const ins = [...order.keys()].map((i) => inputs[i]!);
   const f = gr.formula;
   // A bare variable reduced over an absent index (extent 1) is its own data: no kernel needed.
-  if (gr.weight === null && gr.reduction === 'Sum' && f.kind === 'var') {
+  if (grRanges === undefined && gr.weight === null && gr.reduction === 'Sum' && f.kind === 'var') {
     if (f.cat === Cat.param) return rowView(ins[0]!, f.dim);
     if (f.cat === keptCat(gr.axis) && !gr.sumRows) return ins[0]!;
   }
   const re = (g: Formula): Formula => mapVars(g, (v) => mkVar(order.get(v.index)!, v.dim, v.cat));
   const spec = { reduction: gr.reduction, axis: gr.axis, weight: gr.weight === null ? null : re(gr.weight) };
-  const node = reductionNodes(re(f), ins, spec, backend)[0]!;
+  const node = reductionNodes(re(f), ins, spec, backend, undefined, grRanges)[0]!;
   return gr.sumRows ? reductionNodes(mkVar(0, node.dim, Cat.i), [node], { reduction: 'Sum', axis: 0 }, backend)[0]! : node;
 }
 

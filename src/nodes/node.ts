@@ -6,7 +6,7 @@ import type { GraphState, NodeKind, NodeRecord } from '../graph/state.js';
 import type { ReductionSpec } from '../ops/reductions.js';
 import { Engine } from '../scheduler/engine.js';
 import { aliasSymbolObservable, iterate, nodeCreated } from './interop.js';
-import { checkTensor, type Tensor, type TensorLike } from '../tensor.js';
+import { checkTensor, copyData, dtypeOfArray, isDataArray, type Tensor, type TensorLike } from '../tensor.js';
 import { streamEndedError, streamError } from './stream-errors.js';
 
 /** The one scheduler all nodes live in. */
@@ -221,6 +221,11 @@ export abstract class Node<T extends Tensor = Tensor> implements AsyncIterable<T
     return undefined;
   }
 
+  /** @internal The dtype of this node's values where known without computing (sources; what reads float64 sources). */
+  valueDtype(): 'float32' | 'float64' | 'int32' | undefined {
+    return undefined;
+  }
+
   /** @internal What `toString` adds after the shape (dtype, backend). */
   protected details(): string {
     return '';
@@ -358,10 +363,10 @@ export class SourceNode extends Node {
    * console.log(x.shape); // [1, 3]
    * ```
    */
-  set(data: Float32Array | Int32Array | TensorLike, shape?: readonly number[]): void {
+  set(data: Float32Array | Float64Array | Int32Array | TensorLike, shape?: readonly number[]): void {
     if (this.disposed) throw new KernelflowError('DISPOSED', `${this.describe()} was disposed`);
     const t: TensorLike =
-      data instanceof Float32Array || data instanceof Int32Array
+      isDataArray(data)
         ? { data, shape: shape ?? engine.sourceValue(this.id)?.shape ?? this.declaredShape ?? [data.length, 1] }
         : data;
     const value = copyTensor(checkTensor(t, this.label));
@@ -446,9 +451,14 @@ export class SourceNode extends Node {
     return this.disposed ? undefined : (engine.sourceValue(this.id)?.shape ?? this.declaredShape);
   }
 
-  protected override details(): string {
+  override valueDtype(): 'float32' | 'float64' | 'int32' | undefined {
     const v = this.disposed ? undefined : engine.sourceValue(this.id);
-    return v === undefined ? '' : v.data instanceof Int32Array ? ' int32' : ' float32';
+    return v === undefined ? undefined : dtypeOf(v);
+  }
+
+  protected override details(): string {
+    const d = this.valueDtype();
+    return d === undefined ? '' : ` ${d}`;
   }
 
   override gradShape(t: Tensor): number[] {
@@ -491,13 +501,13 @@ export class ComputedNode extends Node {
   }
 }
 
-function dtypeOf(t: TensorLike): 'float32' | 'int32' {
-  return t.data instanceof Int32Array ? 'int32' : 'float32';
+function dtypeOf(t: TensorLike): 'float32' | 'float64' | 'int32' {
+  return t.data instanceof Int32Array ? 'int32' : dtypeOfArray(t.data);
 }
 
+/** A copy of the user's data, of the same type (float64 stays float64: it computes in float64). */
 function copyTensor(t: TensorLike): Tensor {
-  const data = t.data instanceof Int32Array ? Int32Array.from(t.data) : Float32Array.from(t.data);
-  return { data, shape: [...t.shape] };
+  return { data: copyData(t.data), shape: [...t.shape] };
 }
 
 

@@ -1,6 +1,8 @@
 import { Cat, mkVar, variables, type Formula, type VarNode } from '../graph/formula.js';
 import { printFormula } from '../graph/print.js';
+import { batchDims } from '../kernel/batch.js';
 import { makePlan } from '../kernel/plan.js';
+import type { Ranges } from '../kernel/ranges.js';
 import { hasGradient, keptVar, reductionGrad } from '../ops/reduction-grads.js';
 import type { ReductionSpec } from '../ops/reductions.js';
 import { chosenBackend, type BackendChoice } from '../scheduler/backends.js';
@@ -10,7 +12,7 @@ import { op } from '../ops/build.js';
 import type { Tensor } from '../tensor.js';
 import { buildGradReduction, cotangentFormula, isOnesGradient } from './cotangent.js';
 import { Node, type BackwardContext, type Cotangent } from './node.js';
-import { rowView } from './reshape.js';
+import { BatchSumNode, rowView } from './reshape.js';
 
 /**
  * Builds the node(s) of one fused reduction of `formula`, whose variable v reads `inputs[v]`.
@@ -24,10 +26,12 @@ export function reductionNodes(
   backend?: BackendChoice,
   /** How each input is declared, when some may not be read by the formula (formula strings); default: the formula's variables. */
   decls?: readonly (ArgDecl | undefined)[],
+  /** Block-sparse: pykeops's six `ranges` arrays (the axis picks which three are read). */
+  ranges?: Ranges,
 ): ReductionNode[] {
   const plan = makePlan(formula, spec);
-  const kernel = new ReductionKernel(formula, spec, backend, decls);
-  return plan.outputs.map((out, o) => new ReductionNode(inputs, kernel, o, out.width, formula, spec, backend, decls));
+  const kernel = new ReductionKernel(formula, spec, backend, decls, ranges);
+  return plan.outputs.map((out, o) => new ReductionNode(inputs, kernel, o, out.width, formula, spec, backend, decls, ranges));
 }
 
 /**
@@ -50,6 +54,7 @@ class ReductionKernel implements FusionKernel<Tensor> {
     readonly spec: ReductionSpec,
     readonly backend: BackendChoice | undefined,
     readonly decls: readonly (ArgDecl | undefined)[] | undefined,
+    readonly ranges: Ranges | undefined,
   ) {}
 
   /** Output `output` for these input values (the kernel runs once per stamp). */
@@ -58,7 +63,7 @@ class ReductionKernel implements FusionKernel<Tensor> {
     const last = this.last;
     const fresh = last?.stamp === stamp && (last.primedFault === undefined || !last.primedFault.taken.has(output));
     if (!fresh) {
-      const value = executeReduction(this.formula, { ...this.spec, backend: this.backend }, vals, this.info());
+      const value = executeReduction(this.formula, { ...this.spec, backend: this.backend, ...(this.ranges === undefined ? {} : { ranges: this.ranges }) }, vals, this.info());
       this.last = { stamp, value };
       // A failed run is not kept: a retry after a transient fault (a lost device) runs again.
       value.catch(() => {
@@ -76,7 +81,8 @@ class ReductionKernel implements FusionKernel<Tensor> {
   /** The offer of a node of this kernel to the scheduler's fusion; undefined on the cluster backend (it shards each reduction itself). */
   offer(): FusionOffer<Tensor> | undefined {
     const backend = this.backend ?? chosenBackend() ?? 'auto';
-    if (backend === 'cluster') return undefined;
+    // Block-sparse reductions run alone (their j loop is their own).
+    if (backend === 'cluster' || this.ranges !== undefined) return undefined;
     if (this.offerParts === undefined) {
       const { axis } = this.spec;
       const kept = axis === 1 ? Cat.i : Cat.j;
@@ -140,6 +146,8 @@ export class ReductionNode extends Node {
     readonly backend?: BackendChoice,
     /** How each input is declared (a formula-string reduction may have inputs its formula does not read). */
     readonly decls?: readonly (ArgDecl | undefined)[],
+    /** The block-sparse ranges it reduces over (undefined: dense). */
+    readonly ranges?: Ranges,
   ) {
     super(inputs);
     this.wire({ reduction: { formula, spec, output, ...(backend === undefined ? {} : { backend }) } });
@@ -164,7 +172,7 @@ export class ReductionNode extends Node {
   }
 
   override describe(): string {
-    return `${this.spec.reduction}(${printFormula(this.formula, 500)}, axis ${this.spec.axis})`;
+    return `${this.spec.reduction}(${printFormula(this.formula, 500)}, axis ${this.spec.axis}${this.ranges === undefined ? '' : ', block-sparse'})`;
   }
 
   override gradBackend(): BackendChoice | undefined {
@@ -176,14 +184,22 @@ export class ReductionNode extends Node {
     const out = makePlan(this.formula, this.spec).outputs[this.output]!;
     const kept = this.spec.axis === 1 ? Cat.i : Cat.j;
     const roots = this.spec.weight ? [this.formula, this.spec.weight] : [this.formula];
-    const v = roots.flatMap((f) => variables(f)).find((w) => w.cat === kept);
-    const rows = v === undefined ? 1 : (this.inputs[v.index]?.staticShape()?.[0] ?? -1);
-    return [rows, ...out.rowShape];
+    const vars = roots.flatMap((f) => variables(f));
+    const v = vars.find((w) => w.cat === kept);
+    const shapeOf = (w: VarNode): readonly number[] | undefined => this.inputs[w.index]?.staticShape();
+    const keptShape = v === undefined ? undefined : shapeOf(v);
+    const rows = v === undefined ? 1 : keptShape === undefined ? -1 : keptShape.length === 1 ? keptShape[0]! : keptShape[keptShape.length - 2]!;
+    return [...staticBatch(vars.map((w) => ({ shape: shapeOf(w), param: w.cat === Cat.param }))), rows, ...out.rowShape];
+  }
+
+  /** int32 for indices; values are float64 when an input is (numpy's promotion; see executeReduction). */
+  override valueDtype(): 'float32' | 'float64' | 'int32' {
+    if (makePlan(this.formula, this.spec).outputs[this.output]!.int) return 'int32';
+    return this.inputs.some((n) => n.valueDtype() === 'float64') ? 'float64' : 'float32';
   }
 
   protected override details(): string {
-    const int = makePlan(this.formula, this.spec).outputs[this.output]!.int;
-    return `${int ? ' int32' : ' float32'} on ${this.backend ?? chosenBackend() ?? 'auto'}`;
+    return ` ${this.valueDtype()} on ${this.backend ?? chosenBackend() ?? 'auto'}`;
   }
 
   override gradInputs(): readonly Node[] {
@@ -219,18 +235,31 @@ export class ReductionNode extends Node {
       // A vector KMin's value is [rows, K, D]: read as rows of width K*D.
       out: () => keptVar(bind(this.formula.dim > 1 && spec.reduction.startsWith('KMin') ? this.rowView() : this), this.dim, axis),
       lse: () => {
-        lse ??= reductionNodes(this.formula, this.inputs, { reduction: 'LogSumExp', axis }, backend, this.decls)[0]!;
+        lse ??= reductionNodes(this.formula, this.inputs, { reduction: 'LogSumExp', axis }, backend, this.decls, this.ranges)[0]!;
         return keptVar(bind(lse), 1, axis);
       },
     };
     const info = { ...spec, formula, weight: spec.weight ?? null, K: spec.K ?? 0 };
     const vars = new Map<string, VarNode>();
     for (const f of info.weight === null ? [info.formula] : [info.formula, info.weight]) for (const v of variables(f)) vars.set(v.key, v);
+    // Batched (an input has leading batch dims): each gradient is summed over the dims its input broadcasts.
+    const batched = [...vars.values()].some((v) => {
+      const s = this.inputs[v.index]!.staticShape();
+      return s !== undefined && batchDims(s, v.cat === Cat.param).length > 0;
+    });
     for (const v of vars.values()) {
       const src = this.inputs[v.index]!;
       if (!ctx.reaches(src)) continue;
       const gr = reductionGrad(info, v, inp);
-      if (gr !== null) ctx.push(src, isOnesGradient(gr) ? { ones: true, dim: v.dim } : { node: buildGradReduction(gr, inputs, backend), dim: v.dim });
+      if (gr === null) continue;
+      // A row sum's gradient is ones (no kernel), unless blocks or broadcast batch dims shape it.
+      if (isOnesGradient(gr) && this.ranges === undefined && !batched) {
+        ctx.push(src, { ones: true, dim: v.dim });
+        continue;
+      }
+      // The gradient of a block-sparse reduction reduces over the same blocks (pykeops): the six arrays give either axis.
+      const node = buildGradReduction(gr, inputs, backend, this.ranges);
+      ctx.push(src, { node: batched ? new BatchSumNode(node, src, v.cat === Cat.param) : node, dim: v.dim });
     }
   }
 
@@ -251,3 +280,20 @@ function inputStamp(t: Tensor): number {
 
 /** Identity of a set of input values. */
 const stampOf = (vals: readonly Tensor[]): string => vals.map((v) => inputStamp(v)).join(',');
+
+/**
+ * The broadcast batch dims of inputs whose shapes are known (pykeops: `[...batch, n, D]` for a
+ * variable, `[...batch, D]` for a parameter); an unknown or non-broadcasting dim reads -1.
+ */
+export function staticBatch(inputs: readonly { readonly shape: readonly number[] | undefined; readonly param: boolean }[]): number[] {
+  const batches = inputs.map(({ shape, param }) => (shape === undefined ? [] : batchDims(shape, param)));
+  const rank = Math.max(0, ...batches.map((b) => b.length));
+  const out = new Array<number>(rank).fill(1);
+  for (const b of batches) {
+    b.forEach((s, k) => {
+      const at = rank - b.length + k;
+      if (s !== 1) out[at] = out[at] === 1 || out[at] === s ? s : -1;
+    });
+  }
+  return out;
+}

@@ -1,12 +1,12 @@
 import { Observable, Subject } from 'rxjs';
-import { KernelflowError } from '../errors.js';
+import { DimensionError, KernelflowError } from '../errors.js';
 import { Cat, mkVar, type Formula } from '../graph/formula.js';
 import { printFormula } from '../graph/print.js';
 import { op } from '../ops/build.js';
 import { solveKernel, type KernelSolveOptions, type SolveInfo, type SolveOptions, type SolveProgress } from '../solve/kernel-solve.js';
 import { checkSolveOptions } from '../solve/options.js';
 import type { BackendChoice } from '../scheduler/backends.js';
-import { asFloat32, type Tensor } from '../tensor.js';
+import { type FloatArray, type Tensor } from '../tensor.js';
 import { sumCotangents } from './cotangent.js';
 import { Node, type BackwardContext, type Cotangent } from './node.js';
 import { reductionNodes } from './reduction.js';
@@ -31,7 +31,7 @@ import { chosenBackend } from '../scheduler/backends.js';
  * await c.read();
  * ```
  */
-export class SolveNode extends Node<Tensor<Float32Array>> {
+export class SolveNode extends Node<Tensor<FloatArray>> {
   private readonly progress$ = new Subject<SolveProgress>();
   private warm: Tensor | undefined;
   /** Iterations of the last completed solve. */
@@ -75,9 +75,14 @@ export class SolveNode extends Node<Tensor<Float32Array>> {
     return this.progress$.asObservable();
   }
 
-  protected async compute(vals: readonly Tensor[], signal?: AbortSignal): Promise<Tensor<Float32Array>> {
+  protected async compute(vals: readonly Tensor[], signal?: AbortSignal): Promise<Tensor<FloatArray>> {
     const b = vals[vals.length - 1]!;
     const kernelVals = vals.slice(0, -1);
+    const withBatch = vals.findIndex((v) => v.shape.length > 2);
+    if (withBatch >= 0) {
+      const who = withBatch === vals.length - 1 ? 'b' : this.kernelInputs[withBatch]!.describe();
+      throw new DimensionError(`solve: ${who} has batch dimensions (shape [${vals[withBatch]!.shape.join(', ')}]); LazyTensor.solve takes none: use kernelSolve, which solves each batch`);
+    }
     const warm = this.options.x0 ?? (this.warm !== undefined && this.warm.data.length === b.data.length ? this.warm : undefined);
     const opts: KernelSolveOptions = {
       ...this.options,
@@ -92,7 +97,7 @@ export class SolveNode extends Node<Tensor<Float32Array>> {
     if (res.cancelled) throw new KernelflowError('CANCELLED', 'solve cancelled: an input changed');
     this.lastIterations = res.iterations;
     this.lastSolve = res.info;
-    return { data: asFloat32(res.c), shape: [...b.shape] };
+    return { data: res.c.data as FloatArray, shape: [...b.shape] };
   }
 
   override describe(): string {
@@ -104,7 +109,7 @@ export class SolveNode extends Node<Tensor<Float32Array>> {
   }
 
   protected override details(): string {
-    return ` float32 on ${this.options.backend ?? chosenBackend() ?? 'auto'}`;
+    return ` ${this.warm?.data instanceof Float64Array ? 'float64' : 'float32'} on ${this.options.backend ?? chosenBackend() ?? 'auto'}`;
   }
 
   override get dim(): number {

@@ -59,11 +59,19 @@ const flat: Vjp = (n) => n.args.map(() => null);
 /** 1.0 where `cond` holds, else 0.0. */
 const indicator = (cond: string, c: PrintCtx): string => c.d.select(cond, c.d.num(1), c.d.num(0));
 
+/**
+ * `b`, hidden behind the dialect's barrier when `a op b` would cancel to 0 by algebra alone (a - a,
+ * a + (-a)): WGSL lets the driver assume finite values, and lavapipe folds those to 0 where IEEE
+ * (and the CPU backend) gives NaN for an infinite or NaN a (measured; issue 12). Only then, so
+ * ordinary sums and differences compile as before.
+ */
+const unfolded = (cancels: boolean, b: string, c: PrintCtx): string => (cancels && c.d.barrier !== undefined ? c.d.barrier(b) : b);
+
 /** Elementwise arithmetic and math functions (KeOps keopscore/formulas/maths), one entry each. */
 export const elementwiseOps: readonly OpDef[] = [
   // A dimension-1 operand of a broadcast op gets the sum of the cotangent (sumTo).
-  binary('Add', (a, b) => `(${a} + ${b})`, (a, b) => a + b, (n, g) => [sumTo(g, n.args[0]!.dim), sumTo(g, n.args[1]!.dim)]),
-  binary('Subtract', (a, b) => `(${a} - ${b})`, (a, b) => a - b, (n, g) => [sumTo(g, n.args[0]!.dim), sumTo(neg(g), n.args[1]!.dim)]),
+  binary('Add', (a, b, c) => `(${a} + ${unfolded(a === `(-${b})` || b === `(-${a})`, b, c)})`, (a, b) => a + b, (n, g) => [sumTo(g, n.args[0]!.dim), sumTo(g, n.args[1]!.dim)]),
+  binary('Subtract', (a, b, c) => `(${a} - ${unfolded(a === b, b, c)})`, (a, b) => a - b, (n, g) => [sumTo(g, n.args[0]!.dim), sumTo(neg(g), n.args[1]!.dim)]),
   binary('Mult', (a, b) => `(${a} * ${b})`, (a, b) => a * b, (n, g) => {
     const [a, b] = n.args as [Formula, Formula];
     return [through(g, b, a.dim), through(g, a, b.dim)];

@@ -8,53 +8,106 @@ import type { ReduceCtx, ReductionDef, ReductionName, ReductionOutput } from './
 const range = (n: number): number[] => Array.from({ length: n }, (_, k) => k);
 const kOut = (K: number, D: number, int: boolean): ReductionOutput => ({ width: K * D, int, rowShape: D === 1 ? [K] : [K, D] });
 
-/**
- * K-lists (all coordinates together) longer than this are arrays with a loop insertion; shorter
- * ones are scalars with K nested ifs. Measured on ArgKMin of SqDist, D = 3, 2 cores: lavapipe
- * (1e4 x 1e4) loop vs nested 0.25-0.35 vs 0.22-0.30 G pairs/s at K = 4, 0.17-0.22 vs 0.10-0.11 at
- * K = 10, and a faster first result; V8 (5e3 x 5e3) nested is faster, 0.25 vs 0.19 at K = 4,
- * 0.18-0.27 vs 0.17 at K = 10.
- */
-const LIST_UNROLL_MAX: Readonly<Record<Dialect['name'], number>> = { js: 16, wgsl: 3 };
+/** How an unrolled K-list inserts a value that beats its last entry (both linear in K). */
+export type Insertion = 'nested' | 'select';
 
-/**
- * The K-lists: values `v` and indices `i`, entry r of coordinate k at k*K + r. Short lists are
- * scalars and insert by K nested ifs; long ones are arrays and insert by a loop that shifts larger
- * entries up (no nesting by K: WGSL allows 127 nested blocks).
- */
-function lists(c: ReduceCtx): { v: (k: Ix, p?: string) => string; i: (k: Ix, p?: string) => string; n: number; wide: boolean } {
-  const n = c.fDim * c.K;
-  const wide = n > LIST_UNROLL_MAX[c.d.name];
-  return { v: acc(c, 'v', n, wide), i: acc(c, 'i', n, wide), n, wide };
+/** A dialect's K-lists: scalars up to `unrollMax` entries (all coordinates together), inserting by `insertion`; arrays above. */
+export interface KListForm {
+  readonly unrollMax: number;
+  readonly insertion: Insertion;
 }
 
 /**
- * Inserts (value, index) into coordinate k's ascending K-list, from the back; strict `<` puts a tie
- * after the equal values already kept (lowest index first). `value` and `index` are re-read, so
- * they must be names or loads.
+ * Per dialect: K-lists (all coordinates together) up to `unrollMax` entries are scalars, whose last
+ * entry is the register the hot path compares with (an insertion is rare: about K ln(N/K) of N
+ * terms); longer lists are arrays, with a loop insertion and the last entry copied to a threshold
+ * scalar. Measured on ArgKMin K = 10 of SqDist, D = 3, alternated in one run (the machine's load
+ * average 7-17, so the ranges are wide): V8 (960 x 3e4, one thread, 4 rows per block) nested ifs
+ * 0.27-0.79 G pairs/s, selects 0.15-0.28; lavapipe (2e4 x 2e4, 4 rows per invocation) selects
+ * 0.62-0.77, nested ifs 0.17-0.21, arrays with a loop 0.34-0.41: a CPU driver runs invocations as
+ * SIMD lanes, and one lane's insertion runs (masked) on all of them, so the branch-free one wins;
+ * the guard still pays (selects on every term, unguarded: 3.6x slower). Not taken on lavapipe: at
+ * K = 20, scalars (unrollMax 32) ran 2.2x (2 rows) to 3.5x (4 rows) the arrays' 0.045 G pairs/s,
+ * but the first result took 2.3-5x longer (3-7 s at load 14); arrays inserted by a select loop
+ * whose index is the same on every lane ran 0.7x (K = 64) and 0.96x (K = 20) the while loop.
+ */
+export const KLIST: Readonly<Partial<Record<Dialect['name'], KListForm>>> = {
+  js: { unrollMax: 16, insertion: 'nested' },
+  wgsl: { unrollMax: 16, insertion: 'select' },
+};
+
+/** A dialect's K-list form (a dialect without an entry: scalars up to 16, nested insertion). */
+export const kList = (d: Dialect): KListForm => KLIST[d.name] ?? { unrollMax: 16, insertion: 'nested' };
+
+/** Whether a K-list of n entries (all coordinates) is an array (else scalars) in dialect d. */
+export const kListWide = (d: Dialect, n: number): boolean => n > kList(d).unrollMax;
+
+/**
+ * The K-lists: values `v` and indices `i`, entry r of coordinate k at k*K + r; for array lists,
+ * `t`: each coordinate's threshold (its last value).
+ */
+function lists(c: ReduceCtx) {
+  const n = c.fDim * c.K;
+  const wide = kListWide(c.d, n);
+  // Coordinates are visited by a loop when both the lists and the coordinates are wide.
+  const loopK = wide && isWide(c.d, c.fDim);
+  return { v: acc(c, 'v', n, wide), i: acc(c, 'i', n, wide), t: acc(c, 't', c.fDim, loopK), n, wide, loopK };
+}
+
+/** Statements setting each coordinate's threshold of array lists from its last entry (none for scalar lists). */
+function thresholds(c: ReduceCtx): string[] {
+  const { v, t, wide, loopK } = lists(c);
+  if (!wide) return [];
+  return forEach(printer(c), c.fDim, (k) => [`${t(k)} = ${v(ixAdd(c.d, ixMul(c.d, k, c.K), c.K - 1))};`], loopK);
+}
+
+/**
+ * Inserts (value, index) into coordinate k's ascending K-list when it beats the last entry; strict
+ * `<` puts a tie after the equal values already kept (lowest index first), and a NaN is never
+ * inserted. `value` and `index` are re-read, so they must be names or loads.
  */
 function insertSorted(c: ReduceCtx, k: Ix, value: string, index: string): string {
-  const { v, i, wide } = lists(c);
+  const { v, i, t, wide } = lists(c);
   const d = c.d;
   const at = (r: Ix): Ix => ixAdd(d, ixMul(d, k, c.K), r);
-  const last = `if (${value} < ${v(at(c.K - 1))})`;
+  const set = (r: Ix, val: string, idx: string): string => `${v(at(r))} = ${val}; ${i(at(r))} = ${idx};`;
   if (wide) {
+    // Shifts larger entries up from the back (no nesting by K: WGSL allows 127 nested blocks).
     const w = `${c.p}w`;
     const below = `(${w} - ${d.int(1)})`;
     return [
-      `${last} {`,
+      `if (${value} < ${t(k)}) {`,
       d.declIndex(w, d.int(c.K - 1)),
-      `while (${w} > ${d.int(0)} && ${value} < ${v(at(below))}) { ${v(at(w))} = ${v(at(below))}; ${i(at(w))} = ${i(at(below))}; ${w} = ${below}; }`,
-      `${v(at(w))} = ${value}; ${i(at(w))} = ${index};`,
+      `while (${w} > ${d.int(0)} && ${value} < ${v(at(below))}) { ${set(w, v(at(below)), i(at(below)))} ${w} = ${below}; }`,
+      set(w, value, index),
+      `${t(k)} = ${v(at(c.K - 1))};`,
       '}',
     ].join(' ');
   }
-  let body = `${v(at(0))} = ${value}; ${i(at(0))} = ${index};`;
-  for (let r = 1; r < c.K; r++) {
-    body = `if (${value} < ${v(at(r - 1))}) { ${v(at(r))} = ${v(at(r - 1))}; ${i(at(r))} = ${i(at(r - 1))}; ${body} } else { ${v(at(r))} = ${value}; ${i(at(r))} = ${index}; }`;
+  const last = `if (${value} < ${v(at(c.K - 1))})`;
+  if (kList(d).insertion === 'select') {
+    // Entry r takes entry r-1 when the value beats it, else the value when it beats entry r (the
+    // last entry: known). The index first: both read entry r's old value.
+    const s: string[] = [];
+    for (let r = c.K - 1; r >= 0; r--) {
+      const here = (val: string, cur: string): string => (r === c.K - 1 ? val : d.select(`${value} < ${v(at(r))}`, val, cur));
+      const pick = (prev: (r: Ix) => string, val: string): string =>
+        r === 0 ? here(val, prev(at(r))) : d.select(`${value} < ${v(at(r - 1))}`, prev(at(r - 1)), here(val, prev(at(r))));
+      s.push(`${i(at(r))} = ${pick(i, index)};`, `${v(at(r))} = ${pick(v, value)};`);
+    }
+    return `${last} { ${s.join(' ')} }`;
   }
+  // Nested: descends only as deep as the value goes (K levels of constant size).
+  let body = set(0, value, index);
+  for (let r = 1; r < c.K; r++) body = `if (${value} < ${v(at(r - 1))}) { ${set(r, v(at(r - 1)), i(at(r - 1)))} ${body} } else { ${set(r, value, index)} }`;
   return `${last} { ${body} }`;
 }
+
+/** State hooks whose `load` also sets the thresholds of array lists from the loaded lists. */
+const withThresholds = (h: ReturnType<typeof stateHooks>): ReturnType<typeof stateHooks> => ({
+  ...h,
+  load: (c, get) => [...h.load(c, get), ...thresholds(c)],
+});
 
 /** KMin family: per coordinate, an ascending list of the K smallest values and their indices. */
 export function kmin(name: ReductionName, emit: 'value' | 'index' | 'both'): ReductionDef {
@@ -67,15 +120,21 @@ export function kmin(name: ReductionName, emit: 'value' | 'index' | 'both'): Red
       if (!Number.isInteger(K) || K < 1) throw new ReductionError(`${name}: K must be a positive integer, got ${K}`);
     },
     outputs: (D, _g, K) => (emit === 'both' ? [kOut(K, D, false), kOut(K, D, true)] : [kOut(K, D, emit === 'index')]),
-    // State: the K-lists of values, then of indices.
-    ...stateHooks(
-      (c) => [
-        { base: 'v', n: c.fDim * c.K, wide: lists(c).wide },
-        { base: 'i', n: c.fDim * c.K, wide: lists(c).wide },
-      ],
-      (c) => [...declAcc(c, 'v', c.fDim * c.K, c.d.num(Infinity), lists(c).wide), ...declAcc(c, 'i', c.fDim * c.K, c.d.num(-1), lists(c).wide)],
+    // State: the K-lists of values, then of indices (array lists' thresholds are set again on load).
+    ...withThresholds(
+      stateHooks(
+        (c) => [
+          { base: 'v', n: c.fDim * c.K, wide: lists(c).wide },
+          { base: 'i', n: c.fDim * c.K, wide: lists(c).wide },
+        ],
+        (c) => {
+          const { n, wide, loopK } = lists(c);
+          const inf = c.d.num(Infinity);
+          return [...declAcc(c, 'v', n, inf, wide), ...declAcc(c, 'i', n, c.d.num(-1), wide), ...(wide ? declAcc(c, 't', c.fDim, inf, loopK) : [])];
+        },
+      ),
     ),
-    combine: (c, f, _g, j) => forEach(printer(c), c.fDim, (k) => [insertSorted(c, k, f.at(k), j)], lists(c).wide && isWide(c.d, c.fDim)),
+    combine: (c, f, _g, j) => forEach(printer(c), c.fDim, (k) => [insertSorted(c, k, f.at(k), j)], lists(c).loopK),
     // Inserting the later block's sorted list entry by entry, each after the equal values already
     // kept, is a stable merge: on ties the earlier block's (lower) indices come first.
     merge: (c, q) => {
@@ -84,7 +143,7 @@ export function kmin(name: ReductionName, emit: 'value' | 'index' | 'both'): Red
       const p = printer(c);
       const entries = (k: Ix): string[] =>
         forEach({ ...p, fresh: (h) => `${c.p}e${h}` }, c.K, (r) => [insertSorted(c, k, v(at(k, r), q), i(at(k, r), q))], wide && isWide(c.d, c.K));
-      return forEach(p, c.fDim, entries, wide && isWide(c.d, c.fDim));
+      return forEach(p, c.fDim, entries, lists(c).loopK);
     },
     finalize: (c, w) => {
       const { v, i, wide } = lists(c);

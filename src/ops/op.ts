@@ -14,7 +14,7 @@ export type MathFn =
  * Indices (loop variables, array positions) are their own type: unsigned integers in WGSL.
  */
 export interface Dialect {
-  readonly name: 'js' | 'wgsl';
+  readonly name: 'js' | 'wgsl' | 'wasm';
   /** A float literal. */
   num(v: number): string;
   /** A call of a math function. */

@@ -1,27 +1,33 @@
 import { Cat } from '../graph/formula.js';
-import { DimensionError, isTransient, ReductionError } from '../errors.js';
+import { BackendError, DimensionError, isTransient, ReductionError } from '../errors.js';
 import { mapVars, mkVar, variables, type Formula, type VarNode } from '../graph/formula.js';
+import { batchDims, batchRun, broadcastBatch, eachBatch, type BatchedArg, type BatchRun } from '../kernel/batch.js';
 import { liftLiterals, liftRootLiterals } from '../kernel/literals.js';
 import { makeFusedPlan, makePlan, type KernelPlan } from '../kernel/plan.js';
+import { kernelRanges, type KernelRanges, type Ranges } from '../kernel/ranges.js';
 import { record } from '../stats.js';
 import { fusionLimits } from './fusion.js';
 import type { ReductionSpec } from '../ops/reductions.js';
-import { chosenBackendFor, getBackend, type Backend, type BackendChoice } from './backends.js';
-import { asFloat32, checkTensor, type Tensor, type TensorLike } from '../tensor.js';
+import { chosenBackendFor, float64Policy, getBackend, resolveBackend, type Backend, type BackendChoice } from './backends.js';
+import { asFloat, checkTensor, floatArray, type Dtype, type Tensor, type TensorLike } from '../tensor.js';
 
-/** Rows of an argument's data, after checking its trailing dimension against its declaration; `name` is the culprit. */
-function rowsOf(v: ArgDecl, t: TensorLike, name: string): number {
+/**
+ * Rows of an argument's data and its leading batch dimensions (pykeops: `(..., n, D)` for a
+ * variable, `(..., D)` for a parameter), after checking its trailing dimension against its
+ * declaration; `name` is the culprit.
+ */
+function rowsOf(v: ArgDecl, t: TensorLike, name: string): { rows: number; batch: number[] } {
   const s = t.shape;
   if (v.cat === Cat.param) {
-    const ok = (s.length === 1 && s[0] === v.dim) || (s.length === 2 && s[0] === 1 && s[1] === v.dim) || (s.length === 0 && v.dim === 1);
-    if (!ok) throw new DimensionError(`${name}: a parameter of dimension ${v.dim} needs shape [${v.dim}], got [${s.join(', ')}]`);
-    return 1;
+    const ok = (s.length >= 1 && s[s.length - 1] === v.dim) || (s.length === 0 && v.dim === 1);
+    if (!ok) throw new DimensionError(`${name}: a parameter of dimension ${v.dim} needs shape [${v.dim}], got [${s.join(', ')}] (with batch dimensions: [...batch, ${v.dim}])`);
+    return { rows: 1, batch: batchDims(s, true) };
   }
   const last = s.length === 1 ? 1 : s[s.length - 1];
-  if (s.length < 1 || s.length > 2 || last !== v.dim) {
-    throw new DimensionError(`${name}: expected shape [n, ${v.dim}], got [${s.join(', ')}]`);
+  if (s.length < 1 || last !== v.dim) {
+    throw new DimensionError(`${name}: expected shape [n, ${v.dim}], got [${s.join(', ')}] (with batch dimensions: [...batch, n, ${v.dim}])`);
   }
-  return s[0]!;
+  return s.length === 1 ? { rows: s[0]!, batch: [] } : { rows: s[s.length - 2]!, batch: s.slice(0, -2) };
 }
 
 /** How an argument of a reduction is declared: pykeops's `Var(index, dim, cat)` without the index. */
@@ -68,6 +74,8 @@ export interface ExecuteOptions {
    */
   readonly onProgress?: (fraction: number) => void;
   readonly progressPairs?: number;
+  /** Block-sparse: pykeops's six `ranges` arrays (kernel/ranges.ts); the axis picks which three are read. */
+  readonly ranges?: Ranges;
 }
 
 /** A reduction checked and ready to run: its plan, its inputs by variable index, its extents. */
@@ -81,27 +89,38 @@ interface Prepared {
   readonly M: number;
   readonly N: number;
   readonly backend: Backend;
+  /** Block-sparse ranges, checked against the extents. */
+  readonly ranges: KernelRanges | undefined;
+  /** The broadcast batch shape ([] unbatched) and each argument's rows and batch dims. */
+  readonly batchShape: readonly number[];
+  readonly batched: readonly (BatchedArg | undefined)[];
 }
 
 /**
  * Checks a reduction's arguments and plans it: everything `executeReduction` throws before it
  * runs a kernel (dimension errors naming the culprit, K larger than the reduced extent...).
  */
-function prepareReduction(formula: Formula, opts: ReductionSpec & ExecuteOptions, args: readonly (TensorLike | undefined)[], info: ReductionArguments): Prepared {
+async function prepareReduction(formula: Formula, opts: ReductionSpec & ExecuteOptions, args: readonly (TensorLike | undefined)[], info: ReductionArguments): Promise<Prepared> {
   // Literals become data of one parameter variable, so new constants reuse the compiled kernel.
   const lifted = liftLiterals(formula, opts.weight ?? null);
-  const plan = makePlan(lifted.f, { ...opts, weight: lifted.g });
-  const backend = getBackend(opts.backend);
+  const spec = { ...opts, weight: lifted.g };
+  let plan = makePlan(lifted.f, spec);
   const nameOf = (i: number): string => info.names?.[i] ?? `argument ${i}`;
+  // numpy's rule: float64 as soon as one argument is float64 (float32 and int32 ones are promoted).
+  const wide = args.findIndex((t) => typeof t === 'object' && t !== null && t.data instanceof Float64Array);
+  const { backend, dtype } = wide < 0 ? { backend: getBackend(opts.backend), dtype: 'float32' as const } : float64Backend(await resolveBackend(opts.backend), nameOf(wide));
+  if (dtype === 'float64') plan = makePlan(lifted.f, spec, 'float64');
   const extent: [number | undefined, number | undefined] = [undefined, undefined];
   const who: [string, string] = ['', ''];
   const checked: (TensorLike | undefined)[] = [];
+  const batched: (BatchedArg | undefined)[] = [];
   /** Checks argument i against its declaration and counts its rows in its category's extent. */
   const take = (i: number, d: ArgDecl): TensorLike => {
     const t = args[i];
     if (t === undefined) throw new DimensionError(`${nameOf(i)} (Var(${i},${d.dim},${flip(d).cat})) was not given`);
     const c = checkTensor(t, nameOf(i));
-    const rows = rowsOf(d, c, nameOf(i));
+    const { rows, batch } = rowsOf(d, c, nameOf(i));
+    batched[i] = { name: nameOf(i), batch, rows };
     if (d.cat !== Cat.param) {
       const seen = extent[d.cat];
       if (seen !== undefined && seen !== rows) {
@@ -129,7 +148,7 @@ function prepareReduction(formula: Formula, opts: ReductionSpec & ExecuteOptions
     if (d !== undefined && (d.dim !== v.dim || d.cat !== v.cat)) {
       throw new DimensionError(`${nameOf(i)} is declared Var(${i},${flip(d).dim},${flip(d).cat}) but the formula reads it as ${flip(v).cat === v.cat ? v.key : `Var(${i},${v.dim},${flip(v).cat})`}`);
     }
-    ins[i] = asFloat32(checked[i] ?? take(i, v));
+    ins[i] = asFloat(checked[i] ?? take(i, v), dtype);
   });
   // M and N here are the kept and the reduced extent (for axis 0: N and M of the arguments).
   const M = extent[0] ?? 1;
@@ -140,7 +159,13 @@ function prepareReduction(formula: Formula, opts: ReductionSpec & ExecuteOptions
   if (N === 0 && plan.reduction.name !== 'Sum') {
     throw new ReductionError(`${plan.reduction.name} over an empty axis has no value`);
   }
-  return { plan, ins, literal: lifted.index, M, N, backend };
+  // Checked against the extents: a malformed array is a DataError naming it.
+  const ranges = opts.ranges === undefined ? undefined : kernelRanges(opts.ranges, opts.axis, M, N);
+  const batchShape = broadcastBatch(batched);
+  if (batchShape.length > 0 && ranges !== undefined) {
+    throw new BackendError('block-sparse ranges and batch dimensions cannot be combined in one reduction: reduce each batch with its own ranges');
+  }
+  return { plan, ins, literal: lifted.index, M, N, backend, ranges, batchShape, batched };
 }
 
 /** The data of the literal parameter: the CPU backend computes in float64, as it did with literals printed in its code (the cluster passes them on as they are to its workers' backends). */
@@ -159,18 +184,26 @@ export async function executeReduction(
   args: readonly (TensorLike | undefined)[],
   info: ReductionArguments = {},
 ): Promise<Tensor[]> {
-  const { plan, ins, M, N, backend } = prepareReduction(formula, opts, args, info);
+  const { plan, ins, M, N, backend, ranges, batchShape, batched } = await prepareReduction(formula, opts, args, info);
+  if (batchShape.length > 0) {
+    // Every batch in one kernel run: each variable's rows start at its batch offset (kernel/batch.ts).
+    const run = batchRun(batchShape, plan.vars.map((v, i) => (v === undefined ? undefined : batched[i])));
+    const outs = run.count === 0 ? plan.outputs.map((o) => (o.int ? new Int32Array(0) : floatArray(plan.dtype, 0))) : await runBatched(backend, plan, ins, M, N, run);
+    opts.onProgress?.(1);
+    return outs.map((data, o) => ({ data, shape: [...batchShape, M, ...plan.outputs[o]!.rowShape] }));
+  }
   const report = opts.onProgress;
   const per = opts.progressPairs ?? PROGRESS_PAIRS;
-  const chunks = Math.min(M, Math.ceil((M * Math.max(1, N)) / per));
-  if (report === undefined || chunks <= 1) {
-    const outs = await backend.run(plan, ins, M, N);
+  const chunks = Math.min(M, Math.ceil((ranges?.pairs ?? M * Math.max(1, N)) / per));
+  // Ranged reductions run in one call (their segments index the whole kept axis).
+  if (report === undefined || chunks <= 1 || ranges !== undefined) {
+    const outs = await backend.run(plan, ins, M, N, ranges);
     report?.(1);
     return outs.map((data, o) => ({ data, shape: [M, ...plan.outputs[o]!.rowShape] }));
   }
   // Kept rows are independent: run them in slices (views of the i-side inputs), one dispatch each.
   const rowsPer = Math.ceil(M / chunks);
-  const outs = plan.outputs.map((o) => (o.int ? new Int32Array(M * o.width) : new Float32Array(M * o.width)));
+  const outs = plan.outputs.map((o) => (o.int ? new Int32Array(M * o.width) : floatArray(plan.dtype, M * o.width)));
   for (let r0 = 0; r0 < M; r0 += rowsPer) {
     const r1 = Math.min(M, r0 + rowsPer);
     const slice = ins.map((data, i) => {
@@ -219,13 +252,17 @@ export async function executeFused(members: readonly FusedMember[]): Promise<Fus
   const results: (Settled<Tensor[]> | undefined)[] = members.map(() => undefined);
   const groups: number[][] = [];
   const outcome = { results, groups };
-  const prepared = members.map((m) => {
-    try {
-      return prepareReduction(m.formula, m.opts, m.args, m.info ?? {});
-    } catch {
-      return undefined; // it fails alone, with the same error
-    }
-  });
+  const prepared = await Promise.all(
+    members.map(async (m) => {
+      try {
+        const p = await prepareReduction(m.formula, m.opts, m.args, m.info ?? {});
+        // Fused kernels are float32, dense and unbatched: the others run alone.
+        return p.plan.dtype === 'float32' && p.ranges === undefined && p.batchShape.length === 0 ? p : undefined;
+      } catch {
+        return undefined; // it fails alone, with the same error
+      }
+    }),
+  );
   const choice = members[0]?.opts.backend;
   let backend: Backend;
   let caps: Awaited<ReturnType<NonNullable<Backend['fusion']>>>;
@@ -327,4 +364,38 @@ export async function executeFused(members: readonly FusedMember[]): Promise<Fus
   }
   await Promise.all(runs);
   return outcome;
+}
+
+/**
+ * One batched kernel run on a backend that takes batches (CPU, WebGPU); a backend without them
+ * (the cluster) runs batch by batch on views of each variable's rows.
+ */
+function runBatched(
+  backend: Backend,
+  plan: KernelPlan,
+  ins: readonly (Float32Array | Float64Array | undefined)[],
+  M: number,
+  N: number,
+  run: BatchRun,
+): Promise<(Float32Array | Float64Array | Int32Array)[]> {
+  if (backend.batches === true) return backend.run(plan, ins, M, N, undefined, run);
+  return eachBatch(plan.vars, plan.outputs, ins, M, N, run, (views) => backend.run(plan, views, M, N), plan.dtype === 'float64');
+}
+
+/**
+ * Where a computation with float64 data (argument `who`) runs, and in what: in float64 on the CPU
+ * backend and the cluster (whose workers run it on their backend: a WebGPU worker refuses it);
+ * on WebGPU (no f64 in WGSL) as `init({ float64 })`
+ * says: on the CPU backend (`'cpu'`), in float32 (`'downcast'`), or never silently (`'error'`).
+ */
+function float64Backend(backend: Backend, who: string): { backend: Backend; dtype: Dtype } {
+  // The cluster's workers run float64 plans on their own backends (a CPU worker: float64).
+  if (backend.name === 'cpu' || backend.name === 'cluster') return { backend, dtype: 'float64' };
+  const policy = float64Policy();
+  if (policy === 'cpu') return { backend: getBackend('cpu'), dtype: 'float64' };
+  if (policy === 'downcast') return { backend, dtype: 'float32' };
+  const why = `the ${backend.name === 'webgpu' ? 'WebGPU' : backend.name} backend computes in float32 only (WGSL has no f64)`;
+  throw new BackendError(
+    `${who} holds float64 data, but ${why}: use { backend: 'cpu' } for float64 results, init({ float64: 'cpu' }) to run float64 reductions on the CPU backend, or init({ float64: 'downcast' }) to accept float32 compute`,
+  );
 }

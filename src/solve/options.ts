@@ -18,6 +18,7 @@ export const SOLVE_OPTIONS: OptionChecks = {
   landmarks: oneOf('greedy', 'rpcholesky', 'uniform'),
   precondTol: finiteAtLeast(0),
   backend: backendOption,
+  refine: integerAtLeast(0),
 };
 
 /** What `solveLinear` accepts besides: the hooks a solve node drives, the names for messages and the argument declarations. */

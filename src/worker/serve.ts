@@ -111,12 +111,12 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   const id = svc.info().id;
 
   const planOf = (j: JobSpec): KernelPlan => {
-    const key = `${j.reduction}|${j.K}|${j.f}|${j.g ?? ''}`;
+    const key = `${j.reduction}|${j.K}|${j.f}|${j.g ?? ''}|${j.dtype ?? 'float32'}`;
     let p = plans.get(key);
     if (p === undefined) {
       const f = parseFormula(j.f, []);
       const g = j.g === null ? null : parseFormula(j.g, []);
-      p = makePlan(f, { reduction: j.reduction, axis: 1, K: j.K, weight: g });
+      p = makePlan(f, { reduction: j.reduction, axis: 1, K: j.K, weight: g }, j.dtype ?? 'float32');
       plans.set(key, p);
     }
     return p;
@@ -191,14 +191,16 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       const { outs, ms } = await serial(async () => {
         log(`shard ${shard} start rows ${req.i0}-${req.i1} terms ${req.j0}-${req.j1} jobs ${req.jobs.map((j) => j.reduction).join(',')} arrays cached ${got.cached} inline ${got.inline} store ${got.store}`);
         const t0 = performance.now();
-        const outs: (Float32Array | Int32Array)[][] = [];
+        const outs: (Float32Array | Float64Array | Int32Array)[][] = [];
         for (const j of req.jobs) outs.push(await getBackend().run(planOf(j), ins, M, N));
         return { outs, ms: performance.now() - t0 };
       });
       const flat = outs.flat();
       const offsets = blockOffsets(flat.map((a) => a.byteLength));
       let k = 0;
-      const outputs: OutputRef[][] = outs.map((job) => job.map((a) => ({ int: a instanceof Int32Array, length: a.length, offset: offsets[k++]! })));
+      const outputs: OutputRef[][] = outs.map((job) =>
+        job.map((a) => ({ int: a instanceof Int32Array, ...(a instanceof Float64Array ? { f64: true } : {}), length: a.length, offset: offsets[k++]! })),
+      );
       const blocks = flat.map(bytesOf);
       const size = blocks.reduce((s, b) => s + b.byteLength, 0);
       const max = (nc.info?.max_payload ?? 1 << 20) - 64 * 1024;

@@ -64,16 +64,16 @@ test("genred: pykeops's dim is axis (the same values); axis and dim that disagre
 test('LazyTensor reductions: unknown keys are OptionErrors; dim and axis say the axis is an argument', async () => {
   const x = source(pts(4).data, [4, 2], 'x');
   const D = Vi(x).sqdist(Vj(x));
-  await optionError(() => D.sum(1, { alhpa: 0.1 } as never), 'alhpa', "Sum: unknown option 'alhpa'; the options are 'backend'");
+  await optionError(() => D.sum(1, { alhpa: 0.1 } as never), 'alhpa', "Sum: unknown option 'alhpa'; the options are 'backend', 'ranges'");
   await optionError(
     () => D.min(1, { dim: 1 } as never),
     'dim',
-    "Min: unknown option 'dim' (the axis is the reduction's first argument here, as in x.sum(1)); the options are 'backend'",
+    "Min: unknown option 'dim' (the axis is the reduction's first argument here, as in x.sum(1)); the options are 'backend', 'ranges'",
   );
-  await optionError(() => D.kminArgKmin(2, 1, { bakend: 'cpu' } as never), 'bakend', "KMin_ArgKMin: unknown option 'bakend' (did you mean 'backend'?); the options are 'backend'");
+  await optionError(() => D.kminArgKmin(2, 1, { bakend: 'cpu' } as never), 'bakend', "KMin_ArgKMin: unknown option 'bakend' (did you mean 'backend'?); the options are 'backend', 'ranges'");
   // LogSumExp's weight is an option of LogSumExp only.
   assert.equal((await D.neg().logsumexp(1, { weight: Vj(x).sqnorm2() }).read()).shape, [4, 1]);
-  await optionError(() => D.sumSoftmaxWeight(Vj(x), 1, { weight: Vj(x) } as never), 'weight', "SumSoftMaxWeight: unknown option 'weight'; the options are 'backend'");
+  await optionError(() => D.sumSoftmaxWeight(Vj(x), 1, { weight: Vj(x) } as never), 'weight', "SumSoftMaxWeight: unknown option 'weight'; the options are 'backend', 'ranges'");
 });
 
 test("an unknown backend name is a BackendError wherever it is given (it used to run on the CPU)", async () => {
@@ -104,13 +104,13 @@ test('kernelSolve: unknown keys in its defaults or per-call options are OptionEr
   await optionError(
     () => kernelSolve(f, al, 'b', { axis: 1, alhpa: 0.1 } as never),
     'alhpa',
-    "kernelSolve: unknown option 'alhpa' (did you mean 'alpha'?); the options are 'axis', 'dim', 'alpha', 'tol', 'maxIter', 'x0', 'precond', 'rank', 'landmarks', 'precondTol', 'backend', 'onProgress'",
+    "kernelSolve: unknown option 'alhpa' (did you mean 'alpha'?); the options are 'axis', 'dim', 'alpha', 'tol', 'maxIter', 'x0', 'precond', 'rank', 'landmarks', 'precondTol', 'backend', 'refine', 'onProgress'",
   );
   const solve = kernelSolve(f, al, 'b', { axis: 1 });
   await optionError(
     () => solve(pts(6), pts(6), pts(6), { alpha: 1, axis: 1 } as never),
     'axis',
-    "kernelSolve (per-call options): unknown option 'axis'; the options are 'alpha', 'tol', 'maxIter', 'x0', 'precond', 'rank', 'landmarks', 'precondTol', 'backend', 'onProgress'",
+    "kernelSolve (per-call options): unknown option 'axis'; the options are 'alpha', 'tol', 'maxIter', 'x0', 'precond', 'rank', 'landmarks', 'precondTol', 'backend', 'refine', 'onProgress'",
   );
   const byDim = await kernelSolve(f, al, 'b', { dim: 1 })(pts(6), pts(6), pts(6), { alpha: 1 });
   const byAxis = await solve(pts(6), pts(6), pts(6), { alpha: 1 });
@@ -118,7 +118,8 @@ test('kernelSolve: unknown keys in its defaults or per-call options are OptionEr
 });
 
 test('init, toJSON and fromJSON check their options', async () => {
-  await optionError(() => init({ backnd: 'cpu' } as never), 'backnd', "init: unknown option 'backnd' (did you mean 'backend'?); the options are 'backend', 'kernelCacheSize', 'quiet', 'servers', 'cluster', 'fuse'");
+  await optionError(() => init({ backnd: 'cpu' } as never), 'backnd', "init: unknown option 'backnd' (did you mean 'backend'?); the options are 'backend', 'kernelCacheSize', 'quiet', 'servers', 'cluster', 'float64', 'gpuProfile', 'autotune', 'kernelShape', 'cpuKernels', 'fuse'");
+  await optionError(() => init({ cpuKernels: 'simd' } as never), 'cpuKernels', "init: option 'cpuKernels' must be one of 'auto', 'wasm', 'js', got 'simd'");
   const x = source(pts(2).data, [2, 2], 'x');
   const n = Vi(x).sqnorm2().sum(1);
   await optionError(() => toJSON([n], { data: 'hex' as never }), 'data', "toJSON: option 'data' must be one of 'base64', 'array', got 'hex'");

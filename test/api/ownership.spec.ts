@@ -89,6 +89,19 @@ for (const backend of backends) {
     assert.ok(Number.isNaN(both.data[0]));
   });
 
+  test(`${backend}: x*0 and x-x of an infinite or NaN x are NaN, as IEEE says (not folded to 0)`, async () => {
+    const x = T([NaN, Infinity, -Infinity, 2], [4, 1]);
+    const y = T([3], [1, 1]);
+    for (const f of ['x*0', '0*x', 'x-x', 'x*y-x*y', '(x-x)*y', 'Concat(x,x)-Concat(x,x)']) {
+      const op = genred(f, ['x = Vi(1)', 'y = Vj(1)'], { reduction: 'Sum', axis: 1, backend });
+      const out = Array.from((await op(x, y)).data);
+      const w = out.length / 4;
+      // The reference: the same arithmetic in float64 (NaN for the three non-finite rows, 0 for x = 2).
+      assert.ok(out.slice(0, 3 * w).every(Number.isNaN), `${f}: ${out}`);
+      assert.equal(out.slice(3 * w), Array(w).fill(0), `${f}: ${out}`);
+    }
+  });
+
   test(`${backend}: a source of dimension 0 is a typed error naming the dimension, not generated-code garbage`, async () => {
     await init({ backend });
     const x = source(new Float32Array(0), [5, 0], 'empty');

@@ -75,7 +75,7 @@ test('null nodes and fields of the wrong type', () => {
   rejects(doc({ nodes: [src({ shape: '2,1' }), red()] }), '$.nodes[0].shape', "expected an array of integers >= 0, got '2,1'");
   rejects(doc({ nodes: [src({ shape: [2, -1] })] }), '$.nodes[0].shape[1]', 'expected an integer >= 0, got -1');
   rejects(doc({ nodes: [src({ label: 7 }), red()] }), '$.nodes[0].label', 'expected a string, got 7');
-  rejects(doc({ nodes: [src({ dtype: 'float64' }), red()] }), '$.nodes[0].dtype', "expected one of 'float32', 'int32', got 'float64'");
+  rejects(doc({ nodes: [src({ dtype: 'float16' }), red()] }), '$.nodes[0].dtype', "expected one of 'float32', 'float64', 'int32', got 'float16'");
   rejects(doc({ nodes: [src({ lable: 'x' }), red()] }), '$.nodes[0].lable', "unknown field 'lable' (known: id, kind, shape, data, label, dtype, lifted)");
   rejects(doc({ nodes: [src(), red({ formula: null })] }), '$.nodes[1].formula', 'expected a string, got null');
   rejects(doc({ nodes: [src(), red({ axis: 2 })] }), '$.nodes[1].axis', 'expected one of 0, 1, got 2');

@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
  * shared utilities that import nothing of ours but each other. The cluster backend sits beside the
  * CPU and WebGPU backends and imports neither.
  */
-const LAYERS = ['graph', 'ops', 'kernel', 'cpu|gpu|cluster', 'scheduler', 'solve', 'nodes', 'grad', 'api', 'cli|worker'] as const;
+const LAYERS = ['graph', 'ops', 'kernel', 'wasm', 'cpu|gpu|cluster', 'scheduler', 'solve', 'nodes', 'grad', 'api', 'cli|worker'] as const;
 /** Layers above the user API: programs built on the library (nothing imports them). */
 const COMMANDS = new Set(['cli', 'worker']);
 const SHARED = new Set(['errors.ts', 'options.ts', 'stats.ts', 'tensor.ts']);

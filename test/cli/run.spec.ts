@@ -1,7 +1,7 @@
 /**
  * Issue 20, acceptance 1 and 3: the `kernelflow` command run as a child process on the committed
  * sample files (every format it reads: PLY ascii / binary little- and big-endian, PCD ascii /
- * binary / binary_compressed, LAS, .npy, CSV), its written outputs (.npy, CSV, PLY) compared with
+ * binary / binary_compressed, LAS, LAZ, .npy, CSV), its written outputs (.npy, CSV, PLY) compared with
  * float64 references computed here from the sample generator's points; inspect and bench; and
  * malformed files, which give exit code 4 and one message on stderr naming the file and the fault.
  */
@@ -68,15 +68,15 @@ test('registration example (scan.ply binary LE, ref.pcd binary): PLY, CSV and .n
   assertClose(moved.data, Float64Array.from(scanPos, (x, i) => x + shift[i % 3]!), 0, 1e-5, 'moved');
 });
 
-test('every other reader (PLY ascii and big-endian, PCD ascii and compressed, LAS, .npy, CSV) with attributes, one .npy per result', async () => {
+test('every other reader (PLY ascii and big-endian, PCD ascii and compressed, LAS, LAZ, .npy, CSV) with attributes, one .npy per result', async () => {
   const pipeline = {
     version: 1,
     inputs: {
-      asc: { dim: 3 }, be: { dim: 3 }, pa: { dim: 1 }, pc: { dim: 3 }, las: { dim: 3 }, li: { dim: 1 }, npy: { dim: 3 }, csv: { dim: 3 },
-      g: { value: 200 }, gl: { value: 0.5 }, gi: { value: 50 },
+      asc: { dim: 3 }, be: { dim: 3 }, pa: { dim: 1 }, pc: { dim: 3 }, las: { dim: 3 }, li: { dim: 1 }, laz: { dim: 3 }, lzc: { dim: 3 }, npy: { dim: 3 }, csv: { dim: 3 },
+      g: { value: 200 }, gl: { value: 0.5 }, gi: { value: 50 }, gc: { value: 0.01 },
     },
     outputs: Object.fromEntries(
-      [['asc', 'g'], ['be', 'g'], ['pa', 'gi'], ['pc', 'g'], ['las', 'gl'], ['li', 'gi'], ['npy', 'g'], ['csv', 'g']].map(([x, g]) => [
+      [['asc', 'g'], ['be', 'g'], ['pa', 'gi'], ['pc', 'g'], ['las', 'gl'], ['li', 'gi'], ['laz', 'gl'], ['lzc', 'gc'], ['npy', 'g'], ['csv', 'g']].map(([x, g]) => [
         `d_${x}`,
         { formula: 'Exp(-g*SqDist(p,q))', aliases: [`p = Vi(${x})`, `q = Vj(${x})`, `g = Pm(${g})`], reduction: 'Sum', axis: 1 },
       ]),
@@ -86,7 +86,7 @@ test('every other reader (PLY ascii and big-endian, PCD ascii and compressed, LA
   writeFileSync(file, JSON.stringify(pipeline));
   const inputs = [
     'asc=scan-ascii.ply', 'be=scan-be.ply:normal', 'pa=ref-ascii.pcd:intensity', 'pc=ref-compressed.pcd:position',
-    'las=terrain.las', 'li=terrain.las:intensity', 'npy=scan.npy', 'csv=scan.csv:x,y,z',
+    'las=terrain.las', 'li=terrain.las:intensity', 'laz=terrain.laz', 'lzc=terrain.laz:color', 'npy=scan.npy', 'csv=scan.csv:x,y,z',
   ].flatMap((a) => ['--input', `${a.split('=')[0]}=${join(DATA, a.split('=')[1]!)}`]);
   const outputs = Object.keys(pipeline.outputs).flatMap((k) => ['--output', `${k}=${join(dir, `${k}.npy`)}`]);
   const r = await kernelflow(['run', file, '--backend', 'cpu', ...inputs, ...outputs]);
@@ -102,6 +102,9 @@ test('every other reader (PLY ascii and big-endian, PCD ascii and compressed, LA
     pc: [f32(smallRef.position), 3, 200],
     las: [lasPos, 3, 0.5],
     li: [Float64Array.from(terrain.intensity), 1, 50],
+    laz: [lasPos, 3, 0.5],
+    // loaders.gl gives 8-bit colour: the top byte of the 16-bit channels the file stores.
+    lzc: [Float64Array.from(terrain.rgb, (c) => c >> 8), 3, 0.01],
     npy: [scanPos, 3, 200],
     csv: [f32(small.position), 3, 200],
   };
@@ -141,21 +144,27 @@ test('inspect prints the graph (printGraph) and the kernels; bench times the run
   assert.match(ben.stdout, /^runs: 2, median [\d.]+ ms, min [\d.]+ ms, mean [\d.]+ ms, 1 dispatches per run$/m);
 });
 
-test('malformed files: truncated binary PLY, wrong header, missing attribute -> exit 4, the file and the fault on stderr', async () => {
+test('malformed files: truncated binary PLY, wrong header, missing attribute, truncated LAZ -> exit 4, the file and the fault on stderr', async () => {
   const good = readFileSync(join(DATA, 'scan.ply'));
   const truncated = join(dir, 'truncated.ply');
   writeFileSync(truncated, good.subarray(0, 15000));
   const wrong = join(dir, 'wrong.ply');
   writeFileSync(wrong, Buffer.concat([Buffer.from('ply\nformat binary_little_endian 1.0\nelement vertex 800\nproperty flaot x\nend_header\n'), good.subarray(300)]));
+  const laz = readFileSync(join(DATA, 'terrain.laz'));
+  const cutLaz = join(dir, 'cut.laz');
+  writeFileSync(cutLaz, laz.subarray(0, 6000));
+  const lazTable = Number(laz.readBigInt64LE(laz.readUInt32LE(96)));
   const runs = await Promise.all([
     kernelflow(['run', 'examples/cli/density.json', '--backend', 'cpu', '--input', `x=${truncated}`]),
     kernelflow(['run', 'examples/cli/density.json', '--backend', 'cpu', '--input', `x=${wrong}`]),
     kernelflow(['run', 'examples/cli/density.json', '--backend', 'cpu', '--input', `x=${join(DATA, 'scan.csv')}:normal`]),
+    kernelflow(['run', 'examples/cli/density.json', '--backend', 'cpu', '--input', `x=${cutLaz}`]),
   ]);
   const expected = [
     new RegExp(`^kernelflow: error: ${truncated}: truncated binary PLY: the header declares 800 'vertex' records of 28 bytes \\(22400 bytes\\) from byte 244, but only 14756 bytes follow \\(the file ends in record 527\\)\\n$`),
     new RegExp(`^kernelflow: error: ${wrong}: PLY header line 4: expected 'property TYPE NAME' with a PLY scalar type, got 'property flaot x'\\n$`),
     /^kernelflow: error: .*scan\.csv: no attribute 'normal' \(columns nx,ny,nz or normal_x,normal_y,normal_z\) in this CSV file; its columns are: x, y, z, intensity\n$/,
+    new RegExp(`^kernelflow: error: ${cutLaz}: truncated LAZ: the chunk table is at byte ${lazTable}, but the file has only 6000 bytes \\(it ends inside the compressed points\\)\\n$`),
   ];
   runs.forEach((r, k) => {
     assert.is(r.code, 4, `exit code 4 (bad input data file): ${r.stderr}`);

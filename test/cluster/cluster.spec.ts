@@ -127,6 +127,23 @@ for (const split of ['rows', 'reduced'] as const) {
   });
 }
 
+for (const split of ['rows', 'reduced'] as const) {
+  test(`float64 data computes in float64 on the workers (split: ${split}): Float64Array results within 1e-12 of the local CPU backend`, async () => {
+    if (!available) return;
+    await init({ backend: 'cpu', servers: cluster!.servers, cluster: { split, minShardPairs: 1000, stallTimeoutMs: 3000 } });
+    const r = rng(split === 'rows' ? 11 : 12);
+    const f64 = (n: number, d: number, lo = -1, hi = 1): TensorLike => ({ data: Float64Array.from(uniform(r, n * d, lo, hi)), shape: [n, d] });
+    const args = [f64(300, 3), f64(400, 3), f64(400, 2, 0.1, 1), { data: Float64Array.of(2), shape: [1] }];
+    for (const c of CASES) {
+      const [local, remote] = await both(c, 1, args);
+      local.forEach((t, o) => {
+        if (!(t.data instanceof Int32Array)) assert.instance(remote[o]!.data, Float64Array, `${c.reduction} output ${o}`);
+        agree(remote[o]!, t, `float64 ${c.reduction}${c.formula2 === undefined ? '' : ' weighted'} output ${o}`, 1e-12);
+      });
+    }
+  });
+}
+
 test('the shards really went to all three workers, and arrays travel once per version', async () => {
   if (!available) return;
   await init({ backend: 'cpu', servers: cluster!.servers, cluster: { split: 'rows', minShardPairs: 1000 } });

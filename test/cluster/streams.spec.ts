@@ -64,7 +64,7 @@ const floats = (m: Msg): Float32Array => {
 };
 
 /** Nearest squared distance from each row of a to the rows of b (float64 brute force). */
-function nearest(a: Float32Array, b: Float32Array): number[] {
+function nearest(a: Float32Array | Float64Array, b: Float32Array): number[] {
   const out: number[] = [];
   for (let i = 0; i < a.length / 3; i++) {
     let best = Infinity;
@@ -104,6 +104,18 @@ test('frames published on a subject are computed on the cluster and published ba
     const want = nearest(frame, map);
     want.forEach((v, i) => assert.ok(Math.abs(got[i]! - v) <= 1e-5 * Math.max(1, v), `frame of ${n}, row ${i}: ${got[i]} vs ${v}`));
   }
+  // A float64 frame computes in float64 (the float32 map is promoted) and comes back float64.
+  const frame64 = Float64Array.from(uniform(r, 200 * 3));
+  const h64 = headers();
+  h64.set('Kf-Shape', '200,3');
+  h64.set('Kf-Dtype', 'float64');
+  nc!.publish('lidar.scan', new Uint8Array(frame64.buffer), { headers: h64 });
+  const m64 = await out.next();
+  assert.is(m64.headers?.get('Kf-Dtype'), 'float64');
+  const own64 = new Uint8Array(m64.data.byteLength);
+  own64.set(m64.data);
+  const got64 = new Float64Array(own64.buffer);
+  nearest(frame64, map).forEach((v, i) => assert.ok(Math.abs(got64[i]! - v) <= 1e-12 * Math.max(1, v), `float64 frame, row ${i}: ${got64[i]} vs ${v}`));
   // A frame without headers is float32 rows of the declared dimension.
   const bare = Float32Array.from(uniform(r, 7 * 3));
   nc!.publish('lidar.scan', new Uint8Array(bare.buffer));
@@ -118,7 +130,7 @@ test('frames published on a subject are computed on the cluster and published ba
   assert.is(e.data.byteLength, 0);
   nc!.publish('lidar.scan', new Uint8Array(bare.buffer));
   assert.is((await out.next()).headers?.get('Kf-Shape'), '7,1');
-  assert.ok(sink.published >= 5 && sink.errors >= 1, `published ${sink.published}, errors ${sink.errors}`);
+  assert.ok(sink.published >= 6 && sink.errors >= 1, `published ${sink.published}, errors ${sink.errors}`);
   await sink.close();
   out.close();
   scan.dispose();

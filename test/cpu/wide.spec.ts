@@ -8,9 +8,10 @@ import { makePlan } from '../../src/kernel/plan.js';
 import { op } from '../../src/ops/build.js';
 import { encodeTensorDotParams } from '../../src/ops/linalg.js';
 import { acceptanceCases, checkCase, opCases } from '../helpers/wide.js';
+import { assertCpuKernelsRan, expectedCpuKernels } from '../helpers/backend.js';
 
 // Wide formulas on the CPU backend: loops over components instead of one expression each.
-const cpu = new CpuBackend(1);
+const cpu = new CpuBackend(1, expectedCpuKernels());
 
 for (const c of [...acceptanceCases(), ...opCases()]) {
   test(`CPU, ${c.name}: equals the float64 brute force`, async () => {
@@ -33,6 +34,10 @@ test('an op without a loop form refuses a width it would unroll past its limit, 
   const b = mkVar(1, 300, 1);
   const plan = makePlan(op('TensorDot', [a, b], encodeTensorDotParams([300], [300], [0], [0])), { reduction: 'Sum', axis: 1 });
   assert.throws(() => renderKernelJs(plan), (e: unknown) => e instanceof LimitError && e.limit === 'unrolledDim' && /TensorDot: dimension 300/.test(e.message));
+});
+
+test('every wide case ran on the CPU kernels of this pass (WASM by default: none fell back to JavaScript)', () => {
+  assertCpuKernelsRan(cpu.info(), 'the wide table');
 });
 
 test.after(async () => {

@@ -31,6 +31,8 @@ interface KfStatus {
   checked: number;
   mismatches: number;
   sizes: { m: number; n: number; grid: [number, number] } | null;
+  kernels: { profile: string; rowsPerThread: number; workgroupSize: number; tileRows: number }[];
+  cpu: { kernels: string; reason: string; wasmCompiled: number; jsFallbacks: number } | null;
 }
 
 const TYPES: Record<string, string> = {
@@ -172,14 +174,33 @@ if (!existsSync(CHROMIUM)) {
     assert.is(r.kf.backend, 'cpu');
     assert.match(r.statusText, /no WebGPU adapter/);
     assertComputedAndDrawn(r);
+    // Chromium has WebAssembly SIMD: the CPU backend ran every kernel as WASM (none fell back to JavaScript).
+    assert.is(r.kf.cpu?.kernels, 'wasm', `CPU kernels: ${JSON.stringify(r.kf.cpu)}`);
+    assert.ok(r.kf.cpu!.wasmCompiled >= 2 && r.kf.cpu!.jsFallbacks === 0, `CPU kernels: ${JSON.stringify(r.kf.cpu)}`);
+    assert.match(r.statusText, /WebAssembly SIMD kernels/);
   });
 
-  test('browser demo: takes WebGPU where the browser has an adapter (SwiftShader)', async () => {
+  const SWIFTSHADER = ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--enable-features=Vulkan', '--use-angle=swiftshader'];
+
+  test('browser demo: takes WebGPU where the browser has an adapter (SwiftShader), with the CPU-driver kernel profile', async () => {
     // Chromium's bundled SwiftShader (a CPU Vulkan) as WebGPU adapter: the same page on the WebGPU backend.
-    const r = await runPage('webgpu', '', ['--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader', '--enable-features=Vulkan', '--use-angle=swiftshader']);
+    const r = await runPage('webgpu', '', SWIFTSHADER);
     assert.is(r.kf.backend, 'webgpu', `no WebGPU adapter in Chromium with SwiftShader: ${r.consoleLines.join('\n')}`);
     assert.match(r.statusText, /backend\s+WebGPU/);
     assertComputedAndDrawn(r);
+    // A software adapter: 'auto' takes the CPU-driver profile (no workgroup memory) for both kernels.
+    assert.ok(r.kf.kernels.length >= 2, JSON.stringify(r.kf.kernels));
+    assert.ok(r.kf.kernels.every((k) => k.profile === 'cpu' && k.tileRows === 0 && k.workgroupSize === 16), JSON.stringify(r.kf.kernels));
+  });
+
+  test('browser demo: the GPU kernel profile forced on SwiftShader (?profile=gpu) computes the same, verified in the page', async () => {
+    const r = await runPage('webgpu-gpu-profile', '?profile=gpu', SWIFTSHADER);
+    assert.is(r.kf.backend, 'webgpu', `no WebGPU adapter in Chromium with SwiftShader: ${r.consoleLines.join('\n')}`);
+    assertComputedAndDrawn(r);
+    // Both kernels (the neighbours and the density) ran with the GPU profile: workgroups of 128, j tiles in workgroup memory.
+    assert.ok(r.kf.kernels.length >= 2, JSON.stringify(r.kf.kernels));
+    assert.ok(r.kf.kernels.every((k) => k.profile === 'gpu' && k.tileRows > 0 && k.workgroupSize === 128), JSON.stringify(r.kf.kernels));
+    assert.match(r.statusText, /shapes gpu 1x128 tile/);
   });
 }
 

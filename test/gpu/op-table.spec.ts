@@ -9,6 +9,8 @@ import { encodeKronParams, encodeTensorDotParams } from '../../src/ops/linalg.js
 import { evaluateReference } from '../../src/ops/reference.js';
 import { webgpuTestable } from '../helpers/adapter.js';
 import { rng } from '../helpers/random.js';
+import { assertCpuKernelsRan } from '../helpers/backend.js';
+import { cpuKernels } from '../../src/scheduler/backends.js';
 
 /**
  * The whole op table on both backends in one fused kernel each: every op reads its arguments
@@ -96,6 +98,7 @@ for (const backend of backends) {
         at += f.dim;
       });
     });
+    if (backend === 'cpu') assertCpuKernelsRan(cpuKernels(), 'the op table');
   });
 }
 

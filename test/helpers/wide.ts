@@ -25,7 +25,7 @@ export interface WideCase {
 
 /** What the suites need of a backend. */
 export interface Runner {
-  run(plan: KernelPlan, ins: readonly (Float32Array | undefined)[], M: number, N: number): Promise<(Float32Array | Int32Array)[]>;
+  run(plan: KernelPlan, ins: readonly (Float32Array | undefined)[], M: number, N: number): Promise<(Float32Array | Float64Array | Int32Array)[]>;
 }
 
 const vi = (index: number, dim: number) => mkVar(index, dim, Cat.i);

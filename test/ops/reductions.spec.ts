@@ -8,6 +8,8 @@ import { bruteReduce, type Cloud } from '../helpers/brute.js';
 import { rng, uniform } from '../helpers/random.js';
 import { webgpuTestable } from '../helpers/adapter.js';
 import { releaseDevice } from '../../src/gpu/device.js';
+import { cpuKernels } from '../../src/scheduler/backends.js';
+import { assertCpuKernelsRan } from '../helpers/backend.js';
 
 // The same table runs on every backend this machine has (CI installs lavapipe for WebGPU).
 const backends = webgpuTestable(test, 'the reductions table on WebGPU') ? (['cpu', 'webgpu'] as const) : (['cpu'] as const);
@@ -128,6 +130,10 @@ test('the parallel path (worker threads) equals the single-threaded result', asy
   const par = await executeReduction(f, { reduction: 'Sum', axis: 1 }, [A, B].map(tensor));
   const want = bruteReduce(f, null, 'Sum', 1, [A, B], [x, y]);
   close(par[0]!.data, want.flatMap((row) => row[0]!), 2e-6, 'parallel sum');
+});
+
+test('the CPU rows of this table ran on the CPU kernels of this pass (WASM by default: none fell back to JavaScript)', () => {
+  assertCpuKernelsRan(cpuKernels(), 'the reductions table');
 });
 
 test.after(() => releaseDevice());

@@ -111,7 +111,7 @@ test('a plain .mjs script runs with node alone: Gaussian sum, argKmin, grad, sol
   copyFileSync(join(fixtures, 'consumer.mjs'), join(project, 'consumer.mjs'));
   const r = await run(process.execPath, ['consumer.mjs'], project, userEnv);
   assert.is(r.code, 0, `consumer.mjs failed:\n${r.stdout}\n${r.stderr}`);
-  for (const name of ['gaussian-sum', 'argKmin', 'grad', 'solve', 'residual', 'webgpu-missing']) assert.match(r.stdout, new RegExp(`^ok ${name}\\b`, 'm'));
+  for (const name of ['gaussian-sum', 'argKmin', 'grad', 'solve', 'residual', 'float64', 'webgpu-missing']) assert.match(r.stdout, new RegExp(`^ok ${name}\\b`, 'm'));
   // The first computation chose the backend itself, said so once, and why WebGPU was not taken.
   const lines = r.stderr.split('\n').filter((l) => l.startsWith('kernelflow:'));
   assert.equal(lines, ["kernelflow: using the CPU backend (WebGPU unavailable: the optional 'webgpu' package is not installed (npm install webgpu))"]);

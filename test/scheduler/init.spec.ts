@@ -87,7 +87,7 @@ try { await kf.Vi(x).sum(1).read(); } catch (e) { console.log(String(e instanceo
 `, { KERNELFLOW_BACKEND: 'metal' });
   assert.is(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim().split('\n'), [
-    "OptionError init: unknown option 'quite' (did you mean 'quiet'?); the options are 'backend', 'kernelCacheSize', 'quiet', 'servers', 'cluster', 'fuse'",
+    "OptionError init: unknown option 'quite' (did you mean 'quiet'?); the options are 'backend', 'kernelCacheSize', 'quiet', 'servers', 'cluster', 'float64', 'gpuProfile', 'autotune', 'kernelShape', 'cpuKernels', 'fuse'",
     "BackendError init: unknown backend 'gpu' (use 'auto', 'webgpu', 'cpu', 'cluster')",
     "true KERNELFLOW_BACKEND='metal': use auto, webgpu or cpu",
   ]);

@@ -76,8 +76,8 @@ async function thousandConstants(backend: BackendName): Promise<void> {
 
 test('CPU: 1000 different constants compile one kernel', () => thousandConstants('cpu'));
 
-test('CPU: literals keep float64 precision', async () => {
-  await init({ backend: 'cpu' });
+test('CPU, JavaScript kernels: literals keep float64 precision', async () => {
+  await init({ backend: 'cpu', cpuKernels: 'js' });
   const x = { data: Float32Array.of(3), shape: [1, 1] };
   // 3 * 0.1 - 0.3 is 5.55e-17 in float64; float32 literals would give -7.5e-9.
   const d = (await Vi(x).mul(0.1).sub(0.3).sum(1).read()).data[0]!;
@@ -90,6 +90,18 @@ test('CPU: literals keep float64 precision', async () => {
   const zs = source(new Float32Array(n), [n, 1]);
   const big = (await Vi(xs).mul(0.1).sub(0.3).add(Vj(zs)).sum(1).read()).data;
   assert.ok(big.every((v) => Math.abs(v - n * (3 * 0.1 - 0.3)) < 1e-12), `${big[0]}`);
+  await init({ backend: 'cpu', cpuKernels: 'auto' });
+});
+
+test('CPU, WebAssembly kernels: literals are float32 values, computed in float32 (as on WebGPU)', async () => {
+  await init({ backend: 'cpu', cpuKernels: 'wasm' });
+  const f = Math.fround;
+  const x = { data: Float32Array.of(3), shape: [1, 1] };
+  const d = (await Vi(x).mul(0.1).sub(0.3).sum(1).read()).data[0]!;
+  assert.is(d, f(f(3 * f(0.1)) - f(0.3)));
+  // 1e-40 rounds to a float32 subnormal and 1e40 to Infinity.
+  assert.is((await Vi(x).mul(1e-40).mul(1e40).sum(1).read()).data[0], f(f(3 * f(1e-40)) * f(1e40)));
+  await init({ backend: 'cpu', cpuKernels: 'auto' });
 });
 
 /** NaN and infinite literals, as data. */

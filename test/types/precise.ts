@@ -4,7 +4,7 @@
  * reports an unused one, so a type that became too loose fails the check.
  */
 import { from } from 'rxjs';
-import { genred, grad, kernelSolve, scope, source, Vi, Vj, type LazyTensor, type Node, type Tensor, type TensorLike } from '../../src/index.js';
+import { genred, grad, kernelSolve, scope, source, Vi, Vj, type LazyTensor, type Node, type Tensor, type TensorLike, type FloatArray } from '../../src/index.js';
 
 declare const t: TensorLike;
 
@@ -14,8 +14,8 @@ export async function indexOutputs(): Promise<void> {
   const i: Int32Array = (await S.argmin(1).read()).data;
   const a: Int32Array = (await S.argmax(0).read()).data;
   const k: Int32Array = (await S.argKmin(2, 1).read()).data;
-  const v: Float32Array = (await S.sum(1).read()).data;
-  const m: Float32Array = (await S.kmin(2, 1).read()).data;
+  const v: FloatArray = (await S.sum(1).read()).data;
+  const m: FloatArray = (await S.kmin(2, 1).read()).data;
   // @ts-expect-error values are not indices
   const notIdx: Int32Array = (await S.sum(1).read()).data;
   // @ts-expect-error indices are not values
@@ -36,7 +36,7 @@ export async function pairs(): Promise<void> {
   const [d, j] = S.minArgmin(1);
   const [dk, jk] = S.kminArgKmin(2, 1);
   const [mx, jx] = S.maxArgmax(0);
-  const values: Float32Array[] = [(await d.read()).data, (await dk.read()).data, (await mx.read()).data];
+  const values: FloatArray[] = [(await d.read()).data, (await dk.read()).data, (await mx.read()).data];
   const indices: Int32Array[] = [(await j.read()).data, (await jk.read()).data, (await jx.read()).data];
   // @ts-expect-error a pair has two nodes
   const [, , third] = S.minArgmin(1);
@@ -48,14 +48,14 @@ export async function gradients(): Promise<void> {
   const y = source(new Float32Array(4), [2, 2]);
   const a = Vi(x).sqdist(Vj(y)).sum(1);
   const [dx, dy] = grad(a, [x, y]); // a tuple: no `!` needed, even with noUncheckedIndexedAccess
-  const g: Float32Array = (await dx.read()).data;
-  const h: Float32Array = (await dy.read()).data;
+  const g: FloatArray = (await dx.read()).data;
+  const h: FloatArray = (await dy.read()).data;
   const three: [Node, Node, Node] = grad(a, [x, y, x]);
   // @ts-expect-error three targets give three gradients, not two
   const two: [Node, Node] = grad(a, [x, y, x]);
   // An array (not a literal) gives an array.
   const targets: Node[] = [x, y];
-  const many: Node<Tensor<Float32Array>>[] = grad(a, targets);
+  const many: Node<Tensor<FloatArray>>[] = grad(a, targets);
   void [g, h, three, two, many];
 }
 
@@ -63,13 +63,13 @@ export function innerSum(): void {
   const x = source(new Float32Array(6), [3, 2]);
   const s: LazyTensor = Vi(x).sum(); // sum() is sum(-1), the inner sum
   const s2: LazyTensor = Vi(x).sum(-1);
-  const r: Node<Tensor<Float32Array>> = Vi(x).sum(1);
+  const r: Node<Tensor<FloatArray>> = Vi(x).sum(1);
   void [s, s2, r];
 }
 
 export async function genredArity(): Promise<void> {
   const op = genred('SqDist(x,y)', ['x = Vi(2)', 'y = Vj(2)'], { reduction: 'Sum', axis: 1 });
-  const s: Float32Array = (await op(t, t)).data;
+  const s: FloatArray = (await op(t, t)).data;
   // @ts-expect-error two aliases, one argument
   await op(t);
   // A third argument compiles: inline Var(2,d,c) in a formula is argument 2 (pykeops counts it too).
@@ -77,7 +77,7 @@ export async function genredArity(): Promise<void> {
   const am = genred('SqDist(x,y)', ['x = Vi(2)', 'y = Vj(2)'], { reduction: 'ArgKMin', K: 2, axis: 1 });
   const idx: Int32Array = (await am(t, t)).data;
   const [vals, ids] = await genred('SqDist(x,y)', ['x = Vi(2)', 'y = Vj(2)'], { reduction: 'Min_ArgMin', axis: 1 })(t, t);
-  const pair: [Float32Array, Int32Array] = [vals.data, ids.data];
+  const pair: [FloatArray, Int32Array] = [vals.data, ids.data];
   // Aliases known only at run time: any count compiles (and is checked when called).
   const aliases: string[] = ['x = Vi(2)', 'y = Vj(2)'];
   await genred('SqDist(x,y)', aliases, { reduction: 'Sum', axis: 1 })(t);
@@ -86,7 +86,7 @@ export async function genredArity(): Promise<void> {
 
 export async function kernelSolveArity(): Promise<void> {
   const Kinv = kernelSolve('Exp(-SqDist(x,y))*b', ['x = Vi(2)', 'y = Vj(2)', 'b = Vj(1)'], 'b', { axis: 1 });
-  const c: Float32Array = (await Kinv(t, t, t)).data;
+  const c: FloatArray = (await Kinv(t, t, t)).data;
   await Kinv(t, t, t, { alpha: 0.1, tol: 1e-5 });
   // @ts-expect-error three aliases, two arguments
   await Kinv(t, t);
@@ -99,8 +99,8 @@ export async function resultsAndInterop(): Promise<void> {
   const x = source(new Float32Array(6), [3, 2]);
   const S = Vi(x).sqdist(Vj(x));
   // The dense toolkit gives value nodes, whatever it starts from.
-  const m: Node<Tensor<Float32Array>> = S.argmin(1).add(1).mean(0, true);
-  const r: Float32Array = (await S.sum(1).sub(x).norm().read()).data;
+  const m: Node<Tensor<FloatArray>> = S.argmin(1).add(1).mean(0, true);
+  const r: FloatArray = (await S.sum(1).sub(x).norm().read()).data;
   // @ts-expect-error an operand is a Node, a TensorLike or a number
   S.sum(1).add('1');
   const nested = await S.kmin(2, 1).array();
@@ -112,7 +112,7 @@ export async function resultsAndInterop(): Promise<void> {
     void i;
     break;
   }
-  from(S.sum(1)).subscribe((t) => t.data satisfies Float32Array);
+  from(S.sum(1)).subscribe((t) => t.data satisfies FloatArray);
   // scope returns what fn returns, sync or async.
   const kept: Node<Tensor<Int32Array>> = scope(() => S.argmin(1));
   const total: Promise<number> = scope(async () => (await S.sum(1).read()).data[0] ?? 0);

@@ -1,9 +1,11 @@
 /**
  * LAS and LAZ (ASPRS LiDAR): decoded by `@loaders.gl/las` (its laz-perf build is bundled, so LAZ
- * needs no download) through `@loaders.gl/core`'s `parse`, on the main thread. The header is
- * checked here first, so that a truncated or foreign file gets a precise message instead of a
- * decoder's. Columns: x, y, z (scale and offset applied, float64), intensity, classification, and
- * red, green, blue when the point format has colour (8-bit, as loaders.gl scales them).
+ * needs no download) through `@loaders.gl/core`'s `parse`, on the main thread. The header (and a
+ * LAZ file's VLRs and chunk table offset) is checked here first, so that a truncated or foreign
+ * file gets a precise message instead of a decoder's. Columns: x, y, z (scale and offset applied,
+ * float64), intensity, classification, and red, green, blue when the point format has colour
+ * (8-bit: the high byte of LAS's 16-bit channels, or the values themselves when all of a file's
+ * colours fit in 8 bits, as loaders.gl's `colorDepth: 'auto'` decides).
  */
 import { DataFileError } from '../errors.js';
 import { viewOf, type Column, type ColumnData, type PointTable } from './table.js';
@@ -44,7 +46,35 @@ function parseHeader(file: string, bytes: Uint8Array): LasHeader {
         `but only ${have} bytes follow (the file ends in point ${Math.floor(have / Math.max(1, recordLength))})`,
     );
   }
+  if (h.compressed) checkLAZ(file, bytes, headerSize, v.getUint32(100, true), offset);
   return h;
+}
+
+/**
+ * Checks a LAZ file's frame before the decoder sees it (the wasm decoders report a truncated file
+ * only as "Failed to open file: undefined"): the VLRs fit, one is LASzip's, and the chunk table
+ * that LASzip writes after the compressed points is inside the file.
+ */
+function checkLAZ(file: string, bytes: Uint8Array, headerSize: number, vlrCount: number, offset: number): void {
+  const v = viewOf(bytes);
+  let at = headerSize;
+  let laszip = false;
+  for (let i = 0; i < vlrCount; i++) {
+    if (at + 54 > bytes.length) throw new DataFileError(file, `truncated LAZ: the file ends at byte ${bytes.length}, inside variable length record ${i + 1} of ${vlrCount} (from byte ${at})`);
+    const user = new TextDecoder('latin1').decode(bytes.subarray(at + 2, at + 18)).replace(/\0.*$/s, '');
+    laszip ||= user === 'laszip encoded' && v.getUint16(at + 18, true) === 22204;
+    at += 54 + v.getUint16(at + 20, true);
+  }
+  if (at > offset) throw new DataFileError(file, `bad LAS header: the variable length records end at byte ${at}, after the point data offset ${offset}`);
+  if (!laszip) throw new DataFileError(file, "LAZ without the LASzip record (user id 'laszip encoded', record 22204): the point format marks compressed points, but no LASzip description follows");
+  // Points begin with the 8-byte offset of the chunk table (-1 when the writer could not seek back).
+  if (offset + 8 > bytes.length) throw new DataFileError(file, `truncated LAZ: the file ends at byte ${bytes.length}, before the end of the 8-byte chunk table offset that starts the point data (byte ${offset})`);
+  const table = v.getBigInt64(offset, true);
+  if (table === -1n) return;
+  if (table < BigInt(offset + 8)) throw new DataFileError(file, `corrupt LAZ: the chunk table offset ${table} points before the compressed points (byte ${offset + 8})`);
+  if (table + 8n > BigInt(bytes.length)) {
+    throw new DataFileError(file, `truncated LAZ: the chunk table is at byte ${table}, but the file has only ${bytes.length} bytes (it ends inside the compressed points)`);
+  }
 }
 
 /** A loaders.gl mesh attribute (`{ value, size }`). */
@@ -63,7 +93,8 @@ export async function readLAS(file: string, bytes: Uint8Array): Promise<PointTab
   const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
   let attributes: Record<string, Attribute>;
   try {
-    const mesh = await parse(buffer, LASLoader, { worker: false, las: { fp64: true } });
+    // colorDepth 'auto': its default (8) stores 16-bit channels into bytes, keeping the low byte.
+    const mesh = await parse(buffer, LASLoader, { worker: false, las: { fp64: true, colorDepth: 'auto' } });
     attributes = mesh.attributes as unknown as Record<string, Attribute>;
   } catch (e) {
     throw new DataFileError(file, `${h.compressed ? 'LAZ' : 'LAS'} ${h.version} decoding failed (@loaders.gl/las: ${e instanceof Error ? e.message : String(e)}): the file is truncated or corrupt`);
