@@ -146,3 +146,34 @@ ${indent([...offsets, ...once.body, ...rowLoops], 4)}
 export function compileKernelJs(source: string): CpuKernel {
   return new Function(source)() as CpuKernel;
 }
+
+/**
+ * A batched kernel around a plain one (the WASM kernels have no batch offsets of their own): rows
+ * g0 .. g1 count over all batches (batch b holds rows b*M .. b*M + M - 1); each batch segment runs
+ * the plain kernel on views of the variables' rows at the batch's offsets (`BO`, as `renderBatchedJs`
+ * reads them) and of the outputs at row b*M. One kernel run still, split by the pool like any other.
+ */
+export function wrapBatched(plan: KernelPlan, plainSource: string): string {
+  const vars = plan.vars.map((v) => (v === undefined ? null : [v.cat, v.dim]));
+  return `const plain = (function () {
+${plainSource}
+})();
+const VARS = ${JSON.stringify(vars)};
+const WIDTHS = ${JSON.stringify(plan.outputs.map((o) => o.width))};
+return function kernel(N, g0, g1, ins, outs, BO, M) {
+  const S = VARS.length;
+  for (let g = g0; g < g1; ) {
+    const b = Math.floor(g / M);
+    const lo = g - b * M, hi = Math.min(M, g1 - b * M);
+    const views = ins.map((a, v) => {
+      const x = VARS[v];
+      if (a === undefined || x === null || x === undefined) return a;
+      const at = BO[b * S + v] * x[1];
+      return a.subarray(at, at + (x[0] === 0 ? M : x[0] === 1 ? N : 1) * x[1]);
+    });
+    plain(N, lo, hi, views, outs.map((o, k) => o.subarray(b * M * WIDTHS[k], (b + 1) * M * WIDTHS[k])));
+    g = b * M + hi;
+  }
+};`;
+}
+
