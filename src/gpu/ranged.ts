@@ -24,7 +24,7 @@ export interface RangedInput {
  * table holds four words per tile, then the j-ranges. Every input and output is bound whole: the
  * segments and j-ranges index the whole axes (a BackendError when one does not fit one binding).
  */
-export function rangedSchedule(r: KernelRanges, s: RangedInput): { schedule: Schedule; table: Uint32Array } {
+export function rangedSchedule(r: KernelRanges, s: RangedInput): { schedule: Schedule; table: Uint32Array<ArrayBuffer> } {
   const { M, N } = s;
   const fits = (what: string, floats: number): void => {
     if (floats * 4 > s.bindBytes) {
