@@ -12,6 +12,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
+import { rng } from '../test/helpers/random.js';
 import { clusterRangesCentroids, fromMatrix, genred, gridCluster, init, shutdown, sortClusters, type Ranges, type Tensor, type TensorLike } from '../src/index.js';
 
 const flag = (name: string, def: string): string => {
@@ -26,17 +27,6 @@ const backends = flag('backends', 'cpu,webgpu').split(',') as ('cpu' | 'webgpu')
 const reps = Number(flag('reps', '2'));
 const sampleRows = Number(flag('sample', '200'));
 
-/** Deterministic uniform numbers (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const r = rng(7);
 const gauss = (): number => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
 

@@ -392,11 +392,6 @@ export function cpuKernels(): CpuKernelInfo {
   return cpuBackend().info();
 }
 
-/** The backend object for a name, once a backend is chosen (by `init`, or here by `init()` ('auto') when none was). */
-export async function chosenBackendFor(name?: BackendChoice): Promise<Backend> {
-  return getBackend(name === undefined || name === 'auto' ? (current ?? (await chosen())) : name);
-}
-
 /** The configured cluster backend (from `init({ servers })`, else the KERNELFLOW_SERVERS environment variable). */
 function clusterBackend(): ClusterBackend {
   if (cluster !== undefined) return cluster;

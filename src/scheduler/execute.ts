@@ -8,7 +8,7 @@ import { kernelRanges, type KernelRanges, type Ranges } from '../kernel/ranges.j
 import { record } from '../stats.js';
 import { fusionLimits } from './fusion.js';
 import type { ReductionSpec } from '../ops/reductions.js';
-import { chosenBackendFor, float64Policy, getBackend, resolveBackend, type Backend, type BackendChoice } from './backends.js';
+import { float64Policy, getBackend, resolveBackend, type Backend, type BackendChoice } from './backends.js';
 import { asFloat, checkTensor, floatArray, type Dtype, type Tensor, type TensorLike } from '../tensor.js';
 
 /**
@@ -267,7 +267,7 @@ export async function executeFused(members: readonly FusedMember[]): Promise<Fus
   let backend: Backend;
   let caps: Awaited<ReturnType<NonNullable<Backend['fusion']>>>;
   try {
-    backend = await chosenBackendFor(choice);
+    backend = await resolveBackend(choice);
     if (backend.fusion === undefined) return outcome; // a backend that runs no fused plans (the cluster)
     caps = await backend.fusion();
   } catch {
