@@ -59,19 +59,14 @@ const flat: Vjp = (n) => n.args.map(() => null);
 /** 1.0 where `cond` holds, else 0.0. */
 const indicator = (cond: string, c: PrintCtx): string => c.d.select(cond, c.d.num(1), c.d.num(0));
 
-/**
- * `b`, hidden behind the dialect's barrier when `a op b` would cancel to 0 by algebra alone (a - a,
- * a + (-a)): WGSL lets the driver assume finite values, and lavapipe folds those to 0 where IEEE
- * (and the CPU backend) gives NaN for an infinite or NaN a (measured; issue 12). Only then, so
- * ordinary sums and differences compile as before.
- */
-const unfolded = (cancels: boolean, b: string, c: PrintCtx): string => (cancels && c.d.barrier !== undefined ? c.d.barrier(b) : b);
+/** A value the WGSL driver may not simplify through: sqrt(x) * sqrt(x) became x (and +inf for x = -inf, not NaN; measured on lavapipe, issue 12). */
+const opaque = (e: string, c: PrintCtx): string => (c.d.barrier === undefined ? e : c.d.barrier(e));
 
 /** Elementwise arithmetic and math functions (KeOps keopscore/formulas/maths), one entry each. */
 export const elementwiseOps: readonly OpDef[] = [
   // A dimension-1 operand of a broadcast op gets the sum of the cotangent (sumTo).
-  binary('Add', (a, b, c) => `(${a} + ${unfolded(a === `(-${b})` || b === `(-${a})`, b, c)})`, (a, b) => a + b, (n, g) => [sumTo(g, n.args[0]!.dim), sumTo(g, n.args[1]!.dim)]),
-  binary('Subtract', (a, b, c) => `(${a} - ${unfolded(a === b, b, c)})`, (a, b) => a - b, (n, g) => [sumTo(g, n.args[0]!.dim), sumTo(neg(g), n.args[1]!.dim)]),
+  binary('Add', (a, b) => `(${a} + ${b})`, (a, b) => a + b, (n, g) => [sumTo(g, n.args[0]!.dim), sumTo(g, n.args[1]!.dim)]),
+  binary('Subtract', (a, b) => `(${a} - ${b})`, (a, b) => a - b, (n, g) => [sumTo(g, n.args[0]!.dim), sumTo(neg(g), n.args[1]!.dim)]),
   binary('Mult', (a, b) => `(${a} * ${b})`, (a, b) => a * b, (n, g) => {
     const [a, b] = n.args as [Formula, Formula];
     return [through(g, b, a.dim), through(g, a, b.dim)];
@@ -96,11 +91,11 @@ export const elementwiseOps: readonly OpDef[] = [
     return [through(g, div(x, r2), y.dim), through(g, neg(div(y, r2)), x.dim)];
   }),
   // KeOps: Sqrt' = Rsqrt / 2, so the derivative at 0 is 0 (Rsqrt(0) = 0), not +inf.
-  unary('Sqrt', (x, c) => c.d.call('sqrt', x), Math.sqrt, chain((x) => mul(cst(0.5), call('Rsqrt', x)))),
+  unary('Sqrt', (x, c) => opaque(c.d.call('sqrt', x), c), Math.sqrt, chain((x) => mul(cst(0.5), call('Rsqrt', x)))),
   // KeOps defines Rsqrt(0) = 0 (not +inf), so norms of zero vectors stay finite.
   unary(
     'Rsqrt',
-    (x, c) => c.d.select(`(${x} == ${c.d.num(0)})`, c.d.num(0), c.d.call('rsqrt', x)),
+    (x, c) => opaque(c.d.select(`(${x} == ${c.d.num(0)})`, c.d.num(0), c.d.call('rsqrt', x)), c),
     (x) => (x === 0 ? 0 : 1 / Math.sqrt(x)),
     // KeOps: Rsqrt' = -Rsqrt^3 / 2 (0 at 0, like the value).
     chain((_x, n) => mul(cst(-0.5), powOf(n, 3))),
@@ -217,7 +212,8 @@ export const elementwiseOps: readonly OpDef[] = [
     return [null, through(g, taken, a.dim), through(g, sub(cst(1), taken), b.dim)];
   }),
   binary('Equal', (a, b, c) => indicator(`(${a} == ${b})`, c), (a, b) => (a === b ? 1 : 0), flat),
-  binary('NotEqual', (a, b, c) => indicator(`(${a} != ${b})`, c), (a, b) => (a !== b ? 1 : 0), flat),
+  // Not (a == b), not a != b: a WGSL driver assuming no NaN compiles != as ordered (NaN != 1 was 0 on lavapipe).
+  binary('NotEqual', (a, b, c) => c.d.select(`(${a} == ${b})`, c.d.num(0), c.d.num(1)), (a, b) => (a !== b ? 1 : 0), flat),
   binary('LessThan', (a, b, c) => indicator(`(${a} < ${b})`, c), (a, b) => (a < b ? 1 : 0), flat),
   binary('LessOrEqual', (a, b, c) => indicator(`(${a} <= ${b})`, c), (a, b) => (a <= b ? 1 : 0), flat),
   // x log x extended by continuity: 0 at 0.
