@@ -197,6 +197,13 @@ const sum: ReductionDef = {
 };
 
 /**
+ * exp(f - m) for a term f at or below the running maximum m, 1 where f == m: two infinite terms
+ * (both -inf, or both +inf) give exp(inf - inf) = NaN otherwise, where their log-sum-exp is -inf
+ * (+inf) as scipy and torch give. Only a NaN term (or state) leaves NaN.
+ */
+const expBelow = (c: ReduceCtx, f: string, m: string): string => c.d.select(`${f} == ${m}`, c.d.num(1), c.d.call('exp', `${f} - ${m}`));
+
+/**
  * Running-max log-sum-exp: keeps (m, s) with s = sum exp(f - m) * g. With a weight G the formula
  * F must be scalar and the output has G's dimension; without one, each coordinate of F reduces alone.
  */
@@ -237,31 +244,31 @@ const logSumExp: ReductionDef = {
     if (c.gDim === 0) {
       const [m, s] = [acc(c, 'm', c.fDim), acc(c, 's', c.fDim)];
       return coords(c, c.fDim, (k) => [
-        `if (${m(k, q)} > ${m(k)}) { ${s(k)} = ${s(k)} * ${e.call('exp', `${m(k)} - ${m(k, q)}`)} + ${s(k, q)}; ${m(k)} = ${m(k, q)}; } else { ${s(k)} = ${s(k)} + ${s(k, q)} * ${e.call('exp', `${m(k, q)} - ${m(k)}`)}; }`,
+        `if (${m(k, q)} > ${m(k)}) { ${s(k)} = ${s(k)} * ${e.call('exp', `${m(k)} - ${m(k, q)}`)} + ${s(k, q)}; ${m(k)} = ${m(k, q)}; } else { ${s(k)} = ${s(k)} + ${s(k, q)} * ${expBelow(c, m(k, q), m(k))}; }`,
       ]);
     }
     const [m, s, r] = [acc(c, 'm', 1)(0), acc(c, 's', c.gDim), one(c, 'r')()];
     const mq = acc(c, 'm', 1)(0, q);
     const up = coords(c, c.gDim, (k) => [`${s(k)} = ${s(k)} * ${r} + ${s(k, q)};`]).join(' ');
     const add = coords(c, c.gDim, (k) => [`${s(k)} = ${s(k)} + ${r} * ${s(k, q)};`]).join(' ');
-    return [`if (${mq} > ${m}) { ${r} = ${e.call('exp', `${m} - ${mq}`)}; ${up} ${m} = ${mq}; } else { ${r} = ${e.call('exp', `${mq} - ${m}`)}; ${add} }`];
+    return [`if (${mq} > ${m}) { ${r} = ${e.call('exp', `${m} - ${mq}`)}; ${up} ${m} = ${mq}; } else { ${r} = ${expBelow(c, mq, m)}; ${add} }`];
   },
   combine: (c, f, g) => {
     const e = c.d;
     if (c.gDim === 0) {
       const [m, s] = [acc(c, 'm', c.fDim), acc(c, 's', c.fDim)];
       return coords(c, c.fDim, (k) => [
-        `if (${f.at(k)} > ${m(k)}) { ${s(k)} = ${s(k)} * ${e.call('exp', `${m(k)} - ${f.at(k)}`)} + ${e.num(1)}; ${m(k)} = ${f.at(k)}; } else { ${s(k)} = ${s(k)} + ${e.call('exp', `${f.at(k)} - ${m(k)}`)}; }`,
+        `if (${f.at(k)} > ${m(k)}) { ${s(k)} = ${s(k)} * ${e.call('exp', `${m(k)} - ${f.at(k)}`)} + ${e.num(1)}; ${m(k)} = ${f.at(k)}; } else { ${s(k)} = ${s(k)} + ${expBelow(c, f.at(k), m(k))}; }`,
       ]);
     }
     const [m, s, r, f0] = [acc(c, 'm', 1)(0), acc(c, 's', c.gDim), one(c, 'r')(), f.at(0)];
     const up = coords(c, c.gDim, (k) => [`${s(k)} = ${s(k)} * ${r} + ${g.at(k)};`]).join(' ');
     const add = coords(c, c.gDim, (k) => [`${s(k)} = ${s(k)} + ${r} * ${g.at(k)};`]).join(' ');
-    return [`if (${f0} > ${m}) { ${r} = ${e.call('exp', `${m} - ${f0}`)}; ${up} ${m} = ${f0}; } else { ${r} = ${e.call('exp', `${f0} - ${m}`)}; ${add} }`];
+    return [`if (${f0} > ${m}) { ${r} = ${e.call('exp', `${m} - ${f0}`)}; ${up} ${m} = ${f0}; } else { ${r} = ${expBelow(c, f0, m)}; ${add} }`];
   },
-  // Every term -inf leaves m = -inf and s = NaN (exp(-inf + inf)): the result is -inf, as scipy and torch give.
+  // m + log s: every term -inf leaves m = -inf (and s = their count, or 0 without terms): -inf; a NaN term leaves s = NaN.
   finalize: (c, w) => {
-    const lse = (m: string, s: string): string => c.d.select(`${m} == ${c.d.num(-Infinity)}`, c.d.num(-Infinity), `${m} + ${c.d.call('log', s)}`);
+    const lse = (m: string, s: string): string => `${m} + ${c.d.call('log', s)}`;
     if (c.gDim === 0) {
       const [m, s] = [acc(c, 'm', c.fDim), acc(c, 's', c.fDim)];
       return coords(c, c.fDim, (k) => [w(0, k, lse(m(k), s(k)))]);
@@ -274,13 +281,13 @@ const logSumExp: ReductionDef = {
       return [
         range(fDim).map((k) => {
           const m = Math.max(...terms.map((t) => t.f[k]!));
-          return m === -Infinity ? -Infinity : m + Math.log(terms.reduce((s, t) => s + Math.exp(t.f[k]! - m), 0));
+          return m === -Infinity ? -Infinity : m + Math.log(terms.reduce((s, t) => s + (t.f[k] === m ? 1 : Math.exp(t.f[k]! - m)), 0));
         }),
       ];
     }
     const m = Math.max(...terms.map((t) => t.f[0]!));
     if (m === -Infinity) return [range(gDim).map(() => -Infinity)];
-    return [range(gDim).map((k) => m + Math.log(terms.reduce((s, t) => s + Math.exp(t.f[0]! - m) * t.g[k]!, 0)))];
+    return [range(gDim).map((k) => m + Math.log(terms.reduce((s, t) => s + (t.f[0] === m ? 1 : Math.exp(t.f[0]! - m)) * t.g[k]!, 0)))];
   },
 };
 

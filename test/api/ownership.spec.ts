@@ -81,6 +81,22 @@ for (const backend of backends) {
     assert.equal(Array.from(wout.data), [-Infinity, -Infinity]);
   });
 
+  test(`${backend}: LogSumExp of only NaN terms is NaN, of +inf terms +inf (scipy, torch), weighted or not`, async () => {
+    const op = genred('y', ['x = Vi(1)', 'y = Vj(1)'], { reduction: 'LogSumExp', axis: 1, backend });
+    const x = T([0], [1, 1]);
+    assert.ok(Number.isNaN((await op(x, T([NaN, NaN, NaN], [3, 1]))).data[0]));
+    assert.ok(Number.isNaN((await op(x, T([-Infinity, NaN, -Infinity], [3, 1]))).data[0]));
+    assert.is((await op(x, T([Infinity, Infinity, -Infinity], [3, 1]))).data[0], Infinity);
+    assert.is((await op(x, T([-Infinity, -Infinity], [2, 1]))).data[0], -Infinity);
+    // Split over many blocks (merges of all -inf, all +inf and finite states) gives the same.
+    const long = Array.from({ length: 5000 }, (_, j) => (j % 7 === 3 ? Infinity : -Infinity));
+    assert.is((await op(x, T(long, [5000, 1]))).data[0], Infinity);
+    assert.is((await op(x, T(long.map(() => -Infinity), [5000, 1]))).data[0], -Infinity);
+    const weighted = genred('y', ['x = Vi(1)', 'y = Vj(1)', 'w = Vj(1)'], { reduction: 'LogSumExp', formula2: 'w', axis: 1, backend });
+    assert.is((await weighted(x, T([Infinity, Infinity, 0], [3, 1]), T([1, 2, 3], [3, 1]))).data[0], Infinity);
+    assert.ok(Number.isNaN((await weighted(x, T([NaN, NaN], [2, 1]), T([1, 2], [2, 1]))).data[0]));
+  });
+
   test(`${backend}: a Sum with an infinite term is infinite, one with +inf and -inf is NaN`, async () => {
     const op = genred('y', ['x = Vi(1)', 'y = Vj(1)'], { reduction: 'Sum', axis: 1, backend });
     const out = await op(T([0], [1, 1]), T([1, Infinity, 2, 3], [4, 1]));
