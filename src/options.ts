@@ -4,7 +4,7 @@
  * names it, suggests the closest known key and lists them all; a value out of range is an
  * OptionError that says what the option accepts. Each entry declares its keys with a check each.
  */
-import { OptionError } from './errors.js';
+import { KernelflowError, OptionError } from './errors.js';
 
 /**
  * Checks one option's value: returns what is wrong (completing "option 'k' ...", e.g. "must be an
@@ -116,4 +116,9 @@ export function axisOf(where: string, opts: { readonly axis?: unknown; readonly 
     throw new OptionError(`${where}: 'axis' (${show(axis)}) and its pykeops name 'dim' (${show(dim)}) disagree`, 'dim');
   }
   return (axis ?? dim ?? fallback) as 0 | 1;
+}
+
+/** Throws a typed error unless `fn` is a function: `scope(5)` names the culprit instead of a TypeError from deep inside. */
+export function checkFunction(where: string, fn: unknown): void {
+  if (typeof fn !== 'function') throw new KernelflowError('ARGUMENT', `${where}: expected a function, got ${show(fn)}`);
 }

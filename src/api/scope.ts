@@ -1,6 +1,7 @@
 import { nodeOf } from '../graph/state.js';
 import { graphState, Node } from '../nodes/node.js';
 import { nodeCreated } from '../nodes/interop.js';
+import { checkFunction } from '../options.js';
 
 /** The nodes made while one `scope` runs, and the scope it runs in. */
 interface Frame {
@@ -87,6 +88,7 @@ function close(frame: Frame, result: unknown): void {
  * ```
  */
 export function scope<R>(fn: () => R): R {
+  checkFunction('scope', fn);
   const frame: Frame = { made: [], parent: current() };
   let result: R;
   try {

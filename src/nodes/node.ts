@@ -8,6 +8,7 @@ import { Engine } from '../scheduler/engine.js';
 import { aliasSymbolObservable, iterate, nodeCreated } from './interop.js';
 import { checkTensor, copyData, dtypeOfArray, isDataArray, type Tensor, type TensorLike } from '../tensor.js';
 import { streamEndedError, streamError } from './stream-errors.js';
+import { checkFunction } from '../options.js';
 
 /** The one scheduler all nodes live in. */
 const engine = new Engine<Tensor>({
@@ -288,6 +289,7 @@ aliasSymbolObservable(Node.prototype);
  * ```
  */
 export function batch(fn: () => void): void {
+  checkFunction('batch', fn);
   engine.batch(fn);
 }
 

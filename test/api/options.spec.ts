@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BackendError, genred, init, KernelflowError, kernelSolve, source, toJSON, fromJSON, Vi, Vj } from '../../src/index.js';
+import { BackendError, batch, genred, init, KernelflowError, kernelSolve, scope, source, toJSON, fromJSON, Vi, Vj } from '../../src/index.js';
 import { OptionError } from '../../src/errors.js';
 import { disposeAll } from '../../src/nodes/node.js';
 import { getBackend } from '../../src/scheduler/backends.js';
@@ -124,6 +124,14 @@ test('init, toJSON and fromJSON check their options', async () => {
   const n = Vi(x).sqnorm2().sum(1);
   await optionError(() => toJSON([n], { data: 'hex' as never }), 'data', "toJSON: option 'data' must be one of 'base64', 'array', got 'hex'");
   await optionError(() => fromJSON(toJSON([n]), { backedn: 'cpu' } as never), 'backedn', "fromJSON: unknown option 'backedn' (did you mean 'backend'?); the options are 'backend'");
+});
+
+test('scope and batch name a non-function argument in a typed error (not a TypeError from inside)', async () => {
+  for (const [name, call] of [['scope', () => scope(5 as never)], ['batch', () => batch('x' as never)]] as const) {
+    const e = await caught(call);
+    assert.instance(e, KernelflowError, name);
+    assert.match((e as Error).message, new RegExp(`^${name}: expected a function, got`));
+  }
 });
 
 test.run();
