@@ -1,39 +1,24 @@
 import * as kf from './src/index.js';
 const T = (d: number[], s: number[]) => ({ data: Float32Array.from(d), shape: s });
-const cases: [string, () => unknown][] = [
-  ['init unknown key', () => kf.init({ backnd: 'cpu' } as never)],
-  ['init cpuKernels bad', () => kf.init({ cpuKernels: 'gpu' } as never)],
-  ['init float64 bad', () => kf.init({ float64: 'yes' } as never)],
-  ['init fuse bad', () => kf.init({ fuse: 'yes' } as never)],
-  ['init gpuProfile bad', () => kf.init({ gpuProfile: 'fast' } as never)],
-  ['init autotune bad', () => kf.init({ autotune: 3 } as never)],
-  ['init kernelShape bad', () => kf.init({ kernelShape: { workgroupSize: -1, rowsPerThread: 0 } } as never)],
-  ['gridCluster bad eps', () => kf.gridCluster(T([0, 1], [2, 1]) as never, -1 as never)],
-  ['gridCluster NaN eps', () => kf.gridCluster(T([0, 1], [2, 1]) as never, NaN as never)],
-  ['gridCluster NaN data', () => kf.gridCluster(T([NaN, 1], [2, 1]) as never, 0.5 as never)],
-  ['sortClusters bad labels', () => kf.sortClusters(T([0, 1], [2, 1]) as never, Int32Array.of(0) as never)],
-  ['clusterRangesCentroids bad', () => (kf.clusterRangesCentroids as any)(T([0, 1], [2, 1]), Int32Array.of(0, 5))],
-  ['fromMatrix bad', () => (kf.fromMatrix as any)(null, null, null)],
-  ['genred ranges bad', () => kf.genred('x*y', ['x = Vi(1)', 'y = Vj(1)'], { reduction: 'Sum', axis: 1 } as never)(T([1], [1, 1]), T([1], [1, 1]), { ranges: 'x' } as never)],
-  ['genred call opt unknown', () => kf.genred('x*y', ['x = Vi(1)', 'y = Vj(1)'], { reduction: 'Sum', axis: 1 } as never)(T([1], [1, 1]), T([1], [1, 1]), { bakend: 'cpu' } as never)],
-  ['kernelSolve refine bad', () => kf.kernelSolve('Exp(-SqDist(x,x))*b' as never, 'b' as never, ['x = Vi(1)', 'b = Vj(1)'] as never, { alpha: 1, refine: -1 } as never)],
-  ['kernelShapes arg', () => (kf.kernelShapes as any)('foo')],
-  ['stats arg', () => (kf.stats as any)('foo')],
-  ['Vi sum bad axis', () => kf.Vi(kf.source(T([1, 2], [2, 1]))).sum(3 as never)],
-  ['Vi sum opts unknown', () => kf.Vi(kf.source(T([1, 2], [2, 1]))).sum(1, { bakend: 'cpu' } as never)],
-  ['toArray bad', () => (kf.toArray as any)({ data: [1], shape: [2] })],
-  ['scope bad', () => (kf.scope as any)(5)],
-  ['batch bad', () => (kf.batch as any)(5)],
+const I = (d: number[], s: number[]) => ({ data: Int32Array.from(d), shape: s });
+const op = (backend: 'cpu' | 'webgpu') => kf.genred('x*y', ['x = Vi(1)', 'y = Vj(1)'], { reduction: 'Sum', axis: 1, backend } as never);
+const x = T([1, 2, 3, 4], [4, 1]), y = T([1, 2, 3], [3, 1]);
+const good = () => [I([0, 2, 2, 4], [2, 2]), I([1, 2], [2]), I([0, 3, 0, 1], [2, 2]), I([0, 3], [1, 2]), I([2], [1]), I([0, 4], [1, 2])];
+const cases: [string, () => unknown[]][] = [
+  ['good', good],
+  ['j range beyond N', () => { const r = good(); r[2] = I([0, 9, 0, 1], [2, 2]); return r; }],
+  ['negative', () => { const r = good(); r[0] = I([-1, 2, 2, 4], [2, 2]); return r; }],
+  ['reversed', () => { const r = good(); r[0] = I([2, 0, 2, 4], [2, 2]); return r; }],
+  ['slices beyond', () => { const r = good(); r[1] = I([1, 7], [2]); return r; }],
+  ['float ranges', () => { const r = good(); r[0] = T([0, 2, 2, 4], [2, 2]) as never; return r; }],
+  ['overlapping i', () => { const r = good(); r[0] = I([0, 3, 2, 4], [2, 2]); return r; }],
 ];
-for (const [name, f] of cases) {
+for (const backend of ['cpu', 'webgpu'] as const) for (const [name, f] of cases) {
   try {
-    const r = f();
-    const v = r instanceof Promise ? await r : r;
-    console.log('NO ERROR ', name, typeof v === 'object' ? Object.prototype.toString.call(v) : v);
+    const out = await (op(backend) as any)(x, y, { ranges: f() });
+    console.log(backend, 'NO ERROR ', name, Array.from(out.data).join(','));
   } catch (e) {
-    const ok = e instanceof kf.KernelflowError;
-    console.log(ok ? 'typed    ' : 'UNTYPED  ', name, (e as Error).constructor.name, String((e as Error).message).slice(0, 110));
+    console.log(backend, e instanceof kf.KernelflowError ? 'typed    ' : 'UNTYPED  ', name, (e as Error).constructor.name, String((e as Error).message).slice(0, 140));
   }
 }
-await kf.init({ backend: 'cpu' });
 process.exit(0);

@@ -2,7 +2,7 @@
  * `kernelflow inspect` (the inputs, the graph as printGraph prints it, and the kernels it
  * compiles and dispatches) and `kernelflow bench` (load, first run with compilation, timed runs).
  */
-import { backendName, printGraph, resetStats, stats, toJSON, type ReductionJSON, type SourceJSON } from '../index.js';
+import { backendName, cpuKernels, printGraph, resetStats, stats, toJSON, type ReductionJSON, type SourceJSON } from '../index.js';
 import type { Args } from './args.js';
 import { EXIT } from './errors.js';
 import { describeOrigin } from './inputs.js';
@@ -46,6 +46,14 @@ function kernelsOf(s: Session): Kernel[] {
   return [...kernels.values()];
 }
 
+/** What the current backend compiles a kernel to. */
+function codeKind(): string {
+  const b = backendName();
+  if (b === 'webgpu') return 'WGSL compute shaders';
+  if (b === 'cpu') return cpuKernels().kernels === 'wasm' ? 'WebAssembly SIMD, generated JavaScript for float64 and block-sparse plans' : 'generated JavaScript';
+  return `kernels run by the ${b} backend`;
+}
+
 /** Prints the pipeline's inputs, graph and kernels. */
 export async function inspect(args: Args, io: IO): Promise<number> {
   const s = await prepare(args, new Progress(io, false), 'any');
@@ -67,7 +75,8 @@ export async function inspect(args: Args, io: IO): Promise<number> {
     const kernels = kernelsOf(s);
     const dispatches = kernels.reduce((a, k) => a + k.runs.size, 0);
     io.out('');
-    io.out(`kernels: ${kernels.length} to compile on the ${backendName()} backend (${backendName() === 'webgpu' ? 'WGSL compute shaders' : 'generated JavaScript'}), ${dispatches} dispatch${dispatches === 1 ? '' : 'es'} per run`);
+    // Fusion is decided when a flush runs (fusion.ts: depth, backend, shared sources, device limits): before a run, only a bound.
+    io.out(`kernels: ${kernels.length} to compile on the ${backendName()} backend (${codeKind()}), at most ${dispatches} dispatch${dispatches === 1 ? '' : 'es'} per run (sibling reductions over the same points run as one fused kernel; \`kernelflow bench\` counts them)`);
     kernels.forEach((k, i) => {
       io.out(`  ${i + 1}. ${k.text}`);
       for (const run of k.runs.values()) io.out(`       -> ${run.results.join(', ')}  reading ${run.reads}`);
