@@ -4,15 +4,14 @@ import { printFormula } from '../graph/print.js';
 import { op } from '../ops/build.js';
 import { encodeKronParams, encodeTensorDotParams } from '../ops/linalg.js';
 import { makePlan } from '../kernel/plan.js';
-import type { Ranges } from '../kernel/ranges.js';
 import { SolveNode } from '../nodes/solve.js';
 import type { SolveOptions } from '../solve/kernel-solve.js';
 import { reductionNodes, staticBatch } from '../nodes/reduction.js';
-import type { BackendChoice } from '../scheduler/backends.js';
 import { executeReduction } from '../scheduler/execute.js';
 import { Node, SourceNode } from '../nodes/node.js';
-import { setExactValues, type FloatArray, type Tensor, type TensorLike } from '../tensor.js';
-import { checkReduceOptions } from './options.js';
+import type { FloatArray, Tensor, TensorLike } from '../tensor.js';
+import { checkReduceOptions, type ReduceOptions } from './options.js';
+import { asNode, canonical, exactly, lastDim, swappedUid, uidFor } from './bindings.js';
 import { show } from '../options.js';
 
 /** Data a LazyTensor variable reads: a graph node, or dense data lifted as a constant source. */
@@ -31,45 +30,6 @@ type Bound = Node;
  * ```
  */
 export type Operand = LazyTensor | number;
-
-const uidBase = new WeakMap<object, number>();
-let nextUid = 0;
-/**
- * A stable variable id per (data object, category), so `Vi(x)` twice is one variable. Each object
- * gets three consecutive ids, `base + cat`, so that transposing (`t()`) turns `Vi(x)`'s id into `Vj(x)`'s.
- */
-function uidFor(obj: object, cat: Cat): number {
-  let base = uidBase.get(obj);
-  if (base === undefined) {
-    base = nextUid;
-    nextUid += 3;
-    uidBase.set(obj, base);
-  }
-  return base + cat;
-}
-
-/** The id of the same data object in the other index category (a parameter's id stays). */
-function swappedUid(uid: number): number {
-  const cat = uid % 3;
-  return cat === Cat.i ? uid + 1 : cat === Cat.j ? uid - 1 : uid;
-}
-
-/**
- * Options every reduction accepts.
- * @example
- * ```ts
- * import { source, Vi, Vj, type ReduceOptions } from 'kernelflow';
- * const x = source(new Float32Array([0, 1, 2]), [3, 1]);
- * const onCpu: ReduceOptions = { backend: 'cpu' };
- * console.log((await Vi(x).sqdist(Vj(x)).sum(1, onCpu).read()).data); // Float32Array [5, 2, 5]
- * ```
- */
-export interface ReduceOptions {
-  /** Runs this reduction on this backend instead of the one `init` chose. */
-  readonly backend?: BackendChoice;
-  /** Block-sparse reduction over these blocks: pykeops's six `ranges` arrays (its `LazyTensor.ranges`), e.g. from `fromMatrix`. */
-  readonly ranges?: Ranges;
-}
 
 /**
  * A symbolic M×N formula, never materialised (KeOps LazyTensor). Build it from `Vi`, `Vj`, `Pm`,
@@ -474,39 +434,6 @@ export class LazyTensor {
     const { formula, inputs, weightFormula } = canonical(this, w === undefined ? [] : [w]);
     return reductionNodes(formula, inputs, { reduction: name, axis, K, weight: weightFormula ?? null }, opts.backend, undefined, opts.ranges);
   }
-}
-
-/** Renumbers variables 0.. by first appearance (KeOps's Var indices) and lists their nodes. */
-function canonical(t: LazyTensor, extra: readonly LazyTensor[]): { formula: Formula; weightFormula?: Formula; inputs: Node[] } {
-  const bindings = new Map<number, Bound>();
-  for (const x of [t, ...extra]) x.bindings.forEach((v, k) => bindings.set(k, v));
-  const order = new Map<number, number>();
-  for (const x of [t, ...extra]) for (const v of variables(x.formula)) if (!order.has(v.index)) order.set(v.index, order.size);
-  const renumber = (f: Formula): Formula => mapVars(f, (v) => mkVar(order.get(v.index)!, v.dim, v.cat));
-  const inputs = [...order.keys()].map((uid) => bindings.get(uid)!);
-  return { formula: renumber(t.formula), weightFormula: extra[0] === undefined ? undefined : renumber(extra[0].formula), inputs };
-}
-
-/** float32 data of numbers, remembering them exactly for float64 computations. */
-function exactly(values: readonly number[]): Float32Array {
-  const data = Float32Array.from(values);
-  setExactValues(data, Float64Array.from(values));
-  return data;
-}
-
-/** Accepts a Node or dense data (lifted into a constant source node). */
-function asNode(x: Node | TensorLike, label: string): Node {
-  return x instanceof Node ? x : new SourceNode(x, label, { lifted: true });
-}
-
-function lastDim(n: Node): number {
-  if (n instanceof SourceNode) {
-    const s = n.shape;
-    return s.length <= 1 ? 1 : s[s.length - 1]!;
-  }
-  const d = (n as { dim?: number }).dim;
-  if (d === undefined) throw new DimensionError(`${n.describe()}: its vector dimension is not known; give a TensorLike or a source`);
-  return d;
 }
 
 function leaf(x: Node | TensorLike, cat: Cat, label: string): LazyTensor {

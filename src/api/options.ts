@@ -4,7 +4,8 @@
  * init: src/scheduler/backends.ts).
  */
 import { anything, axisOf, checkOptions, isAxis, isString, oneOf, type OptionChecks } from '../options.js';
-import { backendOption } from '../scheduler/backends.js';
+import { backendOption, type BackendChoice } from '../scheduler/backends.js';
+import type { Ranges } from '../kernel/ranges.js';
 
 /** genred's options; `dim` is pykeops's name of `axis`. K and the reduction name are checked by the plan (ReductionError). */
 const GENRED: OptionChecks = { reduction: anything, axis: isAxis, dim: isAxis, K: anything, formula2: isString, backend: backendOption };
@@ -31,4 +32,21 @@ export function checkToJSONOptions(opts: unknown): void {
 /** Checks fromJSON's options. */
 export function checkFromJSONOptions(opts: unknown): void {
   checkOptions('fromJSON', opts, { backend: backendOption });
+}
+
+/**
+ * Options every reduction accepts.
+ * @example
+ * ```ts
+ * import { source, Vi, Vj, type ReduceOptions } from 'kernelflow';
+ * const x = source(new Float32Array([0, 1, 2]), [3, 1]);
+ * const onCpu: ReduceOptions = { backend: 'cpu' };
+ * console.log((await Vi(x).sqdist(Vj(x)).sum(1, onCpu).read()).data); // Float32Array [5, 2, 5]
+ * ```
+ */
+export interface ReduceOptions {
+  /** Runs this reduction on this backend instead of the one `init` chose. */
+  readonly backend?: BackendChoice;
+  /** Block-sparse reduction over these blocks: pykeops's six `ranges` arrays (its `LazyTensor.ranges`), e.g. from `fromMatrix`. */
+  readonly ranges?: Ranges;
 }
