@@ -186,6 +186,20 @@ export function downstream(g: GraphState, ids: Iterable<number>): number[] {
   return [...seen];
 }
 
+/** Whether node `id`, or a node downstream of it through nodes of `within`, is one of `targets`. */
+export function reachesAny(g: GraphState, id: number, within: ReadonlySet<number>, targets: { has(id: number): boolean }): boolean {
+  const seen = new Set<number>();
+  const stack = [id];
+  while (stack.length > 0) {
+    const n = stack.pop()!;
+    if (seen.has(n)) continue;
+    seen.add(n);
+    if (targets.has(n)) return true;
+    for (const d of dependentsOf(g, n)) if (within.has(d)) stack.push(d);
+  }
+  return false;
+}
+
 /**
  * The given nodes and everything they (transitively) read; `stop(id)` true keeps a node but does
  * not walk past it (a node whose cached value is current, say).

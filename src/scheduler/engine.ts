@@ -28,12 +28,12 @@
  * Live node objects are referenced weakly (a node nobody holds, observes or reads is collected and
  * its record removed), so the state never keeps user handles alive.
  */
-import { addNode, dependentsOf, describeNode, downstream, emptyGraph, hasDependents, nodeIds, removeNodes, topoOrder, touch, upstream } from '../graph/state.js';
+import { addNode, describeNode, downstream, reachesAny, emptyGraph, hasDependents, nodeIds, removeNodes, topoOrder, touch, upstream } from '../graph/state.js';
 import type { GraphState, NewNode, NodeRecord } from '../graph/state.js';
 import { isTransient } from '../errors.js';
 import { record } from '../stats.js';
-import { FusionBatch, fusionEnabled, fusionGroups, type FusionCandidate } from './fusion.js';
-import type { EngineOptions, Result, Sink, Slot, Task } from './slots.js';
+import { flushBatches, withFusedRecords, type FusionBatch } from './fusion.js';
+import { endSlot, freeSlotBytes, newSlot, type EngineOptions, type Result, type Sink, type Slot, type Task } from './slots.js';
 
 export type { EngineOptions, Sink, Task } from './slots.js';
 
@@ -70,17 +70,7 @@ export class Engine<T> {
   add(task: Task<T>, node: NewNode, value?: T): number {
     let id: number;
     [this.graph, id] = addNode(this.graph, node);
-    const slot: Slot<T> = {
-      source: node.kind === 'source',
-      result: undefined,
-      tag: -1,
-      bytes: 0,
-      sinks: new Map(),
-      reads: [],
-      consumed: false,
-      waiters: [],
-      parked: false,
-    };
+    const slot = newSlot<T>(node.kind === 'source');
     this.slots.set(id, slot);
     this.refs.set(id, new WeakRef(task));
     this.finalizer.register(task, id, task);
@@ -375,44 +365,11 @@ export class Engine<T> {
     }
   }
 
-  /**
-   * The fused groups of a flush (src/scheduler/fusion.ts), as each member's batch. Depth 0 is a
-   * node that reads only values the flush does not compute; a node reading one of depth d has depth d + 1.
-   */
+  /** The fused groups of a flush, as each member's batch (src/scheduler/fusion.ts `flushBatches`). */
   private fusionBatches(g: GraphState, order: readonly number[], inFlush: ReadonlySet<number>): Map<number, FusionBatch<T>> {
-    const batches = new Map<number, FusionBatch<T>>();
-    if (!fusionEnabled() || order.length < 2) return batches;
-    const level = new Map<number, number>();
-    const cands: FusionCandidate<T>[] = [];
-    for (const id of order) {
-      const inputs = g.nodes.get(id)!.inputs;
-      let d = 0;
-      for (const i of inputs) if (inFlush.has(i)) d = Math.max(d, level.get(i)! + 1);
-      level.set(id, d);
-      const offer = this.refs.get(id)?.deref()?.fusible?.();
-      if (offer === undefined) continue;
-      const ids = (at: readonly number[]): Set<number> => new Set(at.map((k) => inputs[k]!));
-      cands.push({ id, level: d, offer, kept: ids(offer.kept), reduced: ids(offer.reduced) });
-    }
-    const byId = new Map(cands.map((c) => [c.id, c]));
-    for (const ids of fusionGroups(cands)) {
-      const batch = new FusionBatch<T>(ids, (id) => byId.get(id)!.offer.kernel, (fused, all) => this.markFused(fused, all));
-      for (const id of ids) batches.set(id, batch);
-    }
-    return batches;
-  }
-
-  /** Records which nodes were computed together (printGraph shows it): `fused` groups among the members `all` of a batch. */
-  private markFused(fused: readonly (readonly number[])[], all: readonly number[]): void {
-    const partners = new Map<number, readonly number[]>();
-    for (const grp of fused) for (const id of grp) partners.set(id, grp.filter((o) => o !== id).sort((a, b) => a - b));
-    for (const id of all) {
-      const rec = this.graph.nodes.get(id);
-      if (rec === undefined) continue;
-      const next = partners.get(id);
-      const same = next !== undefined && rec.fused !== undefined && rec.fused.length === next.length && rec.fused.every((o, k) => o === next[k]);
-      if (!same && (next !== undefined || rec.fused !== undefined)) this.graph = describeNode(this.graph, id, { fused: next });
-    }
+    return flushBatches(g, order, inFlush, (id) => this.refs.get(id)?.deref()?.fusible?.(), (fused, all) => {
+      this.graph = withFusedRecords(this.graph, fused, all);
+    });
   }
 
   /** Whether a stale held node could compute now (its upstream has values). */
@@ -422,16 +379,7 @@ export class Engine<T> {
 
   /** Whether someone still wants node `id`: it, or a node downstream of it in this flush, is held. */
   private wanted(id: number, inFlush: ReadonlySet<number>): boolean {
-    const seen = new Set<number>();
-    const stack = [id];
-    while (stack.length > 0) {
-      const n = stack.pop()!;
-      if (seen.has(n)) continue;
-      seen.add(n);
-      if (this.held.has(n)) return true;
-      for (const d of dependentsOf(this.graph, n)) if (inFlush.has(d)) stack.push(d);
-    }
-    return false;
+    return reachesAny(this.graph, id, inFlush, this.held);
   }
 
   private complete(id: number, version: number, result: Result<T>): void {
@@ -495,8 +443,7 @@ export class Engine<T> {
       const slot = this.slots.get(n);
       if (slot === undefined) continue;
       slots.push([n, slot]);
-      record.free(slot.bytes);
-      slot.bytes = 0;
+      freeSlotBytes(slot);
       slot.result = undefined;
       this.slots.delete(n);
       this.held.delete(n);
@@ -515,21 +462,13 @@ export class Engine<T> {
       const rec = this.graph.nodes.get(i);
       const slot = this.slots.get(i);
       if (rec?.lifted === true && slot !== undefined && !hasDependents(this.graph, i) && !slot.parked) {
-        record.free(slot.bytes);
-        slot.bytes = 0;
+        freeSlotBytes(slot);
         slot.parked = true;
       }
     }
     // User code (observers, read continuations) runs last, on a consistent state.
     for (const task of tasks) task.onDispose?.();
-    for (const [n, slot] of slots) {
-      for (const w of slot.waiters) w();
-      for (const q of slot.reads) q.reject(this.opts.disposedError(n));
-      for (const s of slot.sinks.keys()) s.complete();
-      slot.waiters = [];
-      slot.reads = [];
-      slot.sinks.clear();
-    }
+    for (const [n, slot] of slots) endSlot(slot, this.opts.disposedError(n));
     this.checkIdle();
   }
 
@@ -544,7 +483,7 @@ export class Engine<T> {
     const ids = downstream(this.graph, [id]);
     for (const n of ids) {
       const slot = this.slots.get(n);
-      if (slot !== undefined) record.free(slot.bytes);
+      if (slot !== undefined) freeSlotBytes(slot);
       this.slots.delete(n);
       this.refs.delete(n);
       this.held.delete(n);

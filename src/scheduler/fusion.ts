@@ -13,6 +13,7 @@
  *   transient fault, or (when the fused kernel failed otherwise) its own kernel, so that every
  *   member settles as it would alone.
  */
+import { describeNode, type GraphState } from '../graph/state.js';
 import type { FusionKernel, FusionOffer } from './slots.js';
 
 let enabled = true;
@@ -164,4 +165,53 @@ export class FusionBatch<T> {
       for (const w of this.waiters) w();
     }
   }
+}
+
+/**
+ * The fused groups of a flush in topological `order`, as each member's batch. Depth 0 is a node
+ * that reads only values the flush does not compute (`inFlush`); a node reading one of depth d
+ * has depth d + 1. `offerOf` gives a node's offer (none: it runs alone); `onFused` gets the
+ * groups that ran fused among a batch's members.
+ */
+export function flushBatches<T>(
+  g: GraphState,
+  order: readonly number[],
+  inFlush: ReadonlySet<number>,
+  offerOf: (id: number) => FusionOffer<T> | undefined,
+  onFused: (fused: readonly (readonly number[])[], all: readonly number[]) => void,
+): Map<number, FusionBatch<T>> {
+  const batches = new Map<number, FusionBatch<T>>();
+  if (!fusionEnabled() || order.length < 2) return batches;
+  const level = new Map<number, number>();
+  const cands: FusionCandidate<T>[] = [];
+  for (const id of order) {
+    const inputs = g.nodes.get(id)!.inputs;
+    let d = 0;
+    for (const i of inputs) if (inFlush.has(i)) d = Math.max(d, level.get(i)! + 1);
+    level.set(id, d);
+    const offer = offerOf(id);
+    if (offer === undefined) continue;
+    const ids = (at: readonly number[]): Set<number> => new Set(at.map((k) => inputs[k]!));
+    cands.push({ id, level: d, offer, kept: ids(offer.kept), reduced: ids(offer.reduced) });
+  }
+  const byId = new Map(cands.map((c) => [c.id, c]));
+  for (const ids of fusionGroups(cands)) {
+    const batch = new FusionBatch<T>(ids, (id) => byId.get(id)!.offer.kernel, onFused);
+    for (const id of ids) batches.set(id, batch);
+  }
+  return batches;
+}
+
+/** The graph with each member of `all` recording the nodes it was computed with (`fused`, printGraph shows it); unchanged records stay. */
+export function withFusedRecords(graph: GraphState, fused: readonly (readonly number[])[], all: readonly number[]): GraphState {
+  const partners = new Map<number, readonly number[]>();
+  for (const grp of fused) for (const id of grp) partners.set(id, grp.filter((o) => o !== id).sort((a, b) => a - b));
+  for (const id of all) {
+    const rec = graph.nodes.get(id);
+    if (rec === undefined) continue;
+    const next = partners.get(id);
+    const same = next !== undefined && rec.fused !== undefined && rec.fused.length === next.length && rec.fused.every((o, k) => o === next[k]);
+    if (!same && (next !== undefined || rec.fused !== undefined)) graph = describeNode(graph, id, { fused: next });
+  }
+  return graph;
 }

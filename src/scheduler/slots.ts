@@ -1,4 +1,5 @@
 /** The records the scheduler (engine.ts) keeps per node, and what it asks of a live node. */
+import { record } from '../stats.js';
 
 /** An observer's three channels (an rxjs Subscriber fits). */
 export interface Sink<T> {
@@ -77,4 +78,25 @@ export interface EngineOptions<T> {
   bytesOf(value: T): number;
   /** The error a read of a disposed node rejects with. */
   disposedError(id: number): Error;
+}
+
+/** Stops counting a slot's cached value in stats() (disposed, or parked: a lifted constant nobody reads). */
+export function freeSlotBytes<T>(slot: Slot<T>): void {
+  record.free(slot.bytes);
+  slot.bytes = 0;
+}
+
+/** Settles everything waiting on a disposed node: waiters wake, reads reject with `error`, observers complete. */
+export function endSlot<T>(slot: Slot<T>, error: unknown): void {
+  for (const w of slot.waiters) w();
+  for (const q of slot.reads) q.reject(error);
+  for (const s of slot.sinks.keys()) s.complete();
+  slot.waiters = [];
+  slot.reads = [];
+  slot.sinks.clear();
+}
+
+/** A new node's empty slot. */
+export function newSlot<T>(source: boolean): Slot<T> {
+  return { source, result: undefined, tag: -1, bytes: 0, sinks: new Map(), reads: [], consumed: false, waiters: [], parked: false };
 }
