@@ -24,12 +24,13 @@ export { gridCluster, sortClusters, clusterRangesCentroids, fromMatrix } from '.
 export type { Ranges, RangeArray } from './kernel/ranges.js';
 export { Vi, Vj, Pm, LazyTensor, type Operand } from './api/lazy.js';
 export type { ReduceOptions } from './api/options.js';
-export { Node, SourceNode, batch } from './nodes/node.js';
+export { Node, batch } from './nodes/node.js';
+export { SourceNode } from './nodes/source.js';
 export { source } from './api/source.js';
 export { natsSource, natsSink, type NatsSink, type NatsStreamOptions } from './api/nats.js';
 export type { ClusterOptions } from './cluster/options.js';
 export { printGraph, toJSON, fromJSON, type PipelineJSON, type Pipeline, type SourceJSON, type ReductionJSON } from './api/pipeline.js';
-export type { SourceOptions } from './nodes/node.js';
+export type { SourceOptions } from './nodes/source.js';
 export { grad } from './grad/grad.js';
 export { toArray, type NestedArray } from './api/dense.js';
 export { scope } from './api/scope.js';

@@ -5,7 +5,8 @@
  */
 import { DimensionError } from '../errors.js';
 import { mapVars, mkVar, variables, Cat, type Formula } from '../graph/formula.js';
-import { Node, SourceNode } from '../nodes/node.js';
+import { Node } from '../nodes/node.js';
+import { SourceNode } from '../nodes/source.js';
 import { setExactValues, type TensorLike } from '../tensor.js';
 
 /** A formula with the nodes its variables read, by variable id (a LazyTensor). */

@@ -1,5 +1,6 @@
 import { DimensionError, KernelflowError } from '../errors.js';
-import { Node, SourceNode, type BackwardContext, type Cotangent } from '../nodes/node.js';
+import { Node, type BackwardContext, type Cotangent } from '../nodes/node.js';
+import { SourceNode } from '../nodes/source.js';
 import { checkTensor, floatArray, promotedDtype, type Dtype, type FloatArray, type Tensor, type TensorLike } from '../tensor.js';
 
 /*

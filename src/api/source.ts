@@ -1,5 +1,5 @@
 import { Observable } from 'rxjs';
-import { SourceNode } from '../nodes/node.js';
+import { SourceNode } from '../nodes/source.js';
 import { isDataArray, type TensorLike } from '../tensor.js';
 
 /** A stream of frames a source can follow: an rxjs Observable (sampled) or an AsyncIterable (pulled). */

@@ -1,6 +1,7 @@
 import { KernelflowError } from '../errors.js';
 import { sumCotangents } from '../nodes/cotangent.js';
-import { Node, SourceNode, type Cotangent } from '../nodes/node.js';
+import { Node, type Cotangent } from '../nodes/node.js';
+import { SourceNode } from '../nodes/source.js';
 import type { BackendChoice } from '../scheduler/backends.js';
 import { ReshapeNode, rowsOf } from '../nodes/reshape.js';
 import type { FloatArray, Tensor, TensorLike } from '../tensor.js';
