@@ -5,8 +5,8 @@
  * plain single-threaded JavaScript loop. Peer: pykeops CPU (g++ -O3, OpenMP) on this machine,
  * 0.74 s at M = N = 3e4, 1.2 G pairs/s (issue 16; pykeops cannot be installed here).
  * Each time is the best of `reps` alternated calls after a warm-up call (which compiles).
- * Prints a table, writes bench/results/knn.json.
- * Usage: npx tsx bench/knn.ts [--sizes 30000] [--reps 3] [--K 10,64] [--base /tmp/kf-base] [--backends cpu,webgpu]
+ * Prints a table, writes bench/results/<out>.json (default knn).
+ * Usage: npx tsx bench/knn.ts [--sizes 30000] [--reps 3] [--K 10,64] [--base /tmp/kf-base] [--backends cpu,webgpu] [--out knn]
  *   (--base none: no baseline; make one with `git worktree add --detach /tmp/kf-base <commit>`
  *   and a node_modules symlink)
  */
@@ -25,6 +25,7 @@ const reps = Number(flag('--reps') ?? 3);
 const Ks = (flag('--K') ?? '10').split(',').map(Number);
 const backends = (flag('--backends') ?? 'cpu,webgpu').split(',');
 const baseArg = flag('--base') ?? '/tmp/kf-base';
+const out = flag('--out') ?? 'knn';
 const base = baseArg !== 'none' && existsSync(resolve(baseArg, 'src/index.ts')) ? resolve(baseArg) : undefined;
 const D = 3;
 const commit = (dir: string): string => execSync(`git -C ${dir} rev-parse --short HEAD`).toString().trim();
@@ -162,5 +163,5 @@ console.table(rows);
 const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version };
 const peer = { 'pykeops CPU G/s (issue 16, M=N=3e4, K=10)': PYKEOPS_GPS, 'pykeops CPU s': 0.74 };
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-writeFileSync(new URL('./results/knn.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), machine, reps, after: `${commit(here)} (kmin branch)`, before: base === undefined ? 'none' : commit(base), rows, peer }, null, 2));
-console.log('wrote bench/results/knn.json');
+writeFileSync(new URL(`./results/${out}.json`, import.meta.url), JSON.stringify({ date: new Date().toISOString(), machine, reps, after: commit(here), before: base === undefined ? 'none' : commit(base), rows, peer }, null, 2));
+console.log(`wrote bench/results/${out}.json`);

@@ -19,6 +19,7 @@ const COMMANDS: Readonly<Record<string, string>> = {
   'gaussian-sum': 'npm run bench',
   'gpu-backend': 'npx tsx bench/gpu-backend.ts',
   knn: 'npx tsx bench/knn.ts',
+  'knn-large-k': 'npx tsx bench/knn.ts --sizes 10000 --K 32,64 --reps 2 --base <checkout before the heap> --out knn-large-k',
   soak: 'npx tsx bench/soak.ts',
   batch: 'npx tsx bench/batch.ts',
   solve: 'npx tsx bench/solve.ts',

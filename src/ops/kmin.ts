@@ -20,7 +20,7 @@ export interface KListForm {
 /**
  * Per dialect: K-lists (all coordinates together) up to `unrollMax` entries are scalars, whose last
  * entry is the register the hot path compares with (an insertion is rare: about K ln(N/K) of N
- * terms); longer lists are arrays, with a loop insertion and the last entry copied to a threshold
+ * terms); longer lists are max-heaps in arrays (`heapInsert`), whose root is copied to a threshold
  * scalar. Measured on ArgKMin K = 10 of SqDist, D = 3, alternated in one run (the machine's load
  * average 7-17, so the ranges are wide): V8 (960 x 3e4, one thread, 4 rows per block) nested ifs
  * 0.27-0.79 G pairs/s, selects 0.15-0.28; lavapipe (2e4 x 2e4, 4 rows per invocation) selects
@@ -43,8 +43,10 @@ export const kList = (d: Dialect): KListForm => KLIST[d.name] ?? { unrollMax: 16
 export const kListWide = (d: Dialect, n: number): boolean => n > kList(d).unrollMax;
 
 /**
- * The K-lists: values `v` and indices `i`, entry r of coordinate k at k*K + r; for array lists,
- * `t`: each coordinate's threshold (its last value).
+ * The K-lists: values `v` and indices `i`, entry r of coordinate k at k*K + r. Scalar lists are
+ * sorted ascending. Array lists are max-heaps on (value, index), sorted only by `finalize`:
+ * an insertion costs log K moves instead of K (ArgKMin K = 64: see `heapInsert`), and `t` is each
+ * coordinate's threshold (its root: the largest value kept).
  */
 function lists(c: ReduceCtx) {
   const n = c.fDim * c.K;
@@ -54,11 +56,74 @@ function lists(c: ReduceCtx) {
   return { v: acc(c, 'v', n, wide), i: acc(c, 'i', n, wide), t: acc(c, 't', c.fDim, loopK), n, wide, loopK };
 }
 
-/** Statements setting each coordinate's threshold of array lists from its last entry (none for scalar lists). */
+/** Statements setting each coordinate's threshold of array lists from its heap's root (none for scalar lists). */
 function thresholds(c: ReduceCtx): string[] {
   const { v, t, wide, loopK } = lists(c);
   if (!wide) return [];
-  return forEach(printer(c), c.fDim, (k) => [`${t(k)} = ${v(ixAdd(c.d, ixMul(c.d, k, c.K), c.K - 1))};`], loopK);
+  return forEach(printer(c), c.fDim, (k) => [`${t(k)} = ${v(ixMul(c.d, k, c.K))};`], loopK);
+}
+
+/** `(v[a], i[a]) > (value, index)` in (value, index) order: the heap's order, so ties evict the later index. */
+function above(c: ReduceCtx, k: Ix, a: Ix, value: string, index: string): string {
+  const { v, i } = lists(c);
+  const at = ixAdd(c.d, ixMul(c.d, k, c.K), a);
+  return `(${v(at)} > ${value} || (${v(at)} == ${value} && ${i(at)} > ${index}))`;
+}
+
+/**
+ * Sifts (value, index) down coordinate k's heap from its root over entries [0, end): each step
+ * moves the larger child up while it is above the value. Its locals are `<p>w`, `<p>c` (indices).
+ */
+function siftDown(c: ReduceCtx, k: Ix, value: string, index: string, end: Ix): string[] {
+  const { v, i } = lists(c);
+  const d = c.d;
+  const [w, ch] = [`${c.p}w`, `${c.p}c`];
+  const at = (r: Ix): Ix => ixAdd(d, ixMul(d, k, c.K), r);
+  const next = `(${ch} + ${d.int(1)})`;
+  return [
+    d.declIndex(w, d.int(0)),
+    d.declIndex(ch, d.int(1)),
+    `while (${ch} < ${typeof end === 'number' ? d.int(end) : end}) {`,
+    `if (${next} < ${typeof end === 'number' ? d.int(end) : end} && ${above(c, k, next, v(at(ch)), i(at(ch)))}) { ${ch} = ${next}; }`,
+    `if (${above(c, k, ch, value, index)}) { ${v(at(w))} = ${v(at(ch))}; ${i(at(w))} = ${i(at(ch))}; ${w} = ${ch}; ${ch} = ${ixAdd(d, ixMul(d, ch, 2), 1)}; } else { ${ch} = ${typeof end === 'number' ? d.int(end) : end}; }`,
+    '}',
+    `${v(at(w))} = ${value}; ${i(at(w))} = ${index};`,
+  ];
+}
+
+/**
+ * Array lists: replaces the heap's root by (value, index) when it is below the root, and sifts
+ * it down. In the j loop (`ordered`) an index is above every index kept, so "below" is `value < t`;
+ * a merge inserts another block's heap in any order and compares (value, index).
+ * ArgKMin of SqDist, D = 3, 1e4 x 1e4 (bench/knn.ts, load 2): K = 64 2.0x the sorted arrays with a
+ * shifting insertion on the CPU, 2.1x on lavapipe; K = 32 0.97x and 1.4x.
+ */
+function heapInsert(c: ReduceCtx, k: Ix, value: string, index: string, ordered: boolean): string {
+  const { i, t } = lists(c);
+  const root = ixMul(c.d, k, c.K);
+  const below = ordered ? `${value} < ${t(k)}` : `${value} < ${t(k)} || (${value} == ${t(k)} && ${index} < ${i(root)})`;
+  return [`if (${below}) {`, ...siftDown(c, k, value, index, c.K), `${t(k)} = ${lists(c).v(root)};`, '}'].join(' ');
+}
+
+/** Sorts each coordinate's heap ascending in place (heapsort: the root, the largest, goes to the end of the shrinking heap). */
+function heapSort(c: ReduceCtx): string[] {
+  const { v, i, loopK } = lists(c);
+  const d = c.d;
+  const e = `${c.p}end`;
+  const [sv, si] = [`${c.p}sv`, `${c.p}si`];
+  return forEach(printer(c), c.fDim, (k) => {
+    const at = (r: Ix): Ix => ixAdd(d, ixMul(d, k, c.K), r);
+    return [
+      `{ ${d.declIndex(e, d.int(c.K - 1))}`,
+      `while (${e} > ${d.int(0)}) {`,
+      // The last entry of the heap leaves it, the root takes its place at the end, then the leaver sifts down from the root.
+      `${d.decl(sv, v(at(e)))} ${d.decl(si, i(at(e)))}`,
+      `${v(at(e))} = ${v(at(0))}; ${i(at(e))} = ${i(at(0))};`,
+      ...siftDown(c, k, sv, si, e),
+      `${e} = (${e} - ${d.int(1)});`,
+      '} }',
+    ];
+  }, loopK);
 }
 
 /**
@@ -66,24 +131,12 @@ function thresholds(c: ReduceCtx): string[] {
  * `<` puts a tie after the equal values already kept (lowest index first), and a NaN is never
  * inserted. `value` and `index` are re-read, so they must be names or loads.
  */
-function insertSorted(c: ReduceCtx, k: Ix, value: string, index: string): string {
-  const { v, i, t, wide } = lists(c);
+function insertSorted(c: ReduceCtx, k: Ix, value: string, index: string, ordered = true): string {
+  const { v, i, wide } = lists(c);
   const d = c.d;
   const at = (r: Ix): Ix => ixAdd(d, ixMul(d, k, c.K), r);
   const set = (r: Ix, val: string, idx: string): string => `${v(at(r))} = ${val}; ${i(at(r))} = ${idx};`;
-  if (wide) {
-    // Shifts larger entries up from the back (no nesting by K: WGSL allows 127 nested blocks).
-    const w = `${c.p}w`;
-    const below = `(${w} - ${d.int(1)})`;
-    return [
-      `if (${value} < ${t(k)}) {`,
-      d.declIndex(w, d.int(c.K - 1)),
-      `while (${w} > ${d.int(0)} && ${value} < ${v(at(below))}) { ${set(w, v(at(below)), i(at(below)))} ${w} = ${below}; }`,
-      set(w, value, index),
-      `${t(k)} = ${v(at(c.K - 1))};`,
-      '}',
-    ].join(' ');
-  }
+  if (wide) return heapInsert(c, k, value, index, ordered);
   const last = `if (${value} < ${v(at(c.K - 1))})`;
   if (kList(d).insertion === 'select') {
     // Entry r takes entry r-1 when the value beats it, else the value when it beats entry r (the
@@ -142,7 +195,7 @@ export function kmin(name: ReductionName, emit: 'value' | 'index' | 'both'): Red
       const at = (k: Ix, r: Ix): Ix => ixAdd(c.d, ixMul(c.d, k, c.K), r);
       const p = printer(c);
       const entries = (k: Ix): string[] =>
-        forEach({ ...p, fresh: (h) => `${c.p}e${h}` }, c.K, (r) => [insertSorted(c, k, v(at(k, r), q), i(at(k, r), q))], wide && isWide(c.d, c.K));
+        forEach({ ...p, fresh: (h) => `${c.p}e${h}` }, c.K, (r) => [insertSorted(c, k, v(at(k, r), q), i(at(k, r), q), false)], wide && isWide(c.d, c.K));
       return forEach(p, c.fDim, entries, lists(c).loopK);
     },
     finalize: (c, w) => {
@@ -161,7 +214,7 @@ export function kmin(name: ReductionName, emit: 'value' | 'index' | 'both'): Red
           },
           wide && isWide(c.d, c.fDim),
         );
-      return forEach({ ...p, fresh: (h) => `${c.p}e${h}` }, c.K, coords, wide && isWide(c.d, c.K));
+      return [...(wide ? heapSort(c) : []), ...forEach({ ...p, fresh: (h) => `${c.p}e${h}` }, c.K, coords, wide && isWide(c.d, c.K))];
     },
     ref: (terms, D, _g, K) => {
       const vals: number[] = [];

@@ -78,6 +78,8 @@ const shapes = [
   { fDim: 1, K: 17 },
   { fDim: 2, K: 20 },
   { fDim: 70, K: 2 },
+  { fDim: 1, K: 64 },
+  { fDim: 3, K: 33 },
 ];
 
 for (const [name, d] of dialects) {
