@@ -7,7 +7,7 @@ import { LruCache } from '../kernel/cache.js';
 import { record } from '../stats.js';
 import { floatArray } from '../tensor.js';
 import { compileWasmKernel, wasmKernelSource, wasmSimdAvailable } from '../wasm/kernel.js';
-import { compileKernelJs, renderKernelJs, wrapBatched, type CpuKernel } from './codegen.js';
+import { compileKernelJs, rangedByGather, renderKernelJs, wrapBatched, wrapRanged, type CpuKernel } from './codegen.js';
 import { WorkerPool } from './pool.js';
 import { jsDialect } from './dialect.js';
 import { stateWidth } from '../ops/reductions.js';
@@ -181,11 +181,11 @@ export class CpuBackend {
   /** A WASM kernel where WASM is in use, the plan is float32 and it compiles and instantiates (within the engine's limits), else a JavaScript kernel. */
   private build(plan: KernelPlan, batched: boolean): Compiled {
     // WASM kernels compute in f32x4: float64 plans always run on the JavaScript kernels, which compute in float64.
-    // Block-sparse plans (a j loop over ranges) are printed by the JavaScript dialect only; batched ones wrap the plain WASM kernel per batch segment.
-    if (this.use.kernels === 'wasm' && plan.dtype === 'float32' && plan.ranged !== true) {
+    // Batched and block-sparse plans wrap the plain WASM kernel: per batch segment, or per row segment over its gathered j-ranges.
+    if (this.use.kernels === 'wasm' && plan.dtype === 'float32' && (plan.ranged !== true || rangedByGather(plan))) {
       try {
         const plain = wasmKernelSource(compileWasmKernel(plan));
-        const source = batched ? wrapBatched(plan, plain) : plain;
+        const source = batched ? wrapBatched(plan, plain) : plan.ranged === true ? wrapRanged(plan, plain) : plain;
         const c = { source, fn: compileKernelJs(source) };
         this.counts.wasmCompiled++;
         return c;

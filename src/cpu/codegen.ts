@@ -177,3 +177,59 @@ return function kernel(N, g0, g1, ins, outs, BO, M) {
 };`;
 }
 
+/** Reductions whose index output starts at a real index (0) before any term: a gathered position 0 would not say whether a term set it, so their ranged plans keep the JavaScript kernel. */
+const INDEX_STARTS_AT_ZERO: ReadonlySet<string> = new Set(['ArgMin', 'ArgMax', 'Min_ArgMin', 'Max_ArgMax']);
+
+/** Whether a block-sparse plan can run a plain (dense) kernel segment by segment through `wrapRanged`. */
+export const rangedByGather = (plan: KernelPlan): boolean => !plan.parts.some((p) => INDEX_STARTS_AT_ZERO.has(p.reduction.name));
+
+/**
+ * A block-sparse kernel around a plain dense one (the WASM kernels have no ranged loop of their
+ * own): for each segment of rows [a, b) (kernel/ranges.ts, `SEG` and `RED` after the variables),
+ * the j-variables' rows of its j-ranges are gathered, in range order, into contiguous scratch
+ * arrays; the plain kernel reduces rows [a, b) over those n rows; index outputs (K-lists, -1 where
+ * unset) are mapped from gathered positions back to original j. Terms are visited in the same
+ * order as the JavaScript ranged loop, so ties resolve alike.
+ */
+export function wrapRanged(plan: KernelPlan, plainSource: string): string {
+  const vars = plan.vars.map((v) => (v === undefined ? null : [v.cat, v.dim]));
+  return `const plain = (function () {
+${plainSource}
+})();
+const VARS = ${JSON.stringify(vars)};
+const WIDTHS = ${JSON.stringify(plan.outputs.map((o) => o.width))};
+const INTS = ${JSON.stringify(plan.outputs.map((o) => o.int === true))};
+const scratch = VARS.map(() => new Float32Array(0));
+let jrows = new Int32Array(0);
+return function kernel(N, i0, i1, ins, outs) {
+  const V = VARS.length, SEG = ins[V], RED = ins[V + 1];
+  for (let g = 0; g < SEG.length; g += 4) {
+    const a = Math.max(SEG[g], i0), b = Math.min(SEG[g + 1], i1);
+    if (a >= b) continue;
+    const s0 = SEG[g + 2], s1 = SEG[g + 3];
+    let n = 0;
+    for (let s = s0; s < s1; s++) n += RED[2 * s + 1] - RED[2 * s];
+    if (jrows.length < n) jrows = new Int32Array(n * 2);
+    let t = 0;
+    for (let s = s0; s < s1; s++) for (let j = RED[2 * s]; j < RED[2 * s + 1]; j++) jrows[t++] = j;
+    const views = ins.slice(0, V).map((src, v) => {
+      const x = VARS[v];
+      if (src === undefined || x === null || x[0] !== 1) return src;
+      const dim = x[1];
+      if (scratch[v].length < n * dim) scratch[v] = new Float32Array(n * dim * 2);
+      const dst = scratch[v];
+      for (let r = 0; r < n; r++) {
+        const from = jrows[r] * dim;
+        for (let c = 0; c < dim; c++) dst[r * dim + c] = src[from + c];
+      }
+      return dst;
+    });
+    plain(n, a, b, views, outs);
+    INTS.forEach((isInt, o) => {
+      if (!isInt) return;
+      const out = outs[o];
+      for (let k = a * WIDTHS[o]; k < b * WIDTHS[o]; k++) if (out[k] >= 0) out[k] = jrows[out[k]];
+    });
+  }
+};`;
+}
