@@ -7,8 +7,8 @@
  * a float64 reference of `sample` random rows (the reference is the full dense sum in float64).
  *
  * Usage: npx tsx bench/block-sparse.ts [--n 100000] [--sigma 0.01] [--cell 0.1] [--cut 6]
- *   [--backends cpu,webgpu] [--reps 2] [--sample 200]
- * Writes bench/results/block-sparse.json.
+ *   [--backends cpu,webgpu] [--reps 2] [--sample 200] [--out block-sparse]
+ * Writes bench/results/<out>.json.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -167,7 +167,7 @@ async function main(): Promise<void> {
   const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version };
   console.table(out);
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-  writeFileSync(new URL('./results/block-sparse.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), machine, ...settings, rows: out }, null, 2));
+  writeFileSync(new URL(`./results/${flag('out', 'block-sparse')}.json`, import.meta.url), JSON.stringify({ date: new Date().toISOString(), machine, ...settings, rows: out }, null, 2));
 }
 
 void main();

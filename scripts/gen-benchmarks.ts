@@ -27,6 +27,7 @@ const COMMANDS: Readonly<Record<string, string>> = {
   'streaming-cpu': 'npm run bench:streaming',
   'streaming-webgpu': 'npm run bench:streaming -- --backend webgpu',
   'block-sparse': 'npx tsx bench/block-sparse.ts',
+  'block-sparse-cpu': 'npx tsx bench/block-sparse.ts --backends cpu --reps 2 --out block-sparse-cpu',
   'gpu-profiles-small': 'npx tsx bench/gpu-profiles.ts --sizes small',
   'gpu-profiles-ab': 'npx tsx bench/gpu-profiles-ab.ts --base <checkout of the base>',
   'gpu-profiles-gpu': 'bench/gpu/prepare.sh, then bench/gpu/run.sh on a GPU machine (bench/gpu/README.md)',
