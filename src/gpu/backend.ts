@@ -21,6 +21,7 @@ import {
   type KernelShape,
   type RenderedWgsl,
 } from './codegen.js';
+import { BufferSet, COMPUTE, encodePasses, errText, schedulePasses, settle, sliceBinding, USAGE, type Pipeline } from './encode.js';
 import { acquireDevice, isDeviceLost, type GpuContext } from './device.js';
 import { wgslDialect } from './dialect.js';
 import { PACKED_NAME, packLayout, packRows } from './pack.js';
@@ -28,15 +29,11 @@ import { packBatch, type PackedBatch } from './batch-pack.js';
 import { DEFAULT_WORKGROUP_STORAGE, profileFromEnv, pinnedShape, profileShape, shapeCandidates, splitShapeOf, type GpuProfile, type GpuProfileChoice } from './profile.js';
 import { autotunes, cornerOf, noteShape, timeCandidates, tuneSize } from './tuner.js';
 import { schedule, type Dispatch, type Schedule } from './schedule.js';
-import { delayUnless, isNode, observePace, paceFor, type PaceState } from './pace.js';
+import { delayUnless, isNode, observePace, paceFor } from './pace.js';
 
 /** Output arrays of one reduction, one per reduction output (values float32, indices int32). */
 export type KernelOutputs = (Float32Array | Int32Array)[];
 
-// WebGPU flag values (fixed by the spec). Written out because in Node the `GPUBufferUsage`
-// namespace objects live in the `webgpu` package's `globals`, not on globalThis.
-const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80, QUERY_RESOLVE: 0x200 } as const;
-const COMPUTE = 0x4;
 
 export interface GpuBackendOptions {
   /** Kernel shape per plan (rows per invocation, workgroup size); default: `defaultShape`. */
@@ -73,18 +70,10 @@ export interface GpuBackendOptions {
   readonly pin?: KernelShape;
 }
 
-interface Pipeline {
-  readonly rendered: RenderedWgsl;
-  readonly pipeline: GPUComputePipeline;
-  readonly layout: GPUBindGroupLayout;
-  /** Pacing of waits (see pace.ts), per pipeline. */
-  readonly pace: PaceState;
-}
 
 /** What a category's packed buffer holds, for error messages. */
 const CAT_WORDS: Readonly<Record<Cat, string>> = { [Cat.i]: 'i-variables', [Cat.j]: 'j-variables', [Cat.param]: 'parameters' };
 
-const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 /** Shortest block of the reduced axis a split makes on its own: each block costs a state store and a merge. */
 const MIN_BLOCK = 512;
@@ -354,16 +343,9 @@ export class GpuBackend {
     if (timed) stagingBytes += 16;
     tooBig('the readback buffer', stagingBytes);
 
-    const buffers: GPUBuffer[] = [];
+    const buffers = new BufferSet(device);
     const querySets: GPUQuerySet[] = [];
-    let bytes = 0;
-    const make = (size: number, usage: number, label: string): GPUBuffer => {
-      const b = device.createBuffer({ size, usage, label });
-      buffers.push(b);
-      bytes += size;
-      record.alloc(size);
-      return b;
-    };
+    const make = (size: number, usage: number, label: string): GPUBuffer => buffers.make(size, usage, label);
     // Error scopes are a per-device stack: everything between push and pop below is synchronous,
     // so concurrent calls cannot interleave their scopes.
     device.pushErrorScope('out-of-memory');
@@ -384,65 +366,14 @@ export class GpuBackend {
       const rangesBuf = ranged === undefined ? undefined : make(Math.max(4, ranged.table.byteLength), USAGE.STORAGE | USAGE.COPY_DST, 'RG');
       if (ranged !== undefined && ranged.table.length > 0) device.queue.writeBuffer(rangesBuf!, 0, ranged.table);
 
-      // Every dispatch's uniform in one buffer, at the device's uniform offset alignment.
-      const all = [...sched.pass1.map((d) => [pipes[0]!, d] as const), ...sched.pass2.map((d) => [pipes[1]!, d] as const)];
-      const stride = Math.ceil(Math.max(...all.map(([p]) => p.rendered.uniformBytes)) / limits.minUniformBufferOffsetAlignment) * limits.minUniformBufferOffsetAlignment;
-      const uniformBuf = make(stride * all.length, USAGE.UNIFORM | USAGE.COPY_DST, 'P');
-      const words = new Uint32Array((stride / 4) * all.length);
-      all.forEach(([, d], k) => words.set(d.uniform, (k * stride) / 4));
-      device.queue.writeBuffer(uniformBuf, 0, words);
-
-      /** The bound range of binding `b` for dispatch `d`: slices of the kept rows and reduced terms it covers. */
-      const resource = (b: Binding, d: Dispatch): GPUBufferBinding => {
-        const range = (buffer: GPUBuffer, first: number, count: number, per: number): GPUBufferBinding =>
-          count * per === 0 ? { buffer } : { buffer, offset: first * per * 4, size: count * per * 4 };
-        const [rb, re] = d.rows;
-        // A batched dispatch reads each buffer at its batches' rows: it binds them whole.
-        if (many !== undefined) return { buffer: b.kind === 'out' ? outBufs[b.index]! : b.kind === 'packed' ? packedBufs.get(b.cat)! : b.kind === 'ranges' ? rangesBuf! : stateBuf! };
-        if (b.kind === 'out') return range(outBufs[b.index]!, rb, re - rb, plan.outputs[b.index]!.width);
-        if (b.kind === 'state') return range(stateBuf!, rb, re - rb, split!.B * W);
-        if (b.kind === 'ranges') return { buffer: rangesBuf! };
-        const buffer = packedBufs.get(b.cat)!;
-        const stride = layout.find((c) => c.cat === b.cat)!.stride;
-        if (b.cat === Cat.i) return range(buffer, rb, re - rb, stride);
-        if (b.cat === Cat.j) return range(buffer, d.terms[0], d.terms[1] - d.terms[0], stride);
-        return { buffer };
-      };
-
+      // A batched dispatch reads each buffer at its batches' rows: it binds them whole.
+      const whole = (b: Binding): GPUBufferBinding => ({ buffer: b.kind === 'out' ? outBufs[b.index]! : b.kind === 'packed' ? packedBufs.get(b.cat)! : b.kind === 'ranges' ? rangesBuf! : stateBuf! });
+      const resource = many !== undefined ? whole : sliceBinding(plan, layout, W, split, { packed: packedBufs, outs: outBufs, state: stateBuf, ranges: rangesBuf });
       const encoder = device.createCommandEncoder();
       // Timestamps of the passes (when the device has them) time the kernels themselves, for pacing.
       const querySet = timed ? device.createQuerySet({ type: 'timestamp', count: 2 }) : undefined;
       if (querySet !== undefined) querySets.push(querySet);
-      const passes = split === null ? [sched.pass1] : [sched.pass1, sched.pass2];
-      let slot = 0;
-      passes.forEach((dispatches, p) => {
-        const writes: GPUComputePassTimestampWrites | undefined =
-          querySet === undefined
-            ? undefined
-            : {
-                querySet,
-                ...(p === 0 ? { beginningOfPassWriteIndex: 0 } : {}),
-                ...(p === passes.length - 1 ? { endOfPassWriteIndex: 1 } : {}),
-              };
-        const pass = encoder.beginComputePass(writes === undefined ? {} : { timestampWrites: writes });
-        const pipe = pipes[p]!;
-        pass.setPipeline(pipe.pipeline);
-        for (const d of dispatches) {
-          const group = device.createBindGroup({
-            layout: pipe.layout,
-            entries: [
-              { binding: 0, resource: { buffer: uniformBuf, offset: slot * stride, size: pipe.rendered.uniformBytes } },
-              ...pipe.rendered.bindings.map((b, k) => ({ binding: k + 1, resource: resource(b, d) })),
-            ],
-          });
-          slot++;
-          pass.setBindGroup(0, group);
-          if (typeof d.groups === 'number') pass.dispatchWorkgroups(d.groups);
-          else pass.dispatchWorkgroups(d.groups[0], d.groups[1]);
-          record.dispatch();
-        }
-        pass.end();
-      });
+      encodePasses(encoder, schedulePasses(device, sched, pipes, buffers, resource), querySet);
       if (querySet !== undefined) {
         const resolved = make(16, USAGE.QUERY_RESOLVE | USAGE.COPY_SRC, 'timestamps');
         encoder.resolveQuerySet(querySet, 0, 2, resolved, 0);
@@ -483,9 +414,8 @@ export class GpuBackend {
         device.popErrorScope().catch(() => undefined);
         device.popErrorScope().catch(() => undefined);
       }
-      for (const b of buffers) b.destroy();
+      buffers.release();
       for (const q of querySets) q.destroy();
-      record.free(bytes);
     }
   }
 
@@ -568,23 +498,4 @@ export class GpuBackend {
     });
     return { rendered, pipeline: outcome, layout, pace: {} };
   }
-}
-
-/**
- * Awaits device work, but fails with the device-lost error as soon as the device is lost
- * (a lost device may never settle its pending promises). Other failures become BackendErrors.
- */
-async function settle<T>(ctx: GpuContext, work: Promise<T>): Promise<T> {
-  type Outcome = { ok: true; value: T } | { ok: false; error: unknown };
-  const done: Promise<Outcome> = work.then(
-    (value) => ({ ok: true, value }),
-    (error: unknown) => ({ ok: false, error }),
-  );
-  const lost: Promise<Outcome> = ctx.lost.then((error) => ({ ok: false, error }));
-  const r = await Promise.race([done, lost]);
-  if (r.ok) return r.value;
-  if (r.error instanceof BackendError) throw r.error;
-  // Work that failed because the device went away reports the loss, not the symptom.
-  const lostNow = await Promise.race([ctx.lost, Promise.resolve(undefined)]);
-  throw lostNow ?? new BackendError(`WebGPU: ${errText(r.error)}`);
 }
