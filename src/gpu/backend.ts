@@ -22,6 +22,7 @@ import {
   type RenderedWgsl,
 } from './codegen.js';
 import { BufferSet, COMPUTE, encodePasses, errText, schedulePasses, settle, sliceBinding, USAGE, type Pipeline } from './encode.js';
+import { bindReduction, unbindable, type BoundReduction } from './bound.js';
 import { acquireDevice, isDeviceLost, type GpuContext } from './device.js';
 import { wgslDialect } from './dialect.js';
 import { PACKED_NAME, packLayout, packRows } from './pack.js';
@@ -238,6 +239,32 @@ export class GpuBackend {
     const full = ranges === undefined && batch === undefined ? await this.chooseShape(ctx, plan, inputs, M, N) : this.shapeFor(plan, ctx);
     const many = batch === undefined || packed === undefined ? undefined : { batch, packed };
     return (await this.execute(ctx, plan, inputs, M, N, full, this.opts.pace ?? isNode, ranges, many)).outs;
+  }
+
+  /**
+   * Binds a reduction to the device for many applications to a direction (a resident solve, see
+   * bound.ts): variable `pVar`'s data is replaced at each `apply` by a device vector. Uses the
+   * schedule and pipelines a `run` of these sizes would.
+   */
+  async bind(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number, pVar: number): Promise<BoundReduction> {
+    const why = unbindable(plan, pVar);
+    if (why !== undefined) throw new BackendError(`WebGPU: cannot bind this reduction: ${why}`);
+    const ctx = await acquireDevice();
+    const inputs = new Map<number, Float32Array>();
+    for (const v of plan.vars) {
+      if (v === undefined || v.index === pVar) continue;
+      const need = (v.cat === Cat.i ? M : v.cat === Cat.j ? N : 1) * v.dim;
+      const given = ins[v.index];
+      if (given === undefined || given.length < need) throw new BackendError(`WebGPU: variable ${v.index} (${v.key}) needs ${need} values, got ${given?.length ?? 'none'}`);
+      inputs.set(v.index, Float32Array.from(given.subarray(0, need)));
+    }
+    const full = await this.chooseShape(ctx, plan, inputs, M, N);
+    const sched = this.scheduleFor(plan, M, N, { ...ctx, limits: ctx.device.limits }, full);
+    const pipes =
+      sched.split === null
+        ? [await this.pipeline(ctx, plan, 'full', full)]
+        : await Promise.all([this.pipeline(ctx, plan, 'partial', this.splitShapeFor(plan, M, full)), this.pipeline(ctx, plan, 'merge', MERGE_SHAPE)]);
+    return bindReduction({ ctx, plan, inputs, M, N, pVar, sched, pipes, paced: this.opts.pace ?? isNode });
   }
 
   /**
