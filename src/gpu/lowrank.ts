@@ -6,67 +6,84 @@ import { smallPipeline, type GpuVector, type GpuVectors } from './vectors.js';
 
 /**
  * A low-rank factor F [n, k] on the device, for the Nyström preconditioner of a resident solve:
- * `project(r)` = F^T r (k x cols, read back: O(k cols) floats) and `subtract(r, t, alpha, z)`:
- * z = (r - F t) / alpha. F is stored transposed (k rows of n) so both kernels read it in runs of
- * consecutive rows; in blocks of landmarks when it exceeds one storage binding.
+ * `projectOnto(r)` = F^T r (partial sums over at most 64 chunks of rows, added on the device:
+ * k x cols floats read back) and `subtract(r, t, alpha, z)`: z = (r - F t) / alpha. F stays row-major, in
+ * blocks of landmarks when it exceeds one storage binding. Neither kernel uses workgroup memory
+ * or barriers (costly on a CPU driver: a first version with a barrier tree was 1.2x slower than the host).
  */
 
-const WG = 256;
+const WG = 64;
 const MAX_GROUPS = 4096;
+/** Rows of F per invocation of F^T r at least, and the invocations it aims for (a CPU driver's lanes, a GPU's few waves). */
+const MIN_CHUNK_ROWS = 256;
+const TARGET_INVOCATIONS = 4096;
 
 const PARAMS = '@group(0) @binding(0) var<storage, read> Q: array<u32>;';
 
-/** T[c k + j0 + j] = sum_i FT[j n + i] R[i cols + c]; Q = [n, cols, k, j0]; workgroups (landmarks of the block, cols). */
+/**
+ * Partial F^T r of one block of landmarks, four landmarks per invocation (vec4: four
+ * multiply-adds per load of r): invocation (j4, c, chunk) sums rows [chunk·rpc, +rpc) of the
+ * block FB ([n, kb4] vec4s row-major, zero-padded: neighbouring invocations read neighbouring
+ * floats) against column c of R, with no workgroup barrier; the host adds the chunks in float64.
+ * Q = [n, cols, kb4, j04, k4, rpc]; T[(chunk cols + c) k4 + j04 + j4].
+ */
 const PROJECT = `${PARAMS}
-@group(0) @binding(1) var<storage, read> FT: array<f32>;
+@group(0) @binding(1) var<storage, read> FB: array<vec4f>;
 @group(0) @binding(2) var<storage, read> R: array<f32>;
-@group(0) @binding(3) var<storage, read_write> T: array<f32>;
-var<workgroup> part: array<f32, ${WG}>;
-@compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) w: vec3u, @builtin(local_invocation_index) l: u32) {
-  let n = Q[0]; let cols = Q[1]; let k = Q[2]; let j = w.x; let c = w.y;
-  var s = 0.0; var e = 0.0;
-  for (var i = l; i < n; i += ${WG}u) {
-    let y = FT[j * n + i] * R[i * cols + c] - e;
+@group(0) @binding(3) var<storage, read_write> T: array<vec4f>;
+@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) g: vec3u) {
+  let n = Q[0]; let cols = Q[1]; let kb4 = Q[2]; let j = g.x; let c = g.y; let rpc = Q[5];
+  if (j >= kb4) { return; }
+  let i0 = g.z * rpc;
+  let i1 = min(n, i0 + rpc);
+  var s = vec4f(0.0); var e = vec4f(0.0);
+  for (var i = i0; i < i1; i++) {
+    let y = FB[i * kb4 + j] * R[i * cols + c] - e;
     let t = s + y;
     e = (t - s) - y;
     s = t;
   }
-  part[l] = s;
-  workgroupBarrier();
-  for (var h = ${WG / 2}u; h > 0u; h = h >> 1u) {
-    if (l < h) { part[l] = part[l] + part[l + h]; }
-    workgroupBarrier();
-  }
-  if (l == 0u) { T[c * k + Q[3] + j] = part[0]; }
+  T[(g.z * cols + c) * Q[4] + Q[3] + j] = s;
 }`;
 
 /**
- * Z = (first ? R : Z) - sum_{j < kb} FT[j n + i] T[c k + j0 + j], then times 1/alpha on the last
- * block; Q = [n, cols, k, j0, kb, first, last, 1/alpha bits].
+ * Z = (first ? R : Z) - FB t (one block of landmarks, vec4s), then times 1/alpha after the last
+ * block; neighbouring invocations take neighbouring rows of one column.
+ * Q = [n, cols, kb4, j04, k4, first, last, 1/alpha bits]; T [cols, k4] vec4s.
  */
 const SUBTRACT = `${PARAMS}
-@group(0) @binding(1) var<storage, read> FT: array<f32>;
+@group(0) @binding(1) var<storage, read> FB: array<vec4f>;
 @group(0) @binding(2) var<storage, read> R: array<f32>;
-@group(0) @binding(3) var<storage, read> T: array<f32>;
+@group(0) @binding(3) var<storage, read> T: array<vec4f>;
 @group(0) @binding(4) var<storage, read_write> Z: array<f32>;
 @compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let n = Q[0]; let cols = Q[1]; let k = Q[2]; let j0 = Q[3]; let kb = Q[4];
+  let n = Q[0]; let cols = Q[1]; let kb4 = Q[2]; let j04 = Q[3]; let k4 = Q[4];
   for (var e = g.x; e < n * cols; e += nw.x * ${WG}u) {
-    let i = e / cols; let c = e % cols;
+    let c = e / n; let i = e % n;
     var s = 0.0;
-    for (var j = 0u; j < kb; j++) { s = s + FT[j * n + i] * T[c * k + j0 + j]; }
-    var z = select(Z[e], R[e], Q[5] == 1u) - s;
+    for (var j = 0u; j < kb4; j++) { s = s + dot(FB[i * kb4 + j], T[c * k4 + j04 + j]); }
+    let o = i * cols + c;
+    var z = select(Z[o], R[o], Q[5] == 1u) - s;
     if (Q[6] == 1u) { z = z * bitcast<f32>(Q[7]); }
-    Z[e] = z;
+    Z[o] = z;
   }
 }`;
 
 export class GpuLowRank {
-  private readonly blocks: { readonly buffer: GPUBuffer; readonly j0: number; readonly kb: number }[] = [];
+  /** Blocks of landmarks: columns [j0, j0 + kb) of F, stored [n, kb4 vec4s] zero-padded (j0 a multiple of 4). */
+  private readonly blocks: { readonly buffer: GPUBuffer; readonly j0: number; readonly kb: number; readonly kb4: number }[] = [];
+  /** vec4s per row of t: ceil(k / 4). */
+  private readonly k4: number;
   private readonly own: GPUBuffer[] = [];
   private bytes = 0;
+  /** Partial sums of F^T r (chunks x cols x k) and the host's t (cols x k). */
+  private readonly partial: GPUBuffer;
+  private readonly projected: GPUBuffer;
   private readonly t: GPUBuffer;
   private readonly params: GPUBuffer;
+  /** Row chunks of F^T r and rows per chunk. */
+  private readonly chunks: number;
+  private readonly rpc: number;
 
   private constructor(
     private readonly vec: GpuVectors,
@@ -74,13 +91,19 @@ export class GpuLowRank {
     private readonly project: GPUComputePipeline,
     private readonly subtractPipe: GPUComputePipeline,
   ) {
-    const { cols } = vec;
-    this.t = this.make(Math.max(16, k * cols * 4), USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST, 'F^T r');
+    const { cols, n } = vec;
+    this.k4 = Math.ceil(k / 4);
+    this.chunks = Math.max(1, Math.min(Math.ceil(TARGET_INVOCATIONS / Math.max(1, k * cols)), Math.floor(n / MIN_CHUNK_ROWS), 64));
+    this.rpc = Math.ceil(n / this.chunks);
+    this.partial = this.make(Math.max(16, this.chunks * this.k4 * cols * 16), USAGE.STORAGE, 'F^T r partials');
+    this.projected = this.make(Math.max(16, this.k4 * cols * 16), USAGE.STORAGE | USAGE.COPY_SRC, 'F^T r');
+    this.t = this.make(Math.max(16, this.k4 * cols * 16), USAGE.STORAGE | USAGE.COPY_DST, 't');
     this.params = this.make(256 * 64, USAGE.STORAGE | USAGE.COPY_DST, 'low-rank params');
+    vec.reserveReadback(this.k4 * cols * 16);
   }
 
   /**
-   * Uploads F ([n, k] row-major float32, n = the vectors' n) transposed, in blocks of landmarks
+   * Uploads F ([n, k] row-major float32, n = the vectors' n), in blocks of landmarks
    * that each fit one storage binding (or `bindBytes`, less: tests use it to exercise the blocks).
    */
   static async create(vec: GpuVectors, F: Float32Array, k: number, bindBytes = Infinity): Promise<GpuLowRank> {
@@ -90,15 +113,17 @@ export class GpuLowRank {
     const lr = new GpuLowRank(vec, k, project, subtract);
     try {
       const limits = ctx.device.limits;
-      const perBlock = Math.max(1, Math.floor(Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize, bindBytes) / Math.max(4, n * 4)));
-      if (Math.ceil(k / perBlock) > 64) throw new BackendError(`WebGPU: a Nyström factor [${n}, ${k}] needs more than 64 storage bindings`);
+      const perBlock = Math.max(4, Math.floor(Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize, bindBytes) / Math.max(16, n * 16)) * 4);
+      if (Math.ceil(k / perBlock) > 63) throw new BackendError(`WebGPU: a Nyström factor [${n}, ${k}] needs more than 63 storage bindings`);
       for (let j0 = 0; j0 < k; j0 += perBlock) {
         const kb = Math.min(perBlock, k - j0);
-        const ft = new Float32Array(kb * n);
-        for (let i = 0; i < n; i++) for (let j = 0; j < kb; j++) ft[j * n + i] = F[i * k + j0 + j]!;
-        const buffer = lr.make(Math.max(4, ft.byteLength), USAGE.STORAGE | USAGE.COPY_DST, `F^T block ${j0}`);
-        if (ft.length > 0) ctx.device.queue.writeBuffer(buffer, 0, ft);
-        lr.blocks.push({ buffer, j0, kb });
+        const kb4 = Math.ceil(kb / 4);
+        // The block's columns of F, [n, 4 kb4] row-major, zero-padded (F itself when that is it).
+        const fb = kb === k && kb4 * 4 === k ? F : new Float32Array(kb4 * 4 * n);
+        if (fb !== F) for (let i = 0; i < n; i++) fb.set(F.subarray(i * k + j0, i * k + j0 + kb), i * kb4 * 4);
+        const buffer = lr.make(Math.max(16, fb.byteLength), USAGE.STORAGE | USAGE.COPY_DST, `F block ${j0}`);
+        if (fb.length > 0) ctx.device.queue.writeBuffer(buffer, 0, fb.buffer, fb.byteOffset, fb.byteLength);
+        lr.blocks.push({ buffer, j0, kb, kb4 });
       }
     } catch (e) {
       lr.dispose();
@@ -127,25 +152,39 @@ export class GpuLowRank {
     const { n, cols } = this.vec;
     const { k } = this;
     if (k * cols === 0) return new Float64Array(0);
-    const q = new Uint32Array(64 * this.blocks.length);
-    this.blocks.forEach((b, s) => q.set([n, cols, k, b.j0], s * 64));
+    const q = new Uint32Array(64 * (this.blocks.length + 1));
+    const { k4 } = this;
+    this.blocks.forEach((b, s) => q.set([n, cols, b.kb4, b.j0 / 4, k4, this.rpc], s * 64));
+    // Then the chunks' partial sums added on the device: [cols, 4 k4] floats come back.
+    const kp = 4 * k4;
+    const sumSlot = this.blocks.length;
+    q.set([cols * kp, this.chunks, cols * kp, 1], sumSlot * 64);
     this.vec.ctx.device.queue.writeBuffer(this.params, 0, q);
-    const groups = this.blocks.map((b, s) => [this.group(this.project, s, [b.buffer, r.buffer, this.t]), b.kb] as const);
-    this.vec.submit((enc) => groups.forEach(([g, kb]) => this.vec.dispatch(enc, this.project, g, [kb, cols])));
-    const [t] = await this.vec.readback([[this.t, 0, k * cols * 4]]);
-    return Float64Array.from(t!);
+    const groups = this.blocks.map((b, s) => [this.group(this.project, s, [b.buffer, r.buffer, this.partial]), b.kb4] as const);
+    const sum = this.vec.sumGroup(this.params, sumSlot * 256, this.partial, this.projected);
+    this.vec.submit((enc) => {
+      groups.forEach(([g, kb4]) => this.vec.dispatch(enc, this.project, g, [Math.ceil(kb4 / WG), cols, this.chunks]));
+      this.vec.dispatchSum(enc, sum, cols * kp);
+    });
+    const [tp] = await this.vec.readback([[this.projected, 0, cols * kp * 4]]);
+    const t = new Float64Array(k * cols);
+    for (let c = 0; c < cols; c++) for (let j = 0; j < k; j++) t[c * k + j] = tp![c * kp + j]!;
+    return t;
   }
 
   /** z = (r - F t) / alpha, with t [cols, k] from the host (uploaded: O(k cols) floats). */
   subtract(r: GpuVector, t: Float64Array, alpha: number, z: GpuVector): void {
     const { n, cols } = this.vec;
     const { k } = this;
-    if (t.length > 0) this.vec.ctx.device.queue.writeBuffer(this.t, 0, Float32Array.from(t));
+    const { k4 } = this;
+    const tp = new Float32Array(cols * k4 * 4);
+    for (let c = 0; c < cols; c++) for (let j = 0; j < k; j++) tp[c * k4 * 4 + j] = t[c * k + j]!;
+    if (tp.length > 0) this.vec.ctx.device.queue.writeBuffer(this.t, 0, tp);
     const q = new Uint32Array(64 * this.blocks.length);
     const inv = new Float32Array([1 / alpha]);
     const invBits = new Uint32Array(inv.buffer)[0]!;
     const last = this.blocks.length - 1;
-    this.blocks.forEach((b, s) => q.set([n, cols, k, b.j0, b.kb, s === 0 ? 1 : 0, s === last ? 1 : 0, invBits], s * 64));
+    this.blocks.forEach((b, s) => q.set([n, cols, b.kb4, b.j0 / 4, k4, s === 0 ? 1 : 0, s === last ? 1 : 0, invBits], s * 64));
     this.vec.ctx.device.queue.writeBuffer(this.params, 0, q);
     const groups = this.blocks.map((b, s) => this.group(this.subtractPipe, s, [b.buffer, r.buffer, this.t, z.buffer]));
     const g = Math.max(1, Math.min(MAX_GROUPS, Math.ceil((n * cols) / WG)));

@@ -7,8 +7,9 @@ import type { GpuContext } from './device.js';
 /**
  * Blocks of vectors resident on the device (issue 19: conjugate gradient without moving its
  * vectors): float32 storage buffers [n, cols] row-major, updated by small kernels with one
- * scalar per column (axpy, xpby), and dot products per column read back as per-workgroup partial
- * sums (at most DOT_GROUPS x cols floats) that the host adds in float64. Sizes and scalars
+ * scalar per column (axpy, xpby), and dot products per column: partial sums (DOT_GROUPS per
+ * column, no workgroup barrier) added by a second small pass, so one float per column and pair
+ * is read back. Sizes and scalars
  * travel in a small storage buffer, so nothing recompiles when n or cols change.
  */
 
@@ -19,8 +20,12 @@ export interface GpuVector {
 
 /** Invocations per workgroup of the vector kernels. */
 const WG = 256;
-/** Most workgroups of a dot product per column: its partial sums are what is read back. */
-export const DOT_GROUPS = 32;
+/** Most partial sums of a dot product per column (one per invocation): what is read back. */
+export const DOT_GROUPS = 256;
+/** Invocations per workgroup of the dot product. */
+const DOT_WG = 64;
+/** Fewest rows per partial sum. */
+const DOT_MIN_ROWS = 64;
 /** Most workgroups of an elementwise kernel (grid-stride loops cover the rest). */
 const MAX_GROUPS = 4096;
 /** Bytes between parameter blocks of one submission (minStorageBufferOffsetAlignment is at most 256). */
@@ -48,29 +53,41 @@ export const VECTOR_WGSL: Readonly<Record<string, string>> = {
   let len = Q[0]; let cols = Q[1];
   for (var k = g.x; k < len; k += nw.x * ${WG}u) { Y[k] = X[k] + bitcast<f32>(Q[2u + k % cols]) * Y[k]; }
 }`,
-  // OUT[(slot cols + c) G + g] = sum over rows i = g WG + l (mod G WG) of A[i, c] B[i, c], Q = [n, cols, G, slot]
+  // OUT[(slot cols + c) G + g] = sum over rows i = g (mod G) of A[i, c] B[i, c]; invocation (g, c), no barrier
+  // (barriers are costly on a CPU driver); Q = [n, cols, G, slot].
   dot: `${PARAMS}
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
 @group(0) @binding(3) var<storage, read_write> OUT: array<f32>;
-var<workgroup> part: array<f32, ${WG}>;
-@compute @workgroup_size(${WG}) fn main(@builtin(workgroup_id) w: vec3u, @builtin(local_invocation_index) l: u32) {
-  let n = Q[0]; let cols = Q[1]; let G = Q[2]; let c = w.y;
+@compute @workgroup_size(${DOT_WG}) fn main(@builtin(global_invocation_id) id: vec3u) {
+  let n = Q[0]; let cols = Q[1]; let G = Q[2]; let g = id.x; let c = id.y;
+  if (g >= G) { return; }
   // Compensated sum per invocation: a row's error stays at a few ulps of the sum of |terms|.
   var s = 0.0; var e = 0.0;
-  for (var i = w.x * ${WG}u + l; i < n; i += G * ${WG}u) {
+  for (var i = g; i < n; i += G) {
     let y = A[i * cols + c] * B[i * cols + c] - e;
     let t = s + y;
     e = (t - s) - y;
     s = t;
   }
-  part[l] = s;
-  workgroupBarrier();
-  for (var h = ${WG / 2}u; h > 0u; h = h >> 1u) {
-    if (l < h) { part[l] = part[l] + part[l + h]; }
-    workgroupBarrier();
+  OUT[(Q[3] * cols + c) * G + g] = s;
+}`,
+  // OUT[o] = sum over g < G of IN[g sg + o so], o < count (compensated); Q = [count, G, sg, so].
+  sum: `${PARAMS}
+@group(0) @binding(1) var<storage, read> IN: array<f32>;
+@group(0) @binding(2) var<storage, read_write> OUT: array<f32>;
+@compute @workgroup_size(${DOT_WG}) fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let count = Q[0]; let G = Q[1]; let sg = Q[2]; let so = Q[3];
+  for (var o = id.x; o < count; o += nw.x * ${DOT_WG}u) {
+    var s = 0.0; var e = 0.0;
+    for (var g = 0u; g < G; g++) {
+      let y = IN[g * sg + o * so] - e;
+      let t = s + y;
+      e = (t - s) - y;
+      s = t;
+    }
+    OUT[o] = s;
   }
-  if (l == 0u) { OUT[(Q[3] * cols + c) * G + w.x] = part[0]; }
 }`,
 };
 
@@ -113,7 +130,8 @@ export class GpuVectors {
   private ownBytes = 0;
   private readonly params: GPUBuffer;
   private readonly partials: GPUBuffer;
-  private readonly staging: GPUBuffer;
+  private readonly sums: GPUBuffer;
+  private staging: GPUBuffer;
   /** Error scopes of submissions not yet checked (checked at the next wait). */
   private scopes: Promise<GPUError | null>[] = [];
   private disposed = false;
@@ -128,9 +146,9 @@ export class GpuVectors {
     const limit = Math.min(ctx.device.limits.maxStorageBufferBindingSize, ctx.device.limits.maxBufferSize);
     if (this.bytes > limit) throw new BackendError(`WebGPU: a resident vector block [${n}, ${cols}] needs ${this.bytes} bytes, more than one storage binding (${limit})`);
     this.params = this.make(SLOT * SLOTS, USAGE.STORAGE | USAGE.COPY_DST, 'vector params');
-    const partialBytes = SLOTS * cols * DOT_GROUPS * 4;
-    this.partials = this.make(partialBytes, USAGE.STORAGE | USAGE.COPY_SRC, 'dot partials');
-    this.staging = this.make(Math.max(partialBytes, 8), USAGE.MAP_READ | USAGE.COPY_DST, 'dot readback');
+    this.partials = this.make(SLOTS * cols * DOT_GROUPS * 4, USAGE.STORAGE, 'dot partials');
+    this.sums = this.make(Math.max(16, SLOTS * cols * 4), USAGE.STORAGE | USAGE.COPY_SRC, 'dot sums');
+    this.staging = this.make(Math.max(SLOTS * cols * 4, 8), USAGE.MAP_READ | USAGE.COPY_DST, 'dot readback');
   }
 
   /** Vectors [n, cols] on the context's device (compiles the kernels on first use per device). */
@@ -216,12 +234,14 @@ export class GpuVectors {
 
   /** Dot products per column of each pair, in float64 (partial sums of float32 products read back and added on the host). */
   async dots(pairs: readonly (readonly [GpuVector, GpuVector])[]): Promise<Float64Array[]> {
-    if (pairs.length > SLOTS) throw new BackendError(`internal: at most ${SLOTS} dot products per readback`);
+    if (pairs.length > SLOTS - 1) throw new BackendError(`internal: at most ${SLOTS - 1} dot products per readback`);
     const { n, cols } = this;
     if (n === 0 || cols === 0) return pairs.map(() => new Float64Array(cols));
-    const G = Math.min(DOT_GROUPS, Math.ceil(n / WG));
-    const q = new Uint32Array((SLOT / 4) * pairs.length);
+    const G = Math.max(1, Math.min(DOT_GROUPS, Math.floor(n / DOT_MIN_ROWS)));
+    const q = new Uint32Array((SLOT / 4) * (pairs.length + 1));
     pairs.forEach((_, s) => q.set([n, cols, G, s], (s * SLOT) / 4));
+    const sumSlot = pairs.length * SLOT;
+    q.set([pairs.length * cols, G, 1, G], sumSlot / 4);
     this.ctx.device.queue.writeBuffer(this.params, 0, q);
     const pipe = this.pipes.dot!;
     const groups = pairs.map(([a, b], s) =>
@@ -235,13 +255,33 @@ export class GpuVectors {
         ],
       }),
     );
-    this.submit((enc) => groups.forEach((g) => this.dispatch(enc, pipe, g, [G, cols])));
-    const [parts] = await this.readback([[this.partials, 0, pairs.length * cols * G * 4]]);
-    return pairs.map((_, s) => {
-      const out = new Float64Array(cols);
-      for (let c = 0; c < cols; c++) for (let g = 0; g < G; g++) out[c]! += parts![(s * cols + c) * G + g]!;
-      return out;
+    const sum = this.sumGroup(this.params, sumSlot, this.partials, this.sums);
+    this.submit((enc) => {
+      groups.forEach((g) => this.dispatch(enc, pipe, g, [Math.ceil(G / DOT_WG), cols]));
+      this.dispatchSum(enc, sum, pairs.length * cols);
     });
+    const [sums] = await this.readback([[this.sums, 0, pairs.length * cols * 4]]);
+    return pairs.map((_, s) => Float64Array.from(sums!.subarray(s * cols, (s + 1) * cols)));
+  }
+
+  /**
+   * A bind group of the `sum` kernel: OUT[o] = sum over g < G of IN[g sg + o so] for o < count,
+   * its Q = [count, G, sg, so] at `offset` of `params` (written by the caller).
+   */
+  sumGroup(params: GPUBuffer, offset: number, input: GPUBuffer, output: GPUBuffer): GPUBindGroup {
+    return this.ctx.device.createBindGroup({
+      layout: this.pipes.sum!.getBindGroupLayout(0),
+      entries: [
+        { binding: 0, resource: { buffer: params, offset, size: 16 } },
+        { binding: 1, resource: { buffer: input } },
+        { binding: 2, resource: { buffer: output } },
+      ],
+    });
+  }
+
+  /** Records the `sum` kernel over `count` outputs. */
+  dispatchSum(enc: GPUCommandEncoder, group: GPUBindGroup, count: number): void {
+    this.dispatch(enc, this.pipes.sum!, group, Math.max(1, Math.min(MAX_GROUPS, Math.ceil(count / DOT_WG))));
   }
 
   /** The params buffer bound from `offset` (a slot of the last write). */
@@ -250,12 +290,12 @@ export class GpuVectors {
   }
 
   /** Records one dispatch of a small kernel. */
-  dispatch(enc: GPUCommandEncoder, pipe: GPUComputePipeline, group: GPUBindGroup, groups: number | readonly [number, number]): void {
+  dispatch(enc: GPUCommandEncoder, pipe: GPUComputePipeline, group: GPUBindGroup, groups: number | readonly [number, number] | readonly [number, number, number]): void {
     const pass = enc.beginComputePass();
     pass.setPipeline(pipe);
     pass.setBindGroup(0, group);
     if (typeof groups === 'number') pass.dispatchWorkgroups(groups);
-    else pass.dispatchWorkgroups(groups[0], groups[1]);
+    else pass.dispatchWorkgroups(groups[0], groups[1], groups[2] ?? 1);
     pass.end();
     record.dispatch();
   }
@@ -285,6 +325,18 @@ export class GpuVectors {
         if (e !== undefined && e !== null) throw new BackendError(`WebGPU: a resident solve's kernel failed: ${e.message}`);
       }),
     );
+  }
+
+  /** Makes the reused readback buffer at least `bytes` long (larger readbacks take a buffer of their own). */
+  reserveReadback(bytes: number): void {
+    const size = Math.max(8, Math.ceil(bytes / 8) * 8);
+    const old = this.staging;
+    if (size <= old.size) return;
+    this.staging = this.make(size, USAGE.MAP_READ | USAGE.COPY_DST, 'readback');
+    this.own.splice(this.own.indexOf(old), 1);
+    this.ownBytes -= old.size;
+    record.free(old.size);
+    old.destroy();
   }
 
   /** Copies byte ranges [buffer, offset, bytes] to the host (one mapping), counted in `readBytes`. */

@@ -9,7 +9,8 @@ import { rng, uniform } from '../helpers/random.js';
 
 /*
  * The Nyström preconditioner's device half (issue 19): F^T r and (r - F t) / alpha on the device
- * agree with float64 products computed here, with F in one binding and in blocks of landmarks.
+ * agree with float64 products computed here, with F in one binding and in blocks of landmarks,
+ * k a multiple of 4 or not (padded).
  */
 
 if (webgpuTestable(test, 'the device low-rank tests')) register();
@@ -20,7 +21,8 @@ test.run();
 function register(): void {
   const r = rng(72);
   for (const [n, k, cols, blockBytes] of [[777, 20, 2, Infinity], [777, 20, 2, 777 * 4 * 6], [300, 7, 1, 300 * 4], [1, 1, 3, Infinity]] as const) {
-    const blocks = Math.ceil(k / Math.floor(Math.min(blockBytes, 2 ** 40) / (n * 4)));
+    // Blocks hold a multiple of 4 landmarks (vec4s, zero-padded), at least 4.
+    const blocks = Math.ceil(k / Math.max(4, Math.floor(Math.min(blockBytes, 2 ** 40) / (n * 16)) * 4));
     test(`low rank [${n}, ${k}] x ${cols} columns in ${blocks} block(s): F^T r and (r - F t)/alpha agree with float64 products`, async () => {
       const before = stats().bytesAllocated;
       const F = Float32Array.from(uniform(r, n * k, -1, 1));
