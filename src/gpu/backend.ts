@@ -22,14 +22,14 @@ import {
   type RenderedWgsl,
 } from './codegen.js';
 import { BufferSet, COMPUTE, encodePasses, errText, schedulePasses, settle, sliceBinding, USAGE, type Pipeline } from './encode.js';
-import { bindReduction, unbindable, type BoundReduction } from './bound.js';
+import { bindReduction, boundInputs, unbindable, type BoundReduction } from './bound.js';
 import { acquireDevice, isDeviceLost, type GpuContext } from './device.js';
 import { wgslDialect } from './dialect.js';
 import { PACKED_NAME, packLayout, packRows } from './pack.js';
-import { packBatch, type PackedBatch } from './batch-pack.js';
+import { batchSchedule, fitsOneDispatch, packBatch, type PackedBatch } from './batch-pack.js';
 import { DEFAULT_WORKGROUP_STORAGE, profileFromEnv, pinnedShape, profileShape, shapeCandidates, splitShapeOf, type GpuProfile, type GpuProfileChoice } from './profile.js';
 import { autotunes, cornerOf, noteShape, timeCandidates, tuneSize } from './tuner.js';
-import { schedule, type Dispatch, type Schedule } from './schedule.js';
+import { defaultParallelism, MIN_BLOCK, schedule, type Schedule } from './schedule.js';
 import { delayUnless, isNode, observePace, paceFor } from './pace.js';
 
 /** Output arrays of one reduction, one per reduction output (values float32, indices int32). */
@@ -75,18 +75,6 @@ export interface GpuBackendOptions {
 /** What a category's packed buffer holds, for error messages. */
 const CAT_WORDS: Readonly<Record<Cat, string>> = { [Cat.i]: 'i-variables', [Cat.j]: 'j-variables', [Cat.param]: 'parameters' };
 
-
-/** Shortest block of the reduced axis a split makes on its own: each block costs a state store and a merge. */
-const MIN_BLOCK = 512;
-
-/**
- * Invocations an adapter needs in flight. A CPU driver (lavapipe) runs a workgroup on one core,
- * its invocations in SIMD lanes (8 at 256 bits): 8 workgroups of 16 per core keep it busy and
- * balanced (other work on the host makes the cores uneven). A GPU needs tens of thousands.
- */
-export function defaultParallelism(ctx: Pick<GpuContext, 'software' | 'cores'>): number {
-  return ctx.software ? ctx.cores * 16 * 8 : 1 << 15;
-}
 
 /**
  * WebGPU backend: one WGSL compute shader per plan structure and kernel shape, cached per device;
@@ -169,9 +157,8 @@ export class GpuBackend {
       full,
       partial: this.splitShapeFor(plan, M, full),
       merge: MERGE_SHAPE,
-      bindBytes: Math.min(ctx.limits.maxStorageBufferBindingSize, this.opts.maxBindingBytes ?? Infinity),
+      ...this.dispatchLimits(ctx.limits),
       unit: Math.max(1, ctx.limits.minStorageBufferOffsetAlignment / 4),
-      maxGroups: Math.min(ctx.limits.maxComputeWorkgroupsPerDimension, this.opts.maxWorkgroupsPerDispatch ?? Infinity),
       parallelism: this.opts.parallelism ?? defaultParallelism(ctx),
       minBlock: MIN_BLOCK,
       split: this.opts.split ?? 'auto',
@@ -211,7 +198,7 @@ export class GpuBackend {
     const outs: KernelOutputs = plan.outputs.map((o) => (o.int ? new Int32Array(count * M * o.width) : new Float32Array(count * M * o.width)));
     if (M === 0 || count === 0) return outs;
     const ctx = await acquireDevice();
-    if (batch !== undefined && !this.fitsOneDispatch(plan, M, N, batch, ctx)) {
+    if (batch !== undefined && !fitsOneDispatch(plan, M, N, batch, this.shapeFor(plan, ctx), this.dispatchLimits(ctx.device.limits))) {
       // float32 plans only here: the batches come back as float32 values and int32 indices.
       return eachBatch(plan.vars, plan.outputs, ins, M, N, batch, (views) => this.run(plan, views, M, N)) as Promise<KernelOutputs>;
     }
@@ -249,15 +236,8 @@ export class GpuBackend {
   async bind(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number, pVar: number): Promise<BoundReduction> {
     const why = unbindable(plan, pVar);
     if (why !== undefined) throw new BackendError(`WebGPU: cannot bind this reduction: ${why}`);
+    const inputs = boundInputs(plan, ins, M, N, pVar);
     const ctx = await acquireDevice();
-    const inputs = new Map<number, Float32Array>();
-    for (const v of plan.vars) {
-      if (v === undefined || v.index === pVar) continue;
-      const need = (v.cat === Cat.i ? M : v.cat === Cat.j ? N : 1) * v.dim;
-      const given = ins[v.index];
-      if (given === undefined || given.length < need) throw new BackendError(`WebGPU: variable ${v.index} (${v.key}) needs ${need} values, got ${given?.length ?? 'none'}`);
-      inputs.set(v.index, Float32Array.from(given.subarray(0, need)));
-    }
     const full = await this.chooseShape(ctx, plan, inputs, M, N);
     const sched = this.scheduleFor(plan, M, N, { ...ctx, limits: ctx.device.limits }, full);
     const pipes =
@@ -304,6 +284,14 @@ export class GpuBackend {
     return tuning;
   }
 
+  /** Workgroups per dispatch and bytes per binding on a device under this backend's options. */
+  private dispatchLimits(limits: Pick<GPUSupportedLimits, 'maxComputeWorkgroupsPerDimension' | 'maxStorageBufferBindingSize'>): { maxGroups: number; bindBytes: number } {
+    return {
+      maxGroups: Math.min(limits.maxComputeWorkgroupsPerDimension, this.opts.maxWorkgroupsPerDispatch ?? Infinity),
+      bindBytes: Math.min(limits.maxStorageBufferBindingSize, this.opts.maxBindingBytes ?? Infinity),
+    };
+  }
+
   /** Clears the device-bound caches when the device changed. */
   private checkGeneration(ctx: GpuContext): void {
     if (ctx.generation !== this.cacheGeneration) {
@@ -340,10 +328,9 @@ export class GpuBackend {
             jStride: layout.find((c) => c.cat === Cat.j)?.stride ?? 0,
             outWidths: plan.outputs.map((o) => o.width),
             shape: full,
-            bindBytes: Math.min(limits.maxStorageBufferBindingSize, this.opts.maxBindingBytes ?? Infinity),
-            maxGroups: Math.min(limits.maxComputeWorkgroupsPerDimension, this.opts.maxWorkgroupsPerDispatch ?? Infinity),
+            ...this.dispatchLimits(limits),
           });
-    const sched = ranged?.schedule ?? (many === undefined ? this.scheduleFor(plan, M, N, { ...ctx, limits }, full) : this.batchSchedule(M, N, many.batch, many.packed.uniform, full));
+    const sched = ranged?.schedule ?? (many === undefined ? this.scheduleFor(plan, M, N, { ...ctx, limits }, full) : batchSchedule(M, N, many.batch, many.packed.uniform, full));
     const split = sched.split;
     const pipes =
       split === null
@@ -447,26 +434,6 @@ export class GpuBackend {
   }
 
   /** The cached pipeline of one of a plan's kernels on this device, compiled on a miss (counted in stats()). Keyed by structure, never by sizes. */
-  /** Whether a batch runs as one dispatch: workgroups in x (rows) and y (batches), and each buffer within one binding. */
-  private fitsOneDispatch(plan: KernelPlan, M: number, N: number, batch: BatchRun, ctx: GpuContext): boolean {
-    const limits = ctx.device.limits;
-    const shape = this.shapeFor(plan, ctx);
-    const groups = Math.ceil(M / (shape.rowsPerThread * shape.workgroupSize));
-    const maxGroups = Math.min(limits.maxComputeWorkgroupsPerDimension, this.opts.maxWorkgroupsPerDispatch ?? Infinity);
-    const bind = Math.min(limits.maxStorageBufferBindingSize, this.opts.maxBindingBytes ?? Infinity);
-    const rows = (cat: Cat): number => (cat === Cat.i ? M : cat === Cat.j ? N : 1);
-    // Upper bound of a packed buffer: every batch its own block.
-    const packedFits = packLayout(plan).every((c) => batch.count * rows(c.cat) * c.stride * 4 <= bind);
-    const outFits = plan.outputs.every((o) => batch.count * M * o.width * 4 <= bind);
-    return groups <= maxGroups && batch.count <= maxGroups && packedFits && outFits;
-  }
-
-  /** The one dispatch of a batch: workgroups over the rows in x, batches in y. */
-  private batchSchedule(M: number, N: number, batch: BatchRun, uniform: readonly number[], shape: KernelShape): Schedule {
-    const groups = Math.ceil(M / (shape.rowsPerThread * shape.workgroupSize));
-    return { split: null, pass1: [{ rows: [0, M], terms: [0, N], uniform: [M, N, 0, 0, ...uniform], groups: [groups, batch.count] }], pass2: [] };
-  }
-
   private pipeline(ctx: GpuContext, plan: KernelPlan, kind: KernelKind | 'batched', shape: KernelShape): Promise<Pipeline> {
     this.checkGeneration(ctx);
     const key = `${plan.key}|${kind}|wg=${shape.workgroupSize}|rows=${shape.rowsPerThread}|tile=${shape.tileRows ?? 0}`;

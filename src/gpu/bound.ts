@@ -49,6 +49,19 @@ export function unbindable(plan: KernelPlan, pVar: number): string | undefined {
   return undefined;
 }
 
+/** The data of every variable of a plan but the direction's, as float32, checked against M and N. */
+export function boundInputs(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number, pVar: number): Map<number, Float32Array> {
+  const inputs = new Map<number, Float32Array>();
+  for (const v of plan.vars) {
+    if (v === undefined || v.index === pVar) continue;
+    const need = (v.cat === Cat.i ? M : v.cat === Cat.j ? N : 1) * v.dim;
+    const given = ins[v.index];
+    if (given === undefined || given.length < need) throw new BackendError(`WebGPU: variable ${v.index} (${v.key}) needs ${need} values, got ${given?.length ?? 'none'}`);
+    inputs.set(v.index, Float32Array.from(given.subarray(0, need)));
+  }
+  return inputs;
+}
+
 export interface BindInput {
   readonly ctx: GpuContext;
   readonly plan: KernelPlan;
