@@ -2,7 +2,7 @@
 import { BackendError } from '../errors.js';
 import { record } from '../stats.js';
 import { USAGE } from './encode.js';
-import { smallPipeline, type GpuVector, type GpuVectors } from './vectors.js';
+import { ONE, smallPipeline, type GpuVector, type GpuVectors } from './vectors.js';
 
 /**
  * A low-rank factor F [n, k] on the device, for the Nyström preconditioner of a resident solve:
@@ -24,8 +24,12 @@ const PARAMS = '@group(0) @binding(0) var<storage, read> Q: array<u32>;';
  * Partial F^T r of one block of landmarks, four landmarks per invocation (vec4: four
  * multiply-adds per load of r): invocation (j4, c, chunk) sums rows [chunk·rpc, +rpc) of the
  * block FB ([n, kb4] vec4s row-major, zero-padded: neighbouring invocations read neighbouring
- * floats) against column c of R, with no workgroup barrier; the host adds the chunks in float64.
- * Q = [n, cols, kb4, j04, k4, rpc]; T[(chunk cols + c) k4 + j04 + j4].
+ * floats) against column c of R, with no workgroup barrier. Each addition's rounding error goes
+ * to a second float32 (TwoSum; products are rounded once), since the k x k solve that follows
+ * amplifies the error of F^T r by up to the condition of alpha I + F^T F: plain float32 sums gave
+ * z 1.5e-6 off the host's at n = 5000 and CG a fifth iteration where the host took 4; with
+ * TwoSum, 1.4e-7 and the host's residuals to three digits.
+ * Q = [n, cols, kb4, j04, k4, rpc, 1.0 bits]; T[(chunk cols + c) k4 + j04 + j4] (hi), the same + half (lo).
  */
 const PROJECT = `${PARAMS}
 @group(0) @binding(1) var<storage, read> FB: array<vec4f>;
@@ -36,20 +40,47 @@ const PROJECT = `${PARAMS}
   if (j >= kb4) { return; }
   let i0 = g.z * rpc;
   let i1 = min(n, i0 + rpc);
+  // one = 1.0 read from Q: the compiler cannot see through it, so it cannot simplify the error terms away.
+  let one = bitcast<f32>(Q[6]);
   var s = vec4f(0.0); var e = vec4f(0.0);
   for (var i = i0; i < i1; i++) {
-    let y = FB[i * kb4 + j] * R[i * cols + c] - e;
-    let t = s + y;
-    e = (t - s) - y;
+    let f = FB[i * kb4 + j];
+    let r = vec4f(R[i * cols + c]);
+    let p = f * r;
+    let t = (s + p) * one;
+    let bp = (t - s) * one;
+    e = e + ((s - (t - bp)) + (p - bp));
     s = t;
   }
-  T[(g.z * cols + c) * Q[4] + Q[3] + j] = s;
+  let o = (g.z * cols + c) * Q[4] + Q[3] + j;
+  T[o] = s;
+  T[o + arrayLength(&T) / 2u] = e;
+}`;
+
+/** OUT[o] (hi) and OUT[count + o] (lo) = the double-float sum over g < G of IN[g sg + o] + IN[half + g sg + o]; Q = [count, G, sg, half, 1.0 bits]. */
+const SUM2 = `${PARAMS}
+@group(0) @binding(1) var<storage, read> IN: array<f32>;
+@group(0) @binding(2) var<storage, read_write> OUT: array<f32>;
+@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let count = Q[0]; let G = Q[1]; let sg = Q[2]; let half = Q[3]; let one = bitcast<f32>(Q[4]);
+  for (var o = id.x; o < count; o += nw.x * ${WG}u) {
+    var s = 0.0; var e = 0.0;
+    for (var g = 0u; g < G; g++) {
+      let p = IN[g * sg + o];
+      let t = (s + p) * one;
+      let bp = (t - s) * one;
+      e = e + ((s - (t - bp)) + (p - bp)) + IN[half + g * sg + o];
+      s = t;
+    }
+    OUT[o] = s;
+    OUT[count + o] = e;
+  }
 }`;
 
 /**
  * Z = (first ? R : Z) - FB t (one block of landmarks, vec4s), then times 1/alpha after the last
  * block; neighbouring invocations take neighbouring rows of one column.
- * Q = [n, cols, kb4, j04, k4, first, last, 1/alpha bits]; T [cols, k4] vec4s.
+ * Q = [n, cols, kb4, j04, k4, first, last, 1/alpha bits, 1.0 bits]; T [cols, k4] vec4s, hi then lo.
  */
 const SUBTRACT = `${PARAMS}
 @group(0) @binding(1) var<storage, read> FB: array<vec4f>;
@@ -60,8 +91,19 @@ const SUBTRACT = `${PARAMS}
   let n = Q[0]; let cols = Q[1]; let kb4 = Q[2]; let j04 = Q[3]; let k4 = Q[4];
   for (var e = g.x; e < n * cols; e += nw.x * ${WG}u) {
     let c = e / n; let i = e % n;
-    var s = 0.0;
-    for (var j = 0u; j < kb4; j++) { s = s + dot(FB[i * kb4 + j], T[c * k4 + j04 + j]); }
+    // t as a float32 pair (hi + lo: float64's digits that matter), products fused, the sum compensated.
+    var s = 0.0; var e = 0.0;
+    let lo = cols * k4;
+    let one = bitcast<f32>(Q[8]);
+    for (var j = 0u; j < kb4; j++) {
+      let f = FB[i * kb4 + j];
+      let h = T[c * k4 + j04 + j];
+      let l = T[lo + c * k4 + j04 + j];
+      let y = fma(f.x, h.x, fma(f.y, h.y, fma(f.z, h.z, fma(f.w, h.w, dot(f, l))))) - e;
+      let u = (s + y) * one;
+      e = ((u - s) * one) - y;
+      s = u;
+    }
     let o = i * cols + c;
     var z = select(Z[o], R[o], Q[5] == 1u) - s;
     if (Q[6] == 1u) { z = z * bitcast<f32>(Q[7]); }
@@ -90,16 +132,18 @@ export class GpuLowRank {
     readonly k: number,
     private readonly project: GPUComputePipeline,
     private readonly subtractPipe: GPUComputePipeline,
+    private readonly sum2: GPUComputePipeline,
   ) {
     const { cols, n } = vec;
     this.k4 = Math.ceil(k / 4);
     this.chunks = Math.max(1, Math.min(Math.ceil(TARGET_INVOCATIONS / Math.max(1, k * cols)), Math.floor(n / MIN_CHUNK_ROWS), 64));
     this.rpc = Math.ceil(n / this.chunks);
-    this.partial = this.make(Math.max(16, this.chunks * this.k4 * cols * 16), USAGE.STORAGE, 'F^T r partials');
-    this.projected = this.make(Math.max(16, this.k4 * cols * 16), USAGE.STORAGE | USAGE.COPY_SRC, 'F^T r');
-    this.t = this.make(Math.max(16, this.k4 * cols * 16), USAGE.STORAGE | USAGE.COPY_DST, 't');
+    // Hi and lo halves.
+    this.partial = this.make(Math.max(32, 2 * this.chunks * this.k4 * cols * 16), USAGE.STORAGE, 'F^T r partials');
+    this.projected = this.make(Math.max(32, 2 * this.k4 * cols * 16), USAGE.STORAGE | USAGE.COPY_SRC, 'F^T r');
+    this.t = this.make(Math.max(16, 2 * this.k4 * cols * 16), USAGE.STORAGE | USAGE.COPY_DST, 't');
     this.params = this.make(256 * 64, USAGE.STORAGE | USAGE.COPY_DST, 'low-rank params');
-    vec.reserveReadback(this.k4 * cols * 16);
+    vec.reserveReadback(2 * this.k4 * cols * 16);
   }
 
   /**
@@ -109,8 +153,8 @@ export class GpuLowRank {
   static async create(vec: GpuVectors, F: Float32Array, k: number, bindBytes = Infinity): Promise<GpuLowRank> {
     const { ctx, n } = vec;
     if (F.length !== n * k) throw new BackendError(`internal: a factor of ${F.length} values for [${n}, ${k}]`);
-    const [project, subtract] = await Promise.all([smallPipeline(ctx, PROJECT, 'F^T r'), smallPipeline(ctx, SUBTRACT, '(r - F t) / alpha')]);
-    const lr = new GpuLowRank(vec, k, project, subtract);
+    const [project, subtract, sum2] = await Promise.all([smallPipeline(ctx, PROJECT, 'F^T r'), smallPipeline(ctx, SUBTRACT, '(r - F t) / alpha'), smallPipeline(ctx, SUM2, 'double-float sum')]);
+    const lr = new GpuLowRank(vec, k, project, subtract, sum2);
     try {
       const limits = ctx.device.limits;
       const perBlock = Math.max(4, Math.floor(Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize, bindBytes) / Math.max(16, n * 16)) * 4);
@@ -143,7 +187,7 @@ export class GpuLowRank {
   private group(pipe: GPUComputePipeline, slot: number, buffers: readonly GPUBuffer[]): GPUBindGroup {
     return this.vec.ctx.device.createBindGroup({
       layout: pipe.getBindGroupLayout(0),
-      entries: [{ binding: 0, resource: { buffer: this.params, offset: slot * 256, size: 32 } }, ...buffers.map((buffer, b) => ({ binding: b + 1, resource: { buffer } }))],
+      entries: [{ binding: 0, resource: { buffer: this.params, offset: slot * 256, size: 48 } }, ...buffers.map((buffer, b) => ({ binding: b + 1, resource: { buffer } }))],
     });
   }
 
@@ -154,21 +198,21 @@ export class GpuLowRank {
     if (k * cols === 0) return new Float64Array(0);
     const q = new Uint32Array(64 * (this.blocks.length + 1));
     const { k4 } = this;
-    this.blocks.forEach((b, s) => q.set([n, cols, b.kb4, b.j0 / 4, k4, this.rpc], s * 64));
+    this.blocks.forEach((b, s) => q.set([n, cols, b.kb4, b.j0 / 4, k4, this.rpc, ONE], s * 64));
     // Then the chunks' partial sums added on the device: [cols, 4 k4] floats come back.
     const kp = 4 * k4;
     const sumSlot = this.blocks.length;
-    q.set([cols * kp, this.chunks, cols * kp, 1], sumSlot * 64);
+    q.set([cols * kp, this.chunks, cols * kp, this.chunks * cols * kp, ONE], sumSlot * 64);
     this.vec.ctx.device.queue.writeBuffer(this.params, 0, q);
     const groups = this.blocks.map((b, s) => [this.group(this.project, s, [b.buffer, r.buffer, this.partial]), b.kb4] as const);
-    const sum = this.vec.sumGroup(this.params, sumSlot * 256, this.partial, this.projected);
+    const sum = this.group(this.sum2, sumSlot, [this.partial, this.projected]);
     this.vec.submit((enc) => {
       groups.forEach(([g, kb4]) => this.vec.dispatch(enc, this.project, g, [Math.ceil(kb4 / WG), cols, this.chunks]));
-      this.vec.dispatchSum(enc, sum, cols * kp);
+      this.vec.dispatch(enc, this.sum2, sum, Math.max(1, Math.min(MAX_GROUPS, Math.ceil((cols * kp) / WG))));
     });
-    const [tp] = await this.vec.readback([[this.projected, 0, cols * kp * 4]]);
+    const [tp] = await this.vec.readback([[this.projected, 0, 2 * cols * kp * 4]]);
     const t = new Float64Array(k * cols);
-    for (let c = 0; c < cols; c++) for (let j = 0; j < k; j++) t[c * k + j] = tp![c * kp + j]!;
+    for (let c = 0; c < cols; c++) for (let j = 0; j < k; j++) t[c * k + j] = tp![c * kp + j]! + tp![cols * kp + c * kp + j]!;
     return t;
   }
 
@@ -177,14 +221,22 @@ export class GpuLowRank {
     const { n, cols } = this.vec;
     const { k } = this;
     const { k4 } = this;
-    const tp = new Float32Array(cols * k4 * 4);
-    for (let c = 0; c < cols; c++) for (let j = 0; j < k; j++) tp[c * k4 * 4 + j] = t[c * k + j]!;
+    // t uploaded as hi + lo float32 pairs: [hi: cols x 4 k4 | lo: the same].
+    const tp = new Float32Array(2 * cols * k4 * 4);
+    const loAt = cols * k4 * 4;
+    for (let c = 0; c < cols; c++)
+      for (let j = 0; j < k; j++) {
+        const v = t[c * k + j]!;
+        const hi = Math.fround(v);
+        tp[c * k4 * 4 + j] = hi;
+        tp[loAt + c * k4 * 4 + j] = v - hi;
+      }
     if (tp.length > 0) this.vec.ctx.device.queue.writeBuffer(this.t, 0, tp);
     const q = new Uint32Array(64 * this.blocks.length);
     const inv = new Float32Array([1 / alpha]);
     const invBits = new Uint32Array(inv.buffer)[0]!;
     const last = this.blocks.length - 1;
-    this.blocks.forEach((b, s) => q.set([n, cols, b.kb4, b.j0 / 4, k4, s === 0 ? 1 : 0, s === last ? 1 : 0, invBits], s * 64));
+    this.blocks.forEach((b, s) => q.set([n, cols, b.kb4, b.j0 / 4, k4, s === 0 ? 1 : 0, s === last ? 1 : 0, invBits, ONE], s * 64));
     this.vec.ctx.device.queue.writeBuffer(this.params, 0, q);
     const groups = this.blocks.map((b, s) => this.group(this.subtractPipe, s, [b.buffer, r.buffer, this.t, z.buffer]));
     const g = Math.max(1, Math.min(MAX_GROUPS, Math.ceil((n * cols) / WG)));

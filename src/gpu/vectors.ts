@@ -33,6 +33,9 @@ const SLOT = 256;
 /** Parameter blocks per submission, so dots of at most this many pairs go in one readback. */
 const SLOTS = 8;
 
+/** The bits of 1.0f: kernels multiply by it so that the compiler (which may reassociate floats) keeps compensation terms. */
+export const ONE = 0x3f800000;
+
 const PARAMS = '@group(0) @binding(0) var<storage, read> Q: array<u32>;';
 
 /** The small kernels, by entry point; one module each. Q's first words are sizes, then scalars as f32 bits. */
@@ -54,7 +57,7 @@ export const VECTOR_WGSL: Readonly<Record<string, string>> = {
   for (var k = g.x; k < len; k += nw.x * ${WG}u) { Y[k] = X[k] + bitcast<f32>(Q[2u + k % cols]) * Y[k]; }
 }`,
   // OUT[(slot cols + c) G + g] = sum over rows i = g (mod G) of A[i, c] B[i, c]; invocation (g, c), no barrier
-  // (barriers are costly on a CPU driver); Q = [n, cols, G, slot].
+  // (barriers are costly on a CPU driver); Q = [n, cols, G, slot, 1.0 bits].
   dot: `${PARAMS}
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
@@ -62,28 +65,29 @@ export const VECTOR_WGSL: Readonly<Record<string, string>> = {
 @compute @workgroup_size(${DOT_WG}) fn main(@builtin(global_invocation_id) id: vec3u) {
   let n = Q[0]; let cols = Q[1]; let G = Q[2]; let g = id.x; let c = id.y;
   if (g >= G) { return; }
-  // Compensated sum per invocation: a row's error stays at a few ulps of the sum of |terms|.
+  // Compensated sum per invocation; one = 1.0 from Q, so the compiler cannot simplify the compensation away.
+  let one = bitcast<f32>(Q[4]);
   var s = 0.0; var e = 0.0;
   for (var i = g; i < n; i += G) {
     let y = A[i * cols + c] * B[i * cols + c] - e;
-    let t = s + y;
-    e = (t - s) - y;
+    let t = (s + y) * one;
+    e = ((t - s) * one) - y;
     s = t;
   }
   OUT[(Q[3] * cols + c) * G + g] = s;
 }`,
-  // OUT[o] = sum over g < G of IN[g sg + o so], o < count (compensated); Q = [count, G, sg, so].
+  // OUT[o] = sum over g < G of IN[g sg + o so], o < count (compensated); Q = [count, G, sg, so, 1.0 bits].
   sum: `${PARAMS}
 @group(0) @binding(1) var<storage, read> IN: array<f32>;
 @group(0) @binding(2) var<storage, read_write> OUT: array<f32>;
 @compute @workgroup_size(${DOT_WG}) fn main(@builtin(global_invocation_id) id: vec3u, @builtin(num_workgroups) nw: vec3u) {
-  let count = Q[0]; let G = Q[1]; let sg = Q[2]; let so = Q[3];
+  let count = Q[0]; let G = Q[1]; let sg = Q[2]; let so = Q[3]; let one = bitcast<f32>(Q[4]);
   for (var o = id.x; o < count; o += nw.x * ${DOT_WG}u) {
     var s = 0.0; var e = 0.0;
     for (var g = 0u; g < G; g++) {
       let y = IN[g * sg + o * so] - e;
-      let t = s + y;
-      e = (t - s) - y;
+      let t = (s + y) * one;
+      e = ((t - s) * one) - y;
       s = t;
     }
     OUT[o] = s;
@@ -239,16 +243,16 @@ export class GpuVectors {
     if (n === 0 || cols === 0) return pairs.map(() => new Float64Array(cols));
     const G = Math.max(1, Math.min(DOT_GROUPS, Math.floor(n / DOT_MIN_ROWS)));
     const q = new Uint32Array((SLOT / 4) * (pairs.length + 1));
-    pairs.forEach((_, s) => q.set([n, cols, G, s], (s * SLOT) / 4));
+    pairs.forEach((_, s) => q.set([n, cols, G, s, ONE], (s * SLOT) / 4));
     const sumSlot = pairs.length * SLOT;
-    q.set([pairs.length * cols, G, 1, G], sumSlot / 4);
+    q.set([pairs.length * cols, G, 1, G, ONE], sumSlot / 4);
     this.ctx.device.queue.writeBuffer(this.params, 0, q);
     const pipe = this.pipes.dot!;
     const groups = pairs.map(([a, b], s) =>
       this.ctx.device.createBindGroup({
         layout: pipe.getBindGroupLayout(0),
         entries: [
-          this.paramBinding(s * SLOT, 16),
+          this.paramBinding(s * SLOT, 20),
           { binding: 1, resource: { buffer: a.buffer } },
           { binding: 2, resource: { buffer: b.buffer } },
           { binding: 3, resource: { buffer: this.partials } },
@@ -266,13 +270,13 @@ export class GpuVectors {
 
   /**
    * A bind group of the `sum` kernel: OUT[o] = sum over g < G of IN[g sg + o so] for o < count,
-   * its Q = [count, G, sg, so] at `offset` of `params` (written by the caller).
+   * its Q = [count, G, sg, so, ONE] at `offset` of `params` (written by the caller).
    */
   sumGroup(params: GPUBuffer, offset: number, input: GPUBuffer, output: GPUBuffer): GPUBindGroup {
     return this.ctx.device.createBindGroup({
       layout: this.pipes.sum!.getBindGroupLayout(0),
       entries: [
-        { binding: 0, resource: { buffer: params, offset, size: 16 } },
+        { binding: 0, resource: { buffer: params, offset, size: 20 } },
         { binding: 1, resource: { buffer: input } },
         { binding: 2, resource: { buffer: output } },
       ],
