@@ -5,7 +5,7 @@ import type { KernelPlan } from '../kernel/plan.js';
 import type { GpuContext } from './device.js';
 import { BufferSet, encodePasses, schedulePasses, sliceBinding, USAGE, type Pipeline } from './encode.js';
 import { PACKED_NAME, packLayout, packRows } from './pack.js';
-import { delayUnless, observePace, paceFor } from './pace.js';
+import { observePace, paceFor } from './pace.js';
 import type { Schedule } from './schedule.js';
 import { smallPipeline, type GpuVector, type GpuVectors } from './vectors.js';
 
@@ -22,8 +22,8 @@ export interface BoundReduction {
   /** Width of variable pVar and of the output. */
   readonly cols: number;
   readonly ctx: GpuContext;
-  /** Runs the reduction on `p`, leaves the result in `out`; resolves when the device is done (raced with its loss). */
-  apply(p: GpuVector, out: GpuVector, vec: GpuVectors): Promise<void>;
+  /** Records the reduction of `p` into `out` in `vec`'s pending work (run at its next readback, which sleeps through most of it first). */
+  apply(p: GpuVector, out: GpuVector, vec: GpuVectors): void;
   dispose(): void;
 }
 
@@ -109,13 +109,16 @@ export async function bindReduction(b: BindInput): Promise<BoundReduction> {
     const q = buffers.make(16, USAGE.STORAGE | USAGE.COPY_DST, 'scatter params');
     device.queue.writeBuffer(q, 0, new Uint32Array([pRows, v.dim, cat.stride, offset]));
     const pace = pipes[0]!.pace;
+    // Timestamps of the passes (when the device has them) time the reduction itself, for pacing, as in execute.
+    const querySet = device.features.has('timestamp-query') ? device.createQuerySet({ type: 'timestamp', count: 2 }) : undefined;
+    const stamps = querySet === undefined ? undefined : buffers.make(16, USAGE.QUERY_RESOLVE | USAGE.COPY_SRC, 'timestamps');
     const pairs = M * Math.max(1, N);
     return {
       M,
       N,
       cols: v.dim,
       ctx,
-      async apply(p, o, vec) {
+      apply(p, o, vec) {
         const scatterGroup =
           scatter === undefined
             ? undefined
@@ -127,21 +130,22 @@ export async function bindReduction(b: BindInput): Promise<BoundReduction> {
                   { binding: 2, resource: { buffer: target } },
                 ],
               });
-        const t0 = performance.now();
-        vec.submit((enc) => {
+        vec.record((enc) => {
           // A lone variable's packed buffer is the direction itself: a copy; else its columns of each row.
           if (scatterGroup === undefined) enc.copyBufferToBuffer(p.buffer, 0, target, 0, pRows * v.dim * 4);
           else vec.dispatch(enc, scatter!, scatterGroup, Math.max(1, Math.min(MAX_GROUPS, Math.ceil((pRows * v.dim) / WG))));
-          encodePasses(enc, passes);
+          encodePasses(enc, passes, querySet);
+          if (querySet !== undefined) enc.resolveQuerySet(querySet, 0, 2, stamps!, 0);
           if (M * width > 0) enc.copyBufferToBuffer(out, 0, o.buffer, 0, M * width * 4);
         });
-        // Sleep through most of the predicted work before waiting (pace.ts: polling takes cores from a CPU driver).
+        // The next wait sleeps through most of the predicted work before polling (pace.ts: polling takes cores from a CPU driver).
         const sleep = b.paced ? paceFor(pace, pairs) : 0;
-        if (sleep > 0) await delayUnless(sleep, ctx.lost);
-        await vec.wait();
-        observePace(pace, pairs, sleep, performance.now() - t0, undefined);
+        vec.expect(sleep, (ms, deviceMs) => observePace(pace, pairs, sleep, ms, deviceMs), stamps);
       },
-      dispose: () => buffers.release(),
+      dispose: () => {
+        buffers.release();
+        querySet?.destroy();
+      },
     };
   } catch (e) {
     buffers.release();

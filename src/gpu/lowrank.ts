@@ -143,7 +143,7 @@ export class GpuLowRank {
     this.projected = this.make(Math.max(32, 2 * this.k4 * cols * 16), USAGE.STORAGE | USAGE.COPY_SRC, 'F^T r');
     this.t = this.make(Math.max(16, 2 * this.k4 * cols * 16), USAGE.STORAGE | USAGE.COPY_DST, 't');
     this.params = this.make(256 * 64, USAGE.STORAGE | USAGE.COPY_DST, 'low-rank params');
-    vec.reserveReadback(2 * this.k4 * cols * 16);
+    vec.reserveReadback(2 * this.k4 * cols * 16 + 32);
   }
 
   /**
@@ -206,7 +206,7 @@ export class GpuLowRank {
     this.vec.ctx.device.queue.writeBuffer(this.params, 0, q);
     const groups = this.blocks.map((b, s) => [this.group(this.project, s, [b.buffer, r.buffer, this.partial]), b.kb4] as const);
     const sum = this.group(this.sum2, sumSlot, [this.partial, this.projected]);
-    this.vec.submit((enc) => {
+    this.vec.record((enc) => {
       groups.forEach(([g, kb4]) => this.vec.dispatch(enc, this.project, g, [Math.ceil(kb4 / WG), cols, this.chunks]));
       this.vec.dispatch(enc, this.sum2, sum, Math.max(1, Math.min(MAX_GROUPS, Math.ceil((cols * kp) / WG))));
     });

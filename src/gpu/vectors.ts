@@ -2,6 +2,7 @@
 import { BackendError } from '../errors.js';
 import { record } from '../stats.js';
 import { settle, USAGE } from './encode.js';
+import { delayUnless } from './pace.js';
 import type { GpuContext } from './device.js';
 
 /**
@@ -32,6 +33,8 @@ const MAX_GROUPS = 4096;
 const SLOT = 256;
 /** Parameter blocks per submission, so dots of at most this many pairs go in one readback. */
 const SLOTS = 8;
+/** Parameter blocks of the elementwise kernels recorded before one submission (more: it is submitted). */
+const RING_SLOTS = 32;
 
 /** The bits of 1.0f: kernels multiply by it so that the compiler (which may reassociate floats) keeps compensation terms. */
 export const ONE = 0x3f800000;
@@ -116,14 +119,23 @@ export function smallPipeline(ctx: GpuContext, source: string, label: string): P
   return p;
 }
 
+/** Recorded work expected to take long: how long to sleep before polling, where its timestamps go, whom to tell its time. */
+interface Expected {
+  readonly sleep: number;
+  /** Two resolved u64 timestamps (begin, end of its passes), read back with the next readback; absent without timestamp queries. */
+  readonly timestamps?: GPUBuffer;
+  readonly observe: (ms: number, deviceMs: number | undefined) => void;
+}
+
 /** Workgroups of an elementwise kernel over `len` values. */
 const groupsFor = (len: number): number => Math.max(1, Math.min(MAX_GROUPS, Math.ceil(len / WG)));
 
 /**
  * Vectors of one shape [n, cols] on one device, with the kernels that update them. Every buffer
- * is counted in stats() and destroyed by `free` or `dispose`. Work is submitted in order on the
- * device's queue; only `dots` and `toHost` wait for it (raced with the device's loss: a lost
- * device rejects them with its typed error).
+ * is counted in stats() and destroyed by `free` or `dispose`. Elementwise updates, copies and
+ * what callers `record` go into one command buffer (each with its own parameter block), submitted
+ * at the next readback: one submission and one wait per `dots`, raced with the device's loss (a
+ * lost device rejects with its typed error).
  */
 export class GpuVectors {
   /** Bytes read back from the device so far (dot partial sums, `toHost`, and what `readback` callers add). */
@@ -133,6 +145,13 @@ export class GpuVectors {
   private readonly own: GPUBuffer[] = [];
   private ownBytes = 0;
   private readonly params: GPUBuffer;
+  /** Parameter blocks of recorded elementwise kernels, and the next free one. */
+  private readonly ring: GPUBuffer;
+  private ringAt = 0;
+  /** Work recorded and not yet submitted. */
+  private pending: GPUCommandEncoder | undefined;
+  /** Recorded work expected to take long (a bound reduction): sleep through it before polling (pace.ts), then report the time. */
+  private expected: Expected | undefined;
   private readonly partials: GPUBuffer;
   private readonly sums: GPUBuffer;
   private staging: GPUBuffer;
@@ -150,9 +169,10 @@ export class GpuVectors {
     const limit = Math.min(ctx.device.limits.maxStorageBufferBindingSize, ctx.device.limits.maxBufferSize);
     if (this.bytes > limit) throw new BackendError(`WebGPU: a resident vector block [${n}, ${cols}] needs ${this.bytes} bytes, more than one storage binding (${limit})`);
     this.params = this.make(SLOT * SLOTS, USAGE.STORAGE | USAGE.COPY_DST, 'vector params');
+    this.ring = this.make(SLOT * RING_SLOTS, USAGE.STORAGE | USAGE.COPY_DST, 'update params');
     this.partials = this.make(SLOTS * cols * DOT_GROUPS * 4, USAGE.STORAGE, 'dot partials');
     this.sums = this.make(Math.max(16, SLOTS * cols * 4), USAGE.STORAGE | USAGE.COPY_SRC, 'dot sums');
-    this.staging = this.make(Math.max(SLOTS * cols * 4, 8), USAGE.MAP_READ | USAGE.COPY_DST, 'dot readback');
+    this.staging = this.make(SLOTS * cols * 4 + 32, USAGE.MAP_READ | USAGE.COPY_DST, 'dot readback'); // + timestamps
   }
 
   /** Vectors [n, cols] on the context's device (compiles the kernels on first use per device). */
@@ -207,7 +227,7 @@ export class GpuVectors {
   }
 
   copy(src: GpuVector, dst: GpuVector): void {
-    this.submit((enc) => enc.copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, this.n * this.cols * 4));
+    this.record((enc) => enc.copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, this.n * this.cols * 4));
   }
 
   /** y += a[c] x, column by column. */
@@ -227,13 +247,21 @@ export class GpuVectors {
     q[0] = len;
     q[1] = this.cols;
     new Float32Array(q.buffer, 8).set(s);
-    this.ctx.device.queue.writeBuffer(this.params, 0, q);
+    if ((2 + this.cols) * 4 > SLOT) throw new BackendError(`WebGPU: resident vectors of more than ${SLOT / 4 - 2} columns`);
+    // A block of its own until the recorded work is submitted (writes to the queue precede it).
+    if (this.ringAt === RING_SLOTS) this.flush();
+    const at = this.ringAt++ * SLOT;
+    this.ctx.device.queue.writeBuffer(this.ring, at, q);
     const pipe = this.pipes[kernel]!;
     const group = this.ctx.device.createBindGroup({
       layout: pipe.getBindGroupLayout(0),
-      entries: [this.paramBinding(0, q.byteLength), { binding: 1, resource: { buffer: x.buffer } }, { binding: 2, resource: { buffer: y.buffer } }],
+      entries: [
+        { binding: 0, resource: { buffer: this.ring, offset: at, size: Math.max(16, q.byteLength) } },
+        { binding: 1, resource: { buffer: x.buffer } },
+        { binding: 2, resource: { buffer: y.buffer } },
+      ],
     });
-    this.submit((enc) => this.dispatch(enc, pipe, group, groupsFor(len)));
+    this.record((enc) => this.dispatch(enc, pipe, group, groupsFor(len)));
   }
 
   /** Dot products per column of each pair, in float64 (partial sums of float32 products read back and added on the host). */
@@ -260,7 +288,8 @@ export class GpuVectors {
       }),
     );
     const sum = this.sumGroup(this.params, sumSlot, this.partials, this.sums);
-    this.submit((enc) => {
+    // Recorded: the readback below submits it (nothing rewrites `params` before).
+    this.record((enc) => {
       groups.forEach((g) => this.dispatch(enc, pipe, g, [Math.ceil(G / DOT_WG), cols]));
       this.dispatchSum(enc, sum, pairs.length * cols);
     });
@@ -304,22 +333,50 @@ export class GpuVectors {
     record.dispatch();
   }
 
-  /** Encodes and submits work, its validation and memory errors checked at the next wait. */
+  /**
+   * Records work into the pending command buffer (submitted with the next `submit`, `flush` or
+   * readback). Parameters it reads must not be rewritten before then: the elementwise kernels
+   * take blocks of their own; a caller with one parameter buffer submits instead.
+   */
+  record(encode: (enc: GPUCommandEncoder) => void): void {
+    if (this.disposed) throw new BackendError('WebGPU: resident vectors used after dispose');
+    encode((this.pending ??= this.ctx.device.createCommandEncoder()));
+  }
+
+  /** Records work and submits it with everything recorded before. */
   submit(encode: (enc: GPUCommandEncoder) => void): void {
+    this.record(encode);
+    this.flush();
+  }
+
+  /** Submits the recorded work, its validation and memory errors checked at the next wait. */
+  flush(): void {
+    const enc = this.pending;
+    if (enc === undefined) return;
+    this.pending = undefined;
+    this.ringAt = 0;
     const { device } = this.ctx;
     device.pushErrorScope('out-of-memory');
     device.pushErrorScope('validation');
     try {
-      const enc = device.createCommandEncoder();
-      encode(enc);
       device.queue.submit([enc.finish()]);
     } finally {
       for (let k = 0; k < 2; k++) this.scopes.push(device.popErrorScope().catch(() => null));
     }
   }
 
-  /** Waits for the work submitted so far (raced with the device's loss), failing on its errors. */
+  /**
+   * Says that the work recorded so far takes about `sleep` ms more than the rest: the next
+   * readback sleeps that long before polling, then reports the wall time and the device time
+   * between the two `timestamps` (read back with it: 16 bytes) to `observe`.
+   */
+  expect(sleep: number, observe: (ms: number, deviceMs: number | undefined) => void, timestamps?: GPUBuffer): void {
+    this.expected = { sleep, observe, timestamps };
+  }
+
+  /** Submits the recorded work and waits for it (raced with the device's loss), failing on its errors. */
   async wait(extra?: Promise<unknown>): Promise<void> {
+    this.flush();
     const scopes = this.scopes;
     this.scopes = [];
     await settle(
@@ -344,7 +401,10 @@ export class GpuVectors {
   }
 
   /** Copies byte ranges [buffer, offset, bytes] to the host (one mapping), counted in `readBytes`. */
-  async readback(ranges: readonly (readonly [GPUBuffer, number, number])[]): Promise<Float32Array[]> {
+  async readback(asked: readonly (readonly [GPUBuffer, number, number])[]): Promise<Float32Array[]> {
+    const expected = this.expected;
+    this.expected = undefined;
+    const ranges = expected?.timestamps === undefined ? asked : [...asked, [expected.timestamps, 0, 16] as const];
     const total = ranges.reduce((s, [, , b]) => s + b, 0);
     const mapBytes = Math.max(8, Math.ceil(total / 8) * 8);
     const small = mapBytes <= this.staging.size;
@@ -352,22 +412,30 @@ export class GpuVectors {
     if (!small) record.alloc(mapBytes);
     try {
       let at = 0;
-      this.submit((enc) => {
-        for (const [buf, off, bytes] of ranges) {
-          if (bytes > 0) enc.copyBufferToBuffer(buf, off, staging, at, bytes);
-          at += bytes;
-        }
+      // Timestamps go at a multiple of 8 bytes.
+      const offsets = ranges.map(([, , bytes], k) => {
+        if (k === asked.length) at = Math.ceil(at / 8) * 8;
+        const o = at;
+        at += bytes;
+        return o;
       });
+      this.record((enc) => ranges.forEach(([buf, off, bytes], k) => bytes > 0 && enc.copyBufferToBuffer(buf, off, staging, offsets[k]!, bytes)));
+      this.flush(); // the copies are submitted before the map is requested
+      const t0 = performance.now();
+      // Sleep through most of a long reduction before asking for the map: a pending WebGPU promise
+      // makes dawn.node poll with setImmediate, which takes cores from a CPU driver (pace.ts). A loss ends the nap.
+      if (expected !== undefined && expected.sleep > 0) await delayUnless(expected.sleep, this.ctx.lost);
       await this.wait(staging.mapAsync(USAGE.MAP_READ, 0, mapBytes));
       this.readBytes += total;
       const mapped = staging.getMappedRange(0, mapBytes);
-      at = 0;
-      const out = ranges.map(([, , bytes]) => {
-        const v = new Float32Array(mapped.slice(at, at + bytes));
-        at += bytes;
-        return v;
-      });
+      const out = asked.map(([, , bytes], k) => new Float32Array(mapped.slice(offsets[k]!, offsets[k]! + bytes)));
+      let deviceMs: number | undefined;
+      if (expected?.timestamps !== undefined) {
+        const [begin, end] = new BigUint64Array(mapped.slice(offsets[asked.length]!, offsets[asked.length]! + 16));
+        deviceMs = end! > begin! ? Number(end! - begin!) / 1e6 : undefined;
+      }
       staging.unmap();
+      expected?.observe(performance.now() - t0, deviceMs);
       return out;
     } finally {
       if (!small) {

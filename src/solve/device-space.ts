@@ -41,6 +41,7 @@ export async function deviceSpace(bound: BoundReduction, alpha: number, lowRank?
   const alphas = new Float64Array(cols).fill(alpha);
   let matvecMs = 0;
   let precondMs = 0;
+  let applied: number | undefined;
   const P = lr;
   return {
     cols,
@@ -59,12 +60,17 @@ export async function deviceSpace(bound: BoundReduction, alpha: number, lowRank?
     copy: (src, dst) => V.copy(src, dst),
     axpy: (y, a, x) => V.axpy(y, a, x),
     xpby: (x, b, y) => V.xpby(x, b, y),
-    dots: (pairs) => V.dots(pairs),
+    dots: async (pairs) => {
+      const out = await V.dots(pairs);
+      // An operator application runs with the readback that follows it (its p·Ap): timed together.
+      if (applied !== undefined) matvecMs += performance.now() - applied;
+      applied = undefined;
+      return out;
+    },
     apply: async (v, out) => {
-      const t0 = performance.now();
-      await bound.apply(v, out, V);
+      applied = performance.now();
+      bound.apply(v, out, V);
       if (alpha !== 0) V.axpy(out, alphas, v);
-      matvecMs += performance.now() - t0;
     },
     precond:
       P === undefined || lowRank === undefined

@@ -74,7 +74,7 @@ function register(): void {
           const p = Float64Array.from(Float32Array.from(uniform(r, N * cols, round === 0 ? 0 : -1, 1)));
           const P = dirs.fromHost(p);
           const O = outs.zeros();
-          await bound.apply(P, O, outs);
+          bound.apply(P, O, outs);
           const got = await outs.toHost(O);
           const insRun = [...ins];
           insRun[2] = Float32Array.from(p);
