@@ -139,7 +139,10 @@ export interface SolveInfo {
   readonly setupMs: number;
   readonly setupKernelMs: number;
   readonly setupHostMs: number;
-  /** Time in the kernel reductions of the iterations, in the preconditioner applications, in all (ms). */
+  /**
+   * Time in the kernel reductions of the iterations (resident: each with the p·Ap readback it
+   * is submitted with), in the preconditioner applications, in all (ms).
+   */
   readonly matvecMs: number;
   readonly precondMs: number;
   readonly totalMs: number;
