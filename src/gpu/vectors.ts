@@ -10,8 +10,8 @@ import type { GpuContext } from './device.js';
  * vectors): float32 storage buffers [n, cols] row-major, updated by small kernels with one
  * scalar per column (axpy, xpby), and dot products per column: partial sums (DOT_GROUPS per
  * column, no workgroup barrier) added by a second small pass, so one float per column and pair
- * is read back. Sizes and scalars
- * travel in a small storage buffer, so nothing recompiles when n or cols change.
+ * is read back. Sizes and scalars travel in small storage buffers, so nothing recompiles when n
+ * or cols change.
  */
 
 /** A block of `cols` vectors of length n on the device. */
@@ -21,7 +21,7 @@ export interface GpuVector {
 
 /** Invocations per workgroup of the vector kernels. */
 const WG = 256;
-/** Most partial sums of a dot product per column (one per invocation): what is read back. */
+/** Most partial sums of a dot product per column (one per invocation), added by the `sum` pass. */
 export const DOT_GROUPS = 256;
 /** Invocations per workgroup of the dot product. */
 const DOT_WG = 64;
@@ -264,7 +264,7 @@ export class GpuVectors {
     this.record((enc) => this.dispatch(enc, pipe, group, groupsFor(len)));
   }
 
-  /** Dot products per column of each pair, in float64 (partial sums of float32 products read back and added on the host). */
+  /** Dot products per column of each pair: compensated partial sums of float32 products, added on the device; one float per column and pair read back. */
   async dots(pairs: readonly (readonly [GpuVector, GpuVector])[]): Promise<Float64Array[]> {
     if (pairs.length > SLOTS - 1) throw new BackendError(`internal: at most ${SLOTS - 1} dot products per readback`);
     const { n, cols } = this;
