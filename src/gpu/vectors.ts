@@ -33,6 +33,8 @@ const MAX_GROUPS = 4096;
 const SLOT = 256;
 /** Parameter blocks per submission, so dots of at most this many pairs go in one readback. */
 const SLOTS = 8;
+/** Most columns of a resident block: an elementwise kernel's sizes and scalars fit one parameter block. */
+export const MAX_COLS = SLOT / 4 - 2;
 /** Parameter blocks of the elementwise kernels recorded before one submission (more: it is submitted). */
 const RING_SLOTS = 32;
 
@@ -168,6 +170,7 @@ export class GpuVectors {
     this.bytes = Math.max(4, n * cols * 4);
     const limit = Math.min(ctx.device.limits.maxStorageBufferBindingSize, ctx.device.limits.maxBufferSize);
     if (this.bytes > limit) throw new BackendError(`WebGPU: a resident vector block [${n}, ${cols}] needs ${this.bytes} bytes, more than one storage binding (${limit})`);
+    if (cols > MAX_COLS) throw new BackendError(`WebGPU: a resident vector block of ${cols} columns (at most ${MAX_COLS})`);
     this.params = this.make(SLOT * SLOTS, USAGE.STORAGE | USAGE.COPY_DST, 'vector params');
     this.ring = this.make(SLOT * RING_SLOTS, USAGE.STORAGE | USAGE.COPY_DST, 'update params');
     this.partials = this.make(SLOTS * cols * DOT_GROUPS * 4, USAGE.STORAGE, 'dot partials');
@@ -247,7 +250,6 @@ export class GpuVectors {
     q[0] = len;
     q[1] = this.cols;
     new Float32Array(q.buffer, 8).set(s);
-    if ((2 + this.cols) * 4 > SLOT) throw new BackendError(`WebGPU: resident vectors of more than ${SLOT / 4 - 2} columns`);
     // A block of its own until the recorded work is submitted (writes to the queue precede it).
     if (this.ringAt === RING_SLOTS) this.flush();
     const at = this.ringAt++ * SLOT;

@@ -6,7 +6,7 @@ import { bindReduction, type Binding } from '../scheduler/bind.js';
 import type { ReductionArguments } from '../scheduler/execute.js';
 import type { Dtype, Tensor } from '../tensor.js';
 import { GpuLowRank } from '../gpu/lowrank.js';
-import { GpuVectors, type GpuVector } from '../gpu/vectors.js';
+import { GpuVectors, MAX_COLS, type GpuVector } from '../gpu/vectors.js';
 import type { CgSpace } from './cg.js';
 import type { LowRankSolve } from './nystrom.js';
 
@@ -116,6 +116,7 @@ export async function residentSpace(q: ResidentRequest): Promise<DeviceSpace | u
   if (q.resident === false) return undefined;
   let binding: Binding;
   if (q.dtype === 'float64') binding = { why: 'the data is float64 (solved in float64 on the CPU backend)' };
+  else if (q.Dv > MAX_COLS) binding = { why: `b has ${q.Dv} columns, more than the ${MAX_COLS} a resident solve takes` };
   else {
     const args = [...q.vals];
     args[q.p] = { data: new Float32Array(q.n * q.Dv), shape: [q.n, q.Dv] };

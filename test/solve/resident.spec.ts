@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { BackendError, OptionError } from '../../src/errors.js';
 import { mkVar } from '../../src/graph/formula.js';
 import { loseDeviceForTesting, releaseDevice } from '../../src/gpu/device.js';
+import { MAX_COLS } from '../../src/gpu/vectors.js';
 import { op } from '../../src/ops/build.js';
 import { solveKernel, type KernelSolveOptions } from '../../src/solve/kernel-solve.js';
 import { stats } from '../../src/stats.js';
@@ -126,6 +127,22 @@ if (testBackend() === 'webgpu') {
     assert.is(stats().bytesAllocated, before, 'the failed solve freed its buffers');
     const next = await solve(600, 1, 25, { precond: 'nystrom' });
     assert.ok(next.info.resident && next.residual <= 1e-6, `next solve: residual ${next.residual}`);
+  });
+  test(`resident auto with more columns than a resident block takes stays on the host; true says why`, async () => {
+    const n = 200;
+    const Dv = MAX_COLS + 1;
+    const { x, b } = problem(n, Dv, 28);
+    const auto = await solve(n, Dv, 28, {});
+    assert.is(auto.info.resident, false);
+    const want = choleskySolve(gaussianMatrix(x, n, D, g, alpha), n, b, Dv);
+    assert.ok(relErr(auto.c.data, want) < 1e-3, `error ${relErr(auto.c.data, want)}`);
+    try {
+      await solve(n, Dv, 28, { resident: true });
+      assert.unreachable('should throw');
+    } catch (e) {
+      assert.instance(e, OptionError);
+      assert.match((e as Error).message, new RegExp(`b has ${Dv} columns`));
+    }
   });
 } else {
   test('on the CPU backend: resident true is an OptionError saying why; auto keeps the host path', async () => {
