@@ -17,6 +17,8 @@ import type { GpuContext } from './device.js';
 /** A block of `cols` vectors of length n on the device. */
 export interface GpuVector {
   readonly buffer: GPUBuffer;
+  /** The rounding errors `accumulate` kept (the value is buffer + lo), made by its first call. */
+  lo?: GPUBuffer;
 }
 
 /** Invocations per workgroup of the vector kernels. */
@@ -34,7 +36,7 @@ const SLOT = 256;
 /** Parameter blocks per submission, so dots of at most this many pairs go in one readback. */
 const SLOTS = 8;
 /** Most columns of a resident block: an elementwise kernel's sizes and scalars fit one parameter block. */
-export const MAX_COLS = SLOT / 4 - 2;
+export const MAX_COLS = SLOT / 4 - 3;
 /** Parameter blocks of the elementwise kernels recorded before one submission (more: it is submitted). */
 const RING_SLOTS = 32;
 
@@ -60,6 +62,22 @@ export const VECTOR_WGSL: Readonly<Record<string, string>> = {
 @compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
   let len = Q[0]; let cols = Q[1];
   for (var k = g.x; k < len; k += nw.x * ${WG}u) { Y[k] = X[k] + bitcast<f32>(Q[2u + k % cols]) * Y[k]; }
+}`,
+  // Y += a[c] X with Y's rounding errors added to YL (TwoSum), Q = [len, cols, 1.0 bits, a...]
+  axpyc: `${PARAMS}
+@group(0) @binding(1) var<storage, read> X: array<f32>;
+@group(0) @binding(2) var<storage, read_write> Y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> YL: array<f32>;
+@compute @workgroup_size(${WG}) fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
+  let len = Q[0]; let cols = Q[1]; let one = bitcast<f32>(Q[2]);
+  for (var k = g.x; k < len; k += nw.x * ${WG}u) {
+    let p = bitcast<f32>(Q[3u + k % cols]) * X[k];
+    let s = Y[k];
+    let t = (s + p) * one;
+    let bp = (t - s) * one;
+    YL[k] = YL[k] + ((s - (t - bp)) + (p - bp));
+    Y[k] = t;
+  }
 }`,
   // OUT[(slot cols + c) G + g] = sum over rows i = g (mod G) of A[i, c] B[i, c]; invocation (g, c), no barrier
   // (barriers are costly on a CPU driver); Q = [n, cols, G, slot, 1.0 bits].
@@ -216,19 +234,25 @@ export class GpuVectors {
     if (f.length > 0) this.ctx.device.queue.writeBuffer(v.buffer, 0, f.buffer, f.byteOffset, f.byteLength);
   }
 
-  /** The block's values, widened to float64. */
+  /** The block's values, widened to float64 (plus what `accumulate` kept). */
   async toHost(v: GpuVector): Promise<Float64Array> {
-    const out = await this.readback([[v.buffer, 0, this.n * this.cols * 4]]);
-    return Float64Array.from(out[0]!);
+    const bytes = this.n * this.cols * 4;
+    const [hi, lo] = await this.readback(v.lo === undefined ? [[v.buffer, 0, bytes]] : [[v.buffer, 0, bytes], [v.lo, 0, bytes]]);
+    const out = Float64Array.from(hi!);
+    if (lo !== undefined) for (let k = 0; k < out.length; k++) out[k]! += lo[k]!;
+    return out;
   }
 
   free(v: GpuVector): void {
-    if (this.live.delete(v.buffer)) {
-      v.buffer.destroy();
-      record.free(this.bytes);
+    for (const b of [v.buffer, v.lo]) {
+      if (b !== undefined && this.live.delete(b)) {
+        b.destroy();
+        record.free(this.bytes);
+      }
     }
   }
 
+  /** dst = src (the float32 values: what `accumulate` kept in src stays behind). */
   copy(src: GpuVector, dst: GpuVector): void {
     this.record((enc) => enc.copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, this.n * this.cols * 4));
   }
@@ -238,18 +262,30 @@ export class GpuVectors {
     this.elementwise('axpy', a, x, y);
   }
 
+  /**
+   * y += a[c] x keeping y's rounding errors in a second buffer (TwoSum), so that y sums many
+   * updates to about float64's precision: the solution of a resident CG (host CG keeps it in float64).
+   */
+  accumulate(y: GpuVector, a: Float64Array, x: GpuVector): void {
+    y.lo ??= this.zeros().buffer;
+    this.elementwise('axpyc', a, x, y);
+  }
+
   /** y = x + b[c] y, column by column. */
   xpby(x: GpuVector, b: Float64Array, y: GpuVector): void {
     this.elementwise('xpby', b, x, y);
   }
 
-  private elementwise(kernel: 'axpy' | 'xpby', s: Float64Array, x: GpuVector, y: GpuVector): void {
+  private elementwise(kernel: 'axpy' | 'xpby' | 'axpyc', s: Float64Array, x: GpuVector, y: GpuVector): void {
     const len = this.n * this.cols;
     if (len === 0) return;
-    const q = new Uint32Array(2 + this.cols);
+    // axpyc reads 1.0 before its scalars (see ONE).
+    const head = kernel === 'axpyc' ? 3 : 2;
+    const q = new Uint32Array(head + this.cols);
     q[0] = len;
     q[1] = this.cols;
-    new Float32Array(q.buffer, 8).set(s);
+    if (kernel === 'axpyc') q[2] = ONE;
+    new Float32Array(q.buffer, head * 4).set(s);
     // A block of its own until the recorded work is submitted (writes to the queue precede it).
     if (this.ringAt === RING_SLOTS) this.flush();
     const at = this.ringAt++ * SLOT;
@@ -261,6 +297,7 @@ export class GpuVectors {
         { binding: 0, resource: { buffer: this.ring, offset: at, size: Math.max(16, q.byteLength) } },
         { binding: 1, resource: { buffer: x.buffer } },
         { binding: 2, resource: { buffer: y.buffer } },
+        ...(kernel === 'axpyc' ? [{ binding: 3, resource: { buffer: y.lo! } }] : []),
       ],
     });
     this.record((enc) => this.dispatch(enc, pipe, group, groupsFor(len)));

@@ -75,6 +75,8 @@ export interface CgSpace<V> {
   axpy(y: V, a: Float64Array, x: V): void;
   /** y = x + b[c] y. */
   xpby(x: V, b: Float64Array, y: V): void;
+  /** x += a[c] p for the solution x, which a space may keep more precisely than its other vectors (default: axpy). */
+  readonly accumulate?: (x: V, a: Float64Array, p: V) => void;
   /** Per column dot products of each pair. */
   dots(pairs: readonly (readonly [V, V])[]): Promise<Float64Array[]>;
   /** out = A v (an operator computing in float32 may round v in place, see BlockOperator). */
@@ -193,7 +195,8 @@ export async function spaceConjugateGradient<V>(S: CgSpace<V>, b: Float64Array, 
         }
         step[c] = rz[c]! / pAp![c]!;
       }
-      S.axpy(x, step, p);
+      if (S.accumulate !== undefined) S.accumulate(x, step, p);
+      else S.axpy(x, step, p);
       S.axpy(r, step.map((a) => -a), Ap);
       [rr] = await S.dots([[r, r]]);
       residual = residualOf(rr!);

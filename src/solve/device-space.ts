@@ -60,6 +60,7 @@ export async function deviceSpace(bound: BoundReduction, alpha: number, lowRank?
     copy: (src, dst) => V.copy(src, dst),
     axpy: (y, a, x) => V.axpy(y, a, x),
     xpby: (x, b, y) => V.xpby(x, b, y),
+    accumulate: (x, a, p) => V.accumulate(x, a, p),
     dots: async (pairs) => {
       const out = await V.dots(pairs);
       // An operator application runs with the readback that follows it (its p·Ap): timed together.

@@ -90,6 +90,40 @@ function register(): void {
     });
   }
 
+  test('vectors: accumulate keeps the rounding errors of many updates (the solution of a resident CG)', async () => {
+    const n = 1000;
+    const cols = 2;
+    const before = stats().bytesAllocated;
+    const vec = await GpuVectors.create(await acquireDevice(), n, cols);
+    try {
+      const x = f32(n * cols, 0, 1);
+      const X = vec.fromHost(x);
+      const Y = vec.fromHost(new Float64Array(n * cols).fill(1));
+      const Z = vec.fromHost(new Float64Array(n * cols).fill(1));
+      const a = Float64Array.of(1e-3, -7e-4);
+      const want = new Float64Array(n * cols).fill(1);
+      for (let step = 0; step < 300; step++) {
+        vec.accumulate(Y, a, X);
+        vec.axpy(Z, a, X);
+        // The device multiplies in float32: a rounded, each product rounded once (1e-3 · 6e-8 at most, 300 times).
+        for (let k = 0; k < want.length; k++) want[k]! += Math.fround(Math.fround(a[k % cols]!) * x[k]!);
+      }
+      const y = await vec.toHost(Y);
+      const z = await vec.toHost(Z);
+      let errY = 0;
+      let errZ = 0;
+      for (let k = 0; k < want.length; k++) {
+        errY = Math.max(errY, Math.abs(y[k]! - want[k]!));
+        errZ = Math.max(errZ, Math.abs(z[k]! - want[k]!));
+      }
+      assert.ok(errY < 1e-9, `accumulate: max error ${errY}`);
+      assert.ok(errZ > 10 * errY, `plain float32 axpy drifts more: ${errZ} vs ${errY}`);
+    } finally {
+      vec.dispose();
+    }
+    assert.is(stats().bytesAllocated, before, 'every buffer freed, the kept errors too');
+  });
+
   test('vectors: a block larger than one storage binding is a BackendError naming its shape', async () => {
     const ctx = await acquireDevice();
     const n = Math.floor(ctx.device.limits.maxStorageBufferBindingSize / 4) + 1;
