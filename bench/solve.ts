@@ -18,12 +18,19 @@
  * average before and after each solve says how busy the (shared) machine was. A solve that runs
  * past --budget seconds (--budget-none for plain CG) is stopped and reported as such (iterations
  * and residual reached).
+ * Resident CG (issue 19): on WebGPU the default solve keeps the CG vectors on the device
+ * (option resident 'auto'); at each of --resident-sizes (default 5000,20000) the solve runs with
+ * resident: false (host float64 vectors) and resident: true side by side, alternated, --rounds
+ * times each (default 2; plain CG at n <= 5000 too, once each), and the `resident` table gives
+ * per-iteration time of both (total minus setup, over the iterations), bytes read back per
+ * iteration, and `residentSummary` the ratio host / resident of the median per-iteration times.
  * Then, at --compare n (default 2e4) on WebGPU: rank caps 256, 512 and 1024 with the stop rule off
  * (precondTol 0: the cap, or float32's noise floor, ends the search), and the three landmark rules
  * at a cap of 256 with the default stop.
  *
  * Prints a progress line for long solves (stderr), a table, and writes bench/results/solve.json.
  * Usage: npx tsx bench/solve.ts [--sizes 5000,20000,100000] [--cpu-sizes (default: --sizes)] [--backends webgpu,cpu] [--refine-max 20000] [--out solve]
+ *        [--resident-sizes 5000,20000|none] [--rounds 2]
  *        [--compare 20000|none] [--budget 1500] [--budget-none 300] [--tol 1e-6] [--no-dense] [--python python3]
  */
 import { execFileSync } from 'node:child_process';
@@ -52,6 +59,8 @@ const refineMax = Number(flag('refine-max') ?? 20000);
 const outName = flag('out') ?? 'solve';
 const compareAt = flag('compare') === 'none' ? null : Number(flag('compare') ?? 20000);
 const budgetS = Number(flag('budget') ?? 1500);
+const residentSizes = flag('resident-sizes') === 'none' ? [] : (flag('resident-sizes') ?? '5000,20000').split(',').map(Number);
+const rounds = Number(flag('rounds') ?? 2);
 const budgetNoneS = Number(flag('budget-none') ?? 300);
 const python = process.argv.includes('--no-dense') ? null : (flag('python') ?? 'python3');
 const denseJs = !process.argv.includes('--no-dense');
@@ -176,7 +185,9 @@ async function run(backend: BackendName, n: number, opts: KernelSolveOptions & {
       'precond s': sec(i.precondMs),
       'CG host s': sec(i.totalMs - i.setupMs - i.matvecMs - i.precondMs - i.refineMs),
       'total s': sec(i.totalMs),
-      's/iter': i.iterations > 0 ? +((i.totalMs - i.setupMs - i.refineMs) / 1000 / i.iterations).toFixed(2) : 0,
+      's/iter': i.iterations > 0 ? +((i.totalMs - i.setupMs - i.refineMs) / 1000 / i.iterations).toFixed(3) : 0,
+      resident: i.resident,
+      'readback KB/iter': i.iterations > 0 ? +(i.readbackBytes / 1e3 / i.iterations).toFixed(2) : 0,
       refine: i.refinements,
       'refine s': sec(i.refineMs),
       'rel. residual': +r.residual.toExponential(2),
@@ -205,6 +216,12 @@ async function run(backend: BackendName, n: number, opts: KernelSolveOptions & {
 
 const rows: Row[] = [];
 const comparison: Row[] = [];
+const resident: Row[] = [];
+const residentSummary: Row[] = [];
+const median = (v: readonly number[]): number => {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length % 2 === 1 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
 const denseRefs: Row[] = [];
 let adapter = 'none';
 for (const backend of backends) {
@@ -226,6 +243,29 @@ for (const backend of backends) {
     if (backend === 'webgpu' && n <= refineMax) rows.push(await run(backend, n, { refine: 1, label: 'refine 1' }, ref, true));
     if (n <= 5000) rows.push(await run(backend, n, { precond: 'none' }, ref, true));
   }
+  if (backend === 'webgpu') {
+    for (const n of residentSizes) {
+      const { x, b } = problem(n);
+      const ref = dense(n, x, b);
+      // The preconditioned solve (a few iterations); at n <= 5000 also plain CG (hundreds: per-iteration time with little noise), one round.
+      for (const precond of n <= 5000 ? (['nystrom', 'none'] as const) : (['nystrom'] as const)) {
+        const perIter: Record<string, number[]> = { host: [], resident: [] };
+        for (let round = 0; round < (precond === 'none' ? 1 : rounds); round++) {
+          // Alternated, host first in even rounds and resident first in odd ones: load drifts hit both.
+          const order = round % 2 === 0 ? [false, true] : [true, false];
+          for (const on of order) {
+            const row = await run(backend, n, { precond, resident: on, label: `${precond} ${on ? 'resident' : 'host vectors'}` }, ref, false);
+            row.round = round;
+            resident.push(row);
+            if (typeof row['s/iter'] === 'number' && row['s/iter'] > 0) perIter[on ? 'resident' : 'host']!.push(row['s/iter']);
+          }
+        }
+        const h = median(perIter.host!);
+        const r = median(perIter.resident!);
+        residentSummary.push({ n, precond, runs: perIter.host!.length, 'host s/iter (median)': +h.toFixed(4), 'resident s/iter (median)': +r.toFixed(4), 'host / resident': +(h / r).toFixed(2) });
+      }
+    }
+  }
   if (backend === 'webgpu' && compareAt !== null) {
     const { x, b } = problem(compareAt);
     const ref = dense(compareAt, x, b);
@@ -236,11 +276,13 @@ for (const backend of backends) {
 }
 console.table(rows);
 if (comparison.length > 0) console.table(comparison);
+if (resident.length > 0) console.table(resident);
+if (residentSummary.length > 0) console.table(residentSummary);
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, adapter };
 writeFileSync(
   new URL(`./results/${outName}.json`, import.meta.url),
-  JSON.stringify({ date: new Date().toISOString(), machine, D, Dv, sigma: 0.1, alpha, tol, budget_s: budgetS, budget_none_s: budgetNoneS, rows, comparison, dense: denseRefs }, null, 2),
+  JSON.stringify({ date: new Date().toISOString(), machine, D, Dv, sigma: 0.1, alpha, tol, budget_s: budgetS, budget_none_s: budgetNoneS, rows, comparison, resident, residentSummary, dense: denseRefs }, null, 2),
 );
 console.log(`wrote bench/results/${outName}.json`);
 if (overBound > 0) {

@@ -24,6 +24,8 @@ const COMMANDS: Readonly<Record<string, string>> = {
   batch: 'npx tsx bench/batch.ts',
   solve: 'npx tsx bench/solve.ts',
   'solve-webgpu': 'npx tsx bench/solve.ts --sizes 20000,100000 --backends webgpu --compare none --out solve-webgpu',
+  'solve-resident': 'npx tsx bench/solve.ts --sizes 5000,20000 --backends webgpu --compare none --out solve-resident',
+  'solve-resident-1e5': 'npx tsx bench/solve.ts --sizes 100000 --backends webgpu --compare none --resident-sizes none --no-dense --out solve-resident-1e5',
   'streaming-cpu': 'npm run bench:streaming',
   'streaming-webgpu': 'npm run bench:streaming -- --backend webgpu',
   'block-sparse': 'npx tsx bench/block-sparse.ts',

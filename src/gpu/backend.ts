@@ -21,22 +21,20 @@ import {
   type KernelShape,
   type RenderedWgsl,
 } from './codegen.js';
+import { BufferSet, COMPUTE, encodePasses, errText, schedulePasses, settle, sliceBinding, USAGE, type Pipeline } from './encode.js';
+import { bindReduction, boundInputs, unbindable, type BoundReduction } from './bound.js';
 import { acquireDevice, isDeviceLost, type GpuContext } from './device.js';
 import { wgslDialect } from './dialect.js';
 import { PACKED_NAME, packLayout, packRows } from './pack.js';
-import { packBatch, type PackedBatch } from './batch-pack.js';
+import { batchSchedule, fitsOneDispatch, packBatch, type PackedBatch } from './batch-pack.js';
 import { DEFAULT_WORKGROUP_STORAGE, profileFromEnv, pinnedShape, profileShape, shapeCandidates, splitShapeOf, type GpuProfile, type GpuProfileChoice } from './profile.js';
 import { autotunes, cornerOf, noteShape, timeCandidates, tuneSize } from './tuner.js';
-import { schedule, type Dispatch, type Schedule } from './schedule.js';
-import { delayUnless, isNode, observePace, paceFor, type PaceState } from './pace.js';
+import { defaultParallelism, MIN_BLOCK, schedule, type Schedule } from './schedule.js';
+import { delayUnless, isNode, observePace, paceFor } from './pace.js';
 
 /** Output arrays of one reduction, one per reduction output (values float32, indices int32). */
 export type KernelOutputs = (Float32Array | Int32Array)[];
 
-// WebGPU flag values (fixed by the spec). Written out because in Node the `GPUBufferUsage`
-// namespace objects live in the `webgpu` package's `globals`, not on globalThis.
-const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80, QUERY_RESOLVE: 0x200 } as const;
-const COMPUTE = 0x4;
 
 export interface GpuBackendOptions {
   /** Kernel shape per plan (rows per invocation, workgroup size); default: `defaultShape`. */
@@ -73,30 +71,10 @@ export interface GpuBackendOptions {
   readonly pin?: KernelShape;
 }
 
-interface Pipeline {
-  readonly rendered: RenderedWgsl;
-  readonly pipeline: GPUComputePipeline;
-  readonly layout: GPUBindGroupLayout;
-  /** Pacing of waits (see pace.ts), per pipeline. */
-  readonly pace: PaceState;
-}
 
 /** What a category's packed buffer holds, for error messages. */
 const CAT_WORDS: Readonly<Record<Cat, string>> = { [Cat.i]: 'i-variables', [Cat.j]: 'j-variables', [Cat.param]: 'parameters' };
 
-const errText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
-
-/** Shortest block of the reduced axis a split makes on its own: each block costs a state store and a merge. */
-const MIN_BLOCK = 512;
-
-/**
- * Invocations an adapter needs in flight. A CPU driver (lavapipe) runs a workgroup on one core,
- * its invocations in SIMD lanes (8 at 256 bits): 8 workgroups of 16 per core keep it busy and
- * balanced (other work on the host makes the cores uneven). A GPU needs tens of thousands.
- */
-export function defaultParallelism(ctx: Pick<GpuContext, 'software' | 'cores'>): number {
-  return ctx.software ? ctx.cores * 16 * 8 : 1 << 15;
-}
 
 /**
  * WebGPU backend: one WGSL compute shader per plan structure and kernel shape, cached per device;
@@ -179,9 +157,8 @@ export class GpuBackend {
       full,
       partial: this.splitShapeFor(plan, M, full),
       merge: MERGE_SHAPE,
-      bindBytes: Math.min(ctx.limits.maxStorageBufferBindingSize, this.opts.maxBindingBytes ?? Infinity),
+      ...this.dispatchLimits(ctx.limits),
       unit: Math.max(1, ctx.limits.minStorageBufferOffsetAlignment / 4),
-      maxGroups: Math.min(ctx.limits.maxComputeWorkgroupsPerDimension, this.opts.maxWorkgroupsPerDispatch ?? Infinity),
       parallelism: this.opts.parallelism ?? defaultParallelism(ctx),
       minBlock: MIN_BLOCK,
       split: this.opts.split ?? 'auto',
@@ -221,7 +198,7 @@ export class GpuBackend {
     const outs: KernelOutputs = plan.outputs.map((o) => (o.int ? new Int32Array(count * M * o.width) : new Float32Array(count * M * o.width)));
     if (M === 0 || count === 0) return outs;
     const ctx = await acquireDevice();
-    if (batch !== undefined && !this.fitsOneDispatch(plan, M, N, batch, ctx)) {
+    if (batch !== undefined && !fitsOneDispatch(plan, M, N, batch, this.shapeFor(plan, ctx), this.dispatchLimits(ctx.device.limits))) {
       // float32 plans only here: the batches come back as float32 values and int32 indices.
       return eachBatch(plan.vars, plan.outputs, ins, M, N, batch, (views) => this.run(plan, views, M, N)) as Promise<KernelOutputs>;
     }
@@ -249,6 +226,25 @@ export class GpuBackend {
     const full = ranges === undefined && batch === undefined ? await this.chooseShape(ctx, plan, inputs, M, N) : this.shapeFor(plan, ctx);
     const many = batch === undefined || packed === undefined ? undefined : { batch, packed };
     return (await this.execute(ctx, plan, inputs, M, N, full, this.opts.pace ?? isNode, ranges, many)).outs;
+  }
+
+  /**
+   * Binds a reduction to the device for many applications to a direction (a resident solve, see
+   * bound.ts): variable `pVar`'s data is replaced at each `apply` by a device vector. Uses the
+   * schedule and pipelines a `run` of these sizes would.
+   */
+  async bind(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number, pVar: number): Promise<BoundReduction> {
+    const why = unbindable(plan, pVar);
+    if (why !== undefined) throw new BackendError(`WebGPU: cannot bind this reduction: ${why}`);
+    const inputs = boundInputs(plan, ins, M, N, pVar);
+    const ctx = await acquireDevice();
+    const full = await this.chooseShape(ctx, plan, inputs, M, N);
+    const sched = this.scheduleFor(plan, M, N, { ...ctx, limits: ctx.device.limits }, full);
+    const pipes =
+      sched.split === null
+        ? [await this.pipeline(ctx, plan, 'full', full)]
+        : await Promise.all([this.pipeline(ctx, plan, 'partial', this.splitShapeFor(plan, M, full)), this.pipeline(ctx, plan, 'merge', MERGE_SHAPE)]);
+    return bindReduction({ ctx, plan, inputs, M, N, pVar, sched, pipes, paced: this.opts.pace ?? isNode });
   }
 
   /**
@@ -288,6 +284,14 @@ export class GpuBackend {
     return tuning;
   }
 
+  /** Workgroups per dispatch and bytes per binding on a device under this backend's options. */
+  private dispatchLimits(limits: Pick<GPUSupportedLimits, 'maxComputeWorkgroupsPerDimension' | 'maxStorageBufferBindingSize'>): { maxGroups: number; bindBytes: number } {
+    return {
+      maxGroups: Math.min(limits.maxComputeWorkgroupsPerDimension, this.opts.maxWorkgroupsPerDispatch ?? Infinity),
+      bindBytes: Math.min(limits.maxStorageBufferBindingSize, this.opts.maxBindingBytes ?? Infinity),
+    };
+  }
+
   /** Clears the device-bound caches when the device changed. */
   private checkGeneration(ctx: GpuContext): void {
     if (ctx.generation !== this.cacheGeneration) {
@@ -324,10 +328,9 @@ export class GpuBackend {
             jStride: layout.find((c) => c.cat === Cat.j)?.stride ?? 0,
             outWidths: plan.outputs.map((o) => o.width),
             shape: full,
-            bindBytes: Math.min(limits.maxStorageBufferBindingSize, this.opts.maxBindingBytes ?? Infinity),
-            maxGroups: Math.min(limits.maxComputeWorkgroupsPerDimension, this.opts.maxWorkgroupsPerDispatch ?? Infinity),
+            ...this.dispatchLimits(limits),
           });
-    const sched = ranged?.schedule ?? (many === undefined ? this.scheduleFor(plan, M, N, { ...ctx, limits }, full) : this.batchSchedule(M, N, many.batch, many.packed.uniform, full));
+    const sched = ranged?.schedule ?? (many === undefined ? this.scheduleFor(plan, M, N, { ...ctx, limits }, full) : batchSchedule(M, N, many.batch, many.packed.uniform, full));
     const split = sched.split;
     const pipes =
       split === null
@@ -354,16 +357,9 @@ export class GpuBackend {
     if (timed) stagingBytes += 16;
     tooBig('the readback buffer', stagingBytes);
 
-    const buffers: GPUBuffer[] = [];
+    const buffers = new BufferSet(device);
     const querySets: GPUQuerySet[] = [];
-    let bytes = 0;
-    const make = (size: number, usage: number, label: string): GPUBuffer => {
-      const b = device.createBuffer({ size, usage, label });
-      buffers.push(b);
-      bytes += size;
-      record.alloc(size);
-      return b;
-    };
+    const make = (size: number, usage: number, label: string): GPUBuffer => buffers.make(size, usage, label);
     // Error scopes are a per-device stack: everything between push and pop below is synchronous,
     // so concurrent calls cannot interleave their scopes.
     device.pushErrorScope('out-of-memory');
@@ -384,65 +380,14 @@ export class GpuBackend {
       const rangesBuf = ranged === undefined ? undefined : make(Math.max(4, ranged.table.byteLength), USAGE.STORAGE | USAGE.COPY_DST, 'RG');
       if (ranged !== undefined && ranged.table.length > 0) device.queue.writeBuffer(rangesBuf!, 0, ranged.table);
 
-      // Every dispatch's uniform in one buffer, at the device's uniform offset alignment.
-      const all = [...sched.pass1.map((d) => [pipes[0]!, d] as const), ...sched.pass2.map((d) => [pipes[1]!, d] as const)];
-      const stride = Math.ceil(Math.max(...all.map(([p]) => p.rendered.uniformBytes)) / limits.minUniformBufferOffsetAlignment) * limits.minUniformBufferOffsetAlignment;
-      const uniformBuf = make(stride * all.length, USAGE.UNIFORM | USAGE.COPY_DST, 'P');
-      const words = new Uint32Array((stride / 4) * all.length);
-      all.forEach(([, d], k) => words.set(d.uniform, (k * stride) / 4));
-      device.queue.writeBuffer(uniformBuf, 0, words);
-
-      /** The bound range of binding `b` for dispatch `d`: slices of the kept rows and reduced terms it covers. */
-      const resource = (b: Binding, d: Dispatch): GPUBufferBinding => {
-        const range = (buffer: GPUBuffer, first: number, count: number, per: number): GPUBufferBinding =>
-          count * per === 0 ? { buffer } : { buffer, offset: first * per * 4, size: count * per * 4 };
-        const [rb, re] = d.rows;
-        // A batched dispatch reads each buffer at its batches' rows: it binds them whole.
-        if (many !== undefined) return { buffer: b.kind === 'out' ? outBufs[b.index]! : b.kind === 'packed' ? packedBufs.get(b.cat)! : b.kind === 'ranges' ? rangesBuf! : stateBuf! };
-        if (b.kind === 'out') return range(outBufs[b.index]!, rb, re - rb, plan.outputs[b.index]!.width);
-        if (b.kind === 'state') return range(stateBuf!, rb, re - rb, split!.B * W);
-        if (b.kind === 'ranges') return { buffer: rangesBuf! };
-        const buffer = packedBufs.get(b.cat)!;
-        const stride = layout.find((c) => c.cat === b.cat)!.stride;
-        if (b.cat === Cat.i) return range(buffer, rb, re - rb, stride);
-        if (b.cat === Cat.j) return range(buffer, d.terms[0], d.terms[1] - d.terms[0], stride);
-        return { buffer };
-      };
-
+      // A batched dispatch reads each buffer at its batches' rows: it binds them whole.
+      const whole = (b: Binding): GPUBufferBinding => ({ buffer: b.kind === 'out' ? outBufs[b.index]! : b.kind === 'packed' ? packedBufs.get(b.cat)! : b.kind === 'ranges' ? rangesBuf! : stateBuf! });
+      const resource = many !== undefined ? whole : sliceBinding(plan, layout, W, split, { packed: packedBufs, outs: outBufs, state: stateBuf, ranges: rangesBuf });
       const encoder = device.createCommandEncoder();
       // Timestamps of the passes (when the device has them) time the kernels themselves, for pacing.
       const querySet = timed ? device.createQuerySet({ type: 'timestamp', count: 2 }) : undefined;
       if (querySet !== undefined) querySets.push(querySet);
-      const passes = split === null ? [sched.pass1] : [sched.pass1, sched.pass2];
-      let slot = 0;
-      passes.forEach((dispatches, p) => {
-        const writes: GPUComputePassTimestampWrites | undefined =
-          querySet === undefined
-            ? undefined
-            : {
-                querySet,
-                ...(p === 0 ? { beginningOfPassWriteIndex: 0 } : {}),
-                ...(p === passes.length - 1 ? { endOfPassWriteIndex: 1 } : {}),
-              };
-        const pass = encoder.beginComputePass(writes === undefined ? {} : { timestampWrites: writes });
-        const pipe = pipes[p]!;
-        pass.setPipeline(pipe.pipeline);
-        for (const d of dispatches) {
-          const group = device.createBindGroup({
-            layout: pipe.layout,
-            entries: [
-              { binding: 0, resource: { buffer: uniformBuf, offset: slot * stride, size: pipe.rendered.uniformBytes } },
-              ...pipe.rendered.bindings.map((b, k) => ({ binding: k + 1, resource: resource(b, d) })),
-            ],
-          });
-          slot++;
-          pass.setBindGroup(0, group);
-          if (typeof d.groups === 'number') pass.dispatchWorkgroups(d.groups);
-          else pass.dispatchWorkgroups(d.groups[0], d.groups[1]);
-          record.dispatch();
-        }
-        pass.end();
-      });
+      encodePasses(encoder, schedulePasses(device, sched, pipes, buffers, resource), querySet);
       if (querySet !== undefined) {
         const resolved = make(16, USAGE.QUERY_RESOLVE | USAGE.COPY_SRC, 'timestamps');
         encoder.resolveQuerySet(querySet, 0, 2, resolved, 0);
@@ -483,33 +428,12 @@ export class GpuBackend {
         device.popErrorScope().catch(() => undefined);
         device.popErrorScope().catch(() => undefined);
       }
-      for (const b of buffers) b.destroy();
+      buffers.release();
       for (const q of querySets) q.destroy();
-      record.free(bytes);
     }
   }
 
   /** The cached pipeline of one of a plan's kernels on this device, compiled on a miss (counted in stats()). Keyed by structure, never by sizes. */
-  /** Whether a batch runs as one dispatch: workgroups in x (rows) and y (batches), and each buffer within one binding. */
-  private fitsOneDispatch(plan: KernelPlan, M: number, N: number, batch: BatchRun, ctx: GpuContext): boolean {
-    const limits = ctx.device.limits;
-    const shape = this.shapeFor(plan, ctx);
-    const groups = Math.ceil(M / (shape.rowsPerThread * shape.workgroupSize));
-    const maxGroups = Math.min(limits.maxComputeWorkgroupsPerDimension, this.opts.maxWorkgroupsPerDispatch ?? Infinity);
-    const bind = Math.min(limits.maxStorageBufferBindingSize, this.opts.maxBindingBytes ?? Infinity);
-    const rows = (cat: Cat): number => (cat === Cat.i ? M : cat === Cat.j ? N : 1);
-    // Upper bound of a packed buffer: every batch its own block.
-    const packedFits = packLayout(plan).every((c) => batch.count * rows(c.cat) * c.stride * 4 <= bind);
-    const outFits = plan.outputs.every((o) => batch.count * M * o.width * 4 <= bind);
-    return groups <= maxGroups && batch.count <= maxGroups && packedFits && outFits;
-  }
-
-  /** The one dispatch of a batch: workgroups over the rows in x, batches in y. */
-  private batchSchedule(M: number, N: number, batch: BatchRun, uniform: readonly number[], shape: KernelShape): Schedule {
-    const groups = Math.ceil(M / (shape.rowsPerThread * shape.workgroupSize));
-    return { split: null, pass1: [{ rows: [0, M], terms: [0, N], uniform: [M, N, 0, 0, ...uniform], groups: [groups, batch.count] }], pass2: [] };
-  }
-
   private pipeline(ctx: GpuContext, plan: KernelPlan, kind: KernelKind | 'batched', shape: KernelShape): Promise<Pipeline> {
     this.checkGeneration(ctx);
     const key = `${plan.key}|${kind}|wg=${shape.workgroupSize}|rows=${shape.rowsPerThread}|tile=${shape.tileRows ?? 0}`;
@@ -568,23 +492,4 @@ export class GpuBackend {
     });
     return { rendered, pipeline: outcome, layout, pace: {} };
   }
-}
-
-/**
- * Awaits device work, but fails with the device-lost error as soon as the device is lost
- * (a lost device may never settle its pending promises). Other failures become BackendErrors.
- */
-async function settle<T>(ctx: GpuContext, work: Promise<T>): Promise<T> {
-  type Outcome = { ok: true; value: T } | { ok: false; error: unknown };
-  const done: Promise<Outcome> = work.then(
-    (value) => ({ ok: true, value }),
-    (error: unknown) => ({ ok: false, error }),
-  );
-  const lost: Promise<Outcome> = ctx.lost.then((error) => ({ ok: false, error }));
-  const r = await Promise.race([done, lost]);
-  if (r.ok) return r.value;
-  if (r.error instanceof BackendError) throw r.error;
-  // Work that failed because the device went away reports the loss, not the symptom.
-  const lostNow = await Promise.race([ctx.lost, Promise.resolve(undefined)]);
-  throw lostNow ?? new BackendError(`WebGPU: ${errText(r.error)}`);
 }

@@ -1,6 +1,9 @@
 import { Cat } from '../graph/formula.js';
 import type { BatchRun } from '../kernel/batch.js';
-import { packRows, type PackedCategory } from './pack.js';
+import type { KernelPlan } from '../kernel/plan.js';
+import type { KernelShape } from './codegen.js';
+import { packLayout, packRows, type PackedCategory } from './pack.js';
+import type { Schedule } from './schedule.js';
 
 /** Batch axes a batched WGSL kernel decodes from its workgroup's y (more are run batch by batch). */
 export const BATCH_RANK = 4;
@@ -85,4 +88,20 @@ export function packBatch(layout: readonly PackedCategory[], inputs: ReadonlyMap
       ...padded(strides[Cat.param].length === rank ? strides[Cat.param] : new Array<number>(rank).fill(0), 0),
     ],
   };
+}
+
+/** Whether a batch runs as one dispatch: workgroups in x (rows) and y (batches), and each buffer within one binding. */
+export function fitsOneDispatch(plan: KernelPlan, M: number, N: number, batch: BatchRun, shape: KernelShape, lim: { maxGroups: number; bindBytes: number }): boolean {
+  const groups = Math.ceil(M / (shape.rowsPerThread * shape.workgroupSize));
+  const rows = (cat: Cat): number => (cat === Cat.i ? M : cat === Cat.j ? N : 1);
+  // Upper bound of a packed buffer: every batch its own block.
+  const packedFits = packLayout(plan).every((c) => batch.count * rows(c.cat) * c.stride * 4 <= lim.bindBytes);
+  const outFits = plan.outputs.every((o) => batch.count * M * o.width * 4 <= lim.bindBytes);
+  return groups <= lim.maxGroups && batch.count <= lim.maxGroups && packedFits && outFits;
+}
+
+/** The one dispatch of a batch: workgroups over the rows in x, batches in y. */
+export function batchSchedule(M: number, N: number, batch: BatchRun, uniform: readonly number[], shape: KernelShape): Schedule {
+  const groups = Math.ceil(M / (shape.rowsPerThread * shape.workgroupSize));
+  return { split: null, pass1: [{ rows: [0, M], terms: [0, N], uniform: [M, N, 0, 0, ...uniform], groups: [groups, batch.count] }], pass2: [] };
 }

@@ -1,5 +1,6 @@
 import { BackendError } from '../errors.js';
 import type { KernelShape } from './codegen.js';
+import type { GpuContext } from './device.js';
 
 /**
  * How a reduction of M kept rows over N reduced terms is laid out on the device: whether the
@@ -142,4 +143,16 @@ export function schedule(s: ScheduleInput): Schedule {
     }
   }
   return { split, pass1, pass2 };
+}
+
+/** Shortest block of the reduced axis a split makes on its own: each block costs a state store and a merge. */
+export const MIN_BLOCK = 512;
+
+/**
+ * Invocations an adapter needs in flight. A CPU driver (lavapipe) runs a workgroup on one core,
+ * its invocations in SIMD lanes (8 at 256 bits): 8 workgroups of 16 per core keep it busy and
+ * balanced (other work on the host makes the cores uneven). A GPU needs tens of thousands.
+ */
+export function defaultParallelism(ctx: Pick<GpuContext, 'software' | 'cores'>): number {
+  return ctx.software ? ctx.cores * 16 * 8 : 1 << 15;
 }

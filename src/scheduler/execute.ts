@@ -79,7 +79,7 @@ export interface ExecuteOptions {
 }
 
 /** A reduction checked and ready to run: its plan, its inputs by variable index, its extents. */
-interface Prepared {
+export interface Prepared {
   readonly plan: KernelPlan;
   /** Data of variable v of the plan (the literal parameter at `literal`, float64 on the CPU). */
   readonly ins: (Float32Array | Float64Array | undefined)[];
@@ -100,7 +100,7 @@ interface Prepared {
  * Checks a reduction's arguments and plans it: everything `executeReduction` throws before it
  * runs a kernel (dimension errors naming the culprit, K larger than the reduced extent...).
  */
-async function prepareReduction(formula: Formula, opts: ReductionSpec & ExecuteOptions, args: readonly (TensorLike | undefined)[], info: ReductionArguments): Promise<Prepared> {
+export async function prepareReduction(formula: Formula, opts: ReductionSpec & ExecuteOptions, args: readonly (TensorLike | undefined)[], info: ReductionArguments): Promise<Prepared> {
   // Literals become data of one parameter variable, so new constants reuse the compiled kernel.
   const lifted = liftLiterals(formula, opts.weight ?? null);
   const spec = { ...opts, weight: lifted.g };

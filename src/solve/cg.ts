@@ -58,6 +58,34 @@ export class SolveError extends KernelflowError {
   }
 }
 
+/**
+ * Where the vectors of a conjugate gradient live and how they are updated (issue 19), so that CG
+ * is written once: float64 arrays on the host ({@link hostSpace}) or float32 buffers on the
+ * device (solve/device-space.ts). Vectors are blocks [n, cols] of independent columns; scalars
+ * are per column, in float64; `dots` is where the host waits for the device.
+ */
+export interface CgSpace<V> {
+  readonly cols: number;
+  zeros(): V;
+  fromHost(h: Float64Array): V;
+  toHost(v: V): Promise<Float64Array>;
+  /** dst = src. */
+  copy(src: V, dst: V): void;
+  /** y += a[c] x. */
+  axpy(y: V, a: Float64Array, x: V): void;
+  /** y = x + b[c] y. */
+  xpby(x: V, b: Float64Array, y: V): void;
+  /** x += a[c] p for the solution x, which a space may keep more precisely than its other vectors (default: axpy). */
+  readonly accumulate?: (x: V, a: Float64Array, p: V) => void;
+  /** Per column dot products of each pair. */
+  dots(pairs: readonly (readonly [V, V])[]): Promise<Float64Array[]>;
+  /** out = A v (an operator computing in float32 may round v in place, see BlockOperator). */
+  apply(v: V, out: V): Promise<void>;
+  /** z = P^-1 r (z is never r). */
+  readonly precond?: (r: V, z: V) => Promise<void>;
+  free(v: V): void;
+}
+
 function colNorms(v: Float64Array, cols: number): Float64Array {
   const s = new Float64Array(cols);
   for (let k = 0; k < v.length; k++) s[k % cols]! += v[k]! * v[k]!;
@@ -68,6 +96,27 @@ function colDots(a: Float64Array, b: Float64Array, cols: number): Float64Array {
   const s = new Float64Array(cols);
   for (let k = 0; k < a.length; k++) s[k % cols]! += a[k]! * b[k]!;
   return s;
+}
+
+/** The host space: float64 vectors [n, cols], the operator and the preconditioner as host functions. */
+export function hostSpace(n: number, cols: number, A: BlockOperator, precond?: (r: Float64Array) => Float64Array): CgSpace<Float64Array> {
+  return {
+    cols,
+    zeros: () => new Float64Array(n * cols),
+    fromHost: (h) => Float64Array.from(h),
+    toHost: async (v) => v,
+    copy: (src, dst) => dst.set(src),
+    axpy: (y, a, x) => {
+      for (let k = 0; k < y.length; k++) y[k]! += a[k % cols]! * x[k]!;
+    },
+    xpby: (x, b, y) => {
+      for (let k = 0; k < y.length; k++) y[k] = x[k]! + b[k % cols]! * y[k]!;
+    },
+    dots: async (pairs) => pairs.map(([a, b]) => colDots(a, b, cols)),
+    apply: async (v, out) => out.set(await A(v)),
+    precond: precond === undefined ? undefined : async (r, z) => z.set(precond(r)),
+    free: () => undefined,
+  };
 }
 
 /** r·z must be positive where r is not zero: otherwise the preconditioner (or the operator it approximates) is not positive definite. */
@@ -88,62 +137,85 @@ function checkCurvature(rz: Float64Array, iter: number, residual: number): void 
  * independent systems sharing each operator application (one fused reduction per step).
  * Vectors are float64 on the host; the operator may compute in float32.
  */
-export async function conjugateGradient(A: BlockOperator, b: Float64Array, cols: number, opts: CgOptions): Promise<CgResult> {
+export function conjugateGradient(A: BlockOperator, b: Float64Array, cols: number, opts: CgOptions): Promise<CgResult> {
+  const { precond, ...rest } = opts;
+  return spaceConjugateGradient(hostSpace(b.length / cols, cols, A, precond), b, rest);
+}
+
+/**
+ * Conjugate gradient in a vector space (host or device): b and the warm start come from the
+ * host, the solution goes back to it; per iteration the space applies the operator and the
+ * preconditioner and reads back per-column dot products. Every vector it made is freed.
+ */
+export async function spaceConjugateGradient<V>(S: CgSpace<V>, b: Float64Array, opts: Omit<CgOptions, 'precond'>): Promise<CgResult> {
+  const cols = S.cols;
   const n = b.length / cols;
-  const x = opts.x0 !== undefined ? Float64Array.from(opts.x0) : new Float64Array(b.length);
-  const bNorm = colNorms(b, cols).map((v) => (v === 0 ? 1 : v));
-  const r = Float64Array.from(b);
-  if (opts.x0 !== undefined) {
-    const Ax = await A(x);
-    for (let k = 0; k < r.length; k++) r[k]! -= Ax[k]!;
-  }
-  const residualOf = (): number => Math.max(...colNorms(r, cols).map((v, c) => v / bNorm[c]!));
-  let residual = residualOf();
-  if (residual <= opts.tol) return { x, iterations: 0, residual, cancelled: false };
-  let z = opts.precond?.(r) ?? Float64Array.from(r);
-  const p = Float64Array.from(z);
-  let rz = colDots(r, z, cols);
-  checkCurvature(rz, 0, residual);
-  for (let iter = 1; iter <= opts.maxIter; iter++) {
-    if (opts.cancelled?.()) return { x, iterations: iter - 1, residual, cancelled: true };
-    const Ap = await A(p);
-    const pAp = colDots(p, Ap, cols);
-    const step = new Float64Array(cols);
-    for (let c = 0; c < cols; c++) {
-      // A converged column keeps still; a non-positive curvature means A is not positive definite.
-      if (rz[c] === 0) continue;
-      if (!(pAp[c]! > 0)) {
-        throw new SolveError(
-          `conjugate gradient broke down at iteration ${iter} (p·Ap = ${pAp[c]} in column ${c}): the operator is not positive definite; residual reached ${residual.toExponential(3)}`,
-          iter,
-          residual,
-        );
+  const made: V[] = [];
+  const keep = (v: V): V => (made.push(v), v);
+  try {
+    const x = keep(opts.x0 !== undefined ? S.fromHost(opts.x0) : S.zeros());
+    const bNorm = colNorms(b, cols).map((v) => (v === 0 ? 1 : v));
+    const r = keep(S.fromHost(b));
+    const Ap = keep(S.zeros());
+    if (opts.x0 !== undefined) {
+      await S.apply(x, Ap);
+      S.axpy(r, new Float64Array(cols).fill(-1), Ap);
+    }
+    const residualOf = (rr: Float64Array): number => Math.max(...Array.from(rr, (v, c) => Math.sqrt(v) / bNorm[c]!));
+    // Without a warm start r is b: its norms come from the host's float64 b (no readback).
+    let [rr] = opts.x0 === undefined ? [colDots(b, b, cols)] : await S.dots([[r, r]]);
+    let residual = residualOf(rr!);
+    const done = async (iterations: number, cancelled: boolean): Promise<CgResult> => ({ x: await S.toHost(x), iterations, residual, cancelled });
+    if (residual <= opts.tol) return await done(0, false);
+    // Without a preconditioner z is r itself, and r·z is r·r.
+    const z = S.precond === undefined ? r : keep(S.zeros());
+    const zOf = async (): Promise<Float64Array> => {
+      if (S.precond === undefined) return rr!;
+      await S.precond(r, z);
+      return (await S.dots([[r, z]]))[0]!;
+    };
+    let rz = await zOf();
+    const p = keep(S.zeros());
+    S.copy(z, p);
+    checkCurvature(rz, 0, residual);
+    for (let iter = 1; iter <= opts.maxIter; iter++) {
+      if (opts.cancelled?.()) return await done(iter - 1, true);
+      await S.apply(p, Ap);
+      const [pAp] = await S.dots([[p, Ap]]);
+      const step = new Float64Array(cols);
+      for (let c = 0; c < cols; c++) {
+        // A converged column keeps still; a non-positive curvature means A is not positive definite.
+        if (rz[c] === 0) continue;
+        if (!(pAp![c]! > 0)) {
+          throw new SolveError(
+            `conjugate gradient broke down at iteration ${iter} (p·Ap = ${pAp![c]} in column ${c}): the operator is not positive definite; residual reached ${residual.toExponential(3)}`,
+            iter,
+            residual,
+          );
+        }
+        step[c] = rz[c]! / pAp![c]!;
       }
-      step[c] = rz[c]! / pAp[c]!;
+      if (S.accumulate !== undefined) S.accumulate(x, step, p);
+      else S.axpy(x, step, p);
+      S.axpy(r, step.map((a) => -a), Ap);
+      [rr] = await S.dots([[r, r]]);
+      residual = residualOf(rr!);
+      opts.onProgress?.({ iter, residual });
+      if (!Number.isFinite(residual)) {
+        throw new SolveError(`conjugate gradient diverged at iteration ${iter} (residual ${residual})`, iter, residual);
+      }
+      if (residual <= opts.tol) return await done(iter, false);
+      const rzNew = await zOf();
+      checkCurvature(rzNew, iter, residual);
+      S.xpby(z, Float64Array.from(rzNew, (v, c) => (rz[c] === 0 ? 0 : v / rz[c]!)), p);
+      rz = rzNew;
     }
-    for (let k = 0; k < x.length; k++) {
-      const a = step[k % cols]!;
-      x[k]! += a * p[k]!;
-      r[k]! -= a * Ap[k]!;
-    }
-    residual = residualOf();
-    opts.onProgress?.({ iter, residual });
-    if (!Number.isFinite(residual)) {
-      throw new SolveError(`conjugate gradient diverged at iteration ${iter} (residual ${residual})`, iter, residual);
-    }
-    if (residual <= opts.tol) return { x, iterations: iter, residual, cancelled: false };
-    z = opts.precond?.(r) ?? r;
-    const rzNew = colDots(r, z, cols);
-    checkCurvature(rzNew, iter, residual);
-    for (let k = 0; k < p.length; k++) {
-      const c = k % cols;
-      p[k] = z[k]! + (rz[c] === 0 ? 0 : rzNew[c]! / rz[c]!) * p[k]!;
-    }
-    rz = rzNew;
+    throw new SolveError(
+      `conjugate gradient did not converge in ${opts.maxIter} iterations: relative residual ${residual.toExponential(3)} > tol ${opts.tol} (n = ${n})`,
+      opts.maxIter,
+      residual,
+    );
+  } finally {
+    for (const v of made) S.free(v);
   }
-  throw new SolveError(
-    `conjugate gradient did not converge in ${opts.maxIter} iterations: relative residual ${residual.toExponential(3)} > tol ${opts.tol} (n = ${n})`,
-    opts.maxIter,
-    residual,
-  );
 }

@@ -1,10 +1,11 @@
 import { executeReduction, type ArgDecl } from '../scheduler/execute.js';
-import type { BackendChoice } from '../scheduler/backends.js';
+import { resolveBackend, type BackendChoice } from '../scheduler/backends.js';
 import { floatArray, promotedDtype, type Dtype, type Tensor, type TensorLike } from '../tensor.js';
 import { DimensionError, KernelflowError } from '../errors.js';
 import { Cat, mapVars, mkVar, variables, type Formula } from '../graph/formula.js';
 import { op } from '../ops/build.js';
-import { conjugateGradient, SolveError, type CgResult } from './cg.js';
+import { hostSpace, spaceConjugateGradient, SolveError, type CgResult, type CgSpace } from './cg.js';
+import { residentSpace, type DeviceSpace } from './device-space.js';
 import { checkFinite, checkInternalSolveOptions, checkX0 } from './options.js';
 import { nystromPreconditioner, pivotedCholesky, releaseWorkspace, type KernelColumns, type LandmarkRule, type NystromFactor, type Preconditioner } from './nystrom.js';
 import { record } from '../stats.js';
@@ -68,6 +69,14 @@ export interface SolveOptions {
    * on 2 cores) and a few more iterations (`bench/solve.ts`).
    */
   readonly refine?: number;
+  /**
+   * Keep the CG vectors on the device (WebGPU): `'auto'` (default) does when the reductions run
+   * on WebGPU in float32 and unbatched: each iteration is then the kernel reduction plus small
+   * kernels (axpy, dot products, the preconditioner's F^T r and (r - F t)/alpha), and only
+   * per-column scalars and the preconditioner's k x cols projection are read back. `true` fails
+   * with an OptionError where it cannot apply; `false` keeps float64 vectors on the host.
+   */
+  readonly resident?: boolean | 'auto';
 }
 
 /**
@@ -130,7 +139,10 @@ export interface SolveInfo {
   readonly setupMs: number;
   readonly setupKernelMs: number;
   readonly setupHostMs: number;
-  /** Time in the kernel reductions of the iterations, in the preconditioner applications, in all (ms). */
+  /**
+   * Time in the kernel reductions of the iterations (resident: each with the p·Ap readback it
+   * is submitted with), in the preconditioner applications, in all (ms).
+   */
   readonly matvecMs: number;
   readonly precondMs: number;
   readonly totalMs: number;
@@ -139,6 +151,14 @@ export interface SolveInfo {
   readonly refineMs: number;
   /** The last float64 relative residual measured by refinement (before its last correction, if one followed); NaN without refinement. */
   readonly float64Residual: number;
+  /** Whether the CG vectors stayed on the device (option `resident`). */
+  readonly resident: boolean;
+  /**
+   * Bytes the iterations read back from the device (all CG runs, refinement's corrections
+   * included): resident, the per-column scalars, the preconditioner's projections and the
+   * solution once; on the host path on WebGPU, the n x cols result of every reduction; 0 on the CPU.
+   */
+  readonly readbackBytes: number;
 }
 
 /** Solve options plus the hooks a solve node drives: progress reports and cancellation. */
@@ -268,8 +288,11 @@ export async function solveLinear(
     report?.({ phase, iter, residual, fraction, rank, setupMs, elapsedMs: performance.now() - start });
 
   let matvecMs = 0;
+  let hostReadback = 0;
   // float64 data solves in float64 (on the CPU backend): the directions are then applied unrounded.
   const dtype: Dtype = promotedDtype([...vals, b]);
+  // The host path's reductions on WebGPU read their n x cols result back (SolveInfo.readbackBytes).
+  const onDevice = dtype === 'float32' && (await resolveBackend(opts.backend)).name === 'webgpu';
   const A = async (v: Float64Array): Promise<Float64Array> => {
     const t0 = performance.now();
     const args = [...vals];
@@ -279,6 +302,7 @@ export async function solveLinear(
     const onProgress = report === undefined ? undefined : (f: number) => f < 1 && emit('matvec', f);
     const [Kv] = await executeReduction(lin.apply, { reduction: 'Sum', axis: lin.axis, backend: opts.backend, onProgress }, args, { names: opts.names, decls });
     const kv = Kv!.data;
+    if (onDevice) hostReadback += kv.length * 4;
     const out = new Float64Array(v.length);
     for (let k = 0; k < v.length; k++) out[k] = kv[k]! + alpha * v[k]!;
     matvecMs += performance.now() - t0;
@@ -287,6 +311,7 @@ export async function solveLinear(
 
   let precond: Preconditioner | undefined;
   let factor: NystromFactor | undefined;
+  let device: DeviceSpace | undefined;
   // CG workspace (x, r, z, p, A p and its float64 copy, float32 upload), counted like backend
   // buffers; refinement holds the solution besides (and a residual while the correction runs).
   const cgBytes = (6 * 8 + 4 + ((opts.refine ?? 0) > 0 ? 2 * 8 : 0)) * n * Dv;
@@ -335,11 +360,13 @@ export async function solveLinear(
     const tol = opts.tol ?? 1e-6;
     const maxIter = opts.maxIter ?? Math.max(1000, 10 * n);
     const bData = Float64Array.from(b.data);
-    const first = await conjugateGradient(A, bData, Dv, {
+    device = await residentSpace({ ...lin, vals, n, Dv, alpha, dtype, resident: opts.resident ?? 'auto', backend: opts.backend, info: { names: opts.names, decls }, lowRank: precond?.lowRank });
+    const host = hostSpace(n, Dv, A, timedPrecond);
+    const space: CgSpace<unknown> = (device ?? host) as CgSpace<unknown>;
+    const first = await spaceConjugateGradient(space, bData, {
       tol,
       maxIter,
       x0: opts.x0 === undefined ? undefined : Float64Array.from(opts.x0.data),
-      precond: timedPrecond,
       onProgress: (p) => {
         iter = p.iter;
         residual = p.residual;
@@ -364,10 +391,9 @@ export async function solveLinear(
             correct: (r, innerTol, scale) => {
               // Iterations count on from the first solve; residuals are rescaled to b's.
               const offset = iter;
-              return conjugateGradient(A, r, Dv, {
+              return spaceConjugateGradient(space, r, {
                 tol: innerTol,
                 maxIter: Math.max(1, maxIter - iter),
-                precond: timedPrecond,
                 onProgress: (p) => {
                   iter = offset + p.iter;
                   residual = p.residual * scale;
@@ -392,15 +418,18 @@ export async function solveLinear(
       setupMs,
       setupKernelMs: factor?.kernelMs ?? 0,
       setupHostMs: setupMs - (factor?.kernelMs ?? 0),
-      matvecMs,
-      precondMs,
+      matvecMs: matvecMs + (device?.matvecMs ?? 0),
+      precondMs: precondMs + (device?.precondMs ?? 0),
       totalMs: performance.now() - start,
       refinements: refined?.steps ?? 0,
       refineMs,
       float64Residual: refined?.checked ?? NaN,
+      resident: device !== undefined,
+      readbackBytes: device?.readBytes ?? hostReadback,
     };
     return { ...res, c: { data: dtype === 'float64' ? Float64Array.from(res.x) : Float32Array.from(res.x), shape: [n, Dv] }, info };
   } finally {
+    device?.dispose();
     record.free(cgBytes);
     if (factor !== undefined) releaseWorkspace(factor);
     if (precond !== undefined) releaseWorkspace(precond);

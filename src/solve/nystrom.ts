@@ -283,7 +283,15 @@ export function releaseWorkspace(w: { readonly bytes: number }): void {
 }
 
 /** P^-1 as a function of a block of vectors [n, cols]; its k×k factor's bytes count in stats() until {@link releaseWorkspace}. */
-export type Preconditioner = ((r: Float64Array) => Float64Array) & { readonly bytes: number };
+export type Preconditioner = ((r: Float64Array) => Float64Array) & { readonly bytes: number; readonly lowRank?: LowRankSolve };
+
+/** A Nyström preconditioner's pieces for a device to apply it (F^T r and z = (r - F t)/alpha there; the k x k solve of t [cols, k] in place, on the host). */
+export interface LowRankSolve {
+  readonly F: Float32Array;
+  readonly k: number;
+  readonly alpha: number;
+  solve(t: Float64Array, cols: number): void;
+}
 
 /** Up to `want` candidate pivots for a round (never taken ones; uniform: the next ones of `order`). */
 function pickCandidates(
@@ -586,5 +594,6 @@ export function nystromPreconditioner(f: Pick<NystromFactor, 'F' | 'n' | 'rank'>
     return z;
   };
   record.alloc(L.byteLength);
-  return Object.assign(apply, { bytes: L.byteLength });
+  const lowRank: LowRankSolve = { F, k, alpha, solve: (t, cols) => choleskySolve(L, k, t, cols) };
+  return Object.assign(apply, { bytes: L.byteLength, lowRank });
 }

@@ -19,6 +19,7 @@ export const SOLVE_OPTIONS: OptionChecks = {
   precondTol: finiteAtLeast(0),
   backend: backendOption,
   refine: integerAtLeast(0),
+  resident: oneOf(true, false, 'auto'),
 };
 
 /** What `solveLinear` accepts besides: the hooks a solve node drives, the names for messages and the argument declarations. */

@@ -104,13 +104,13 @@ test('kernelSolve: unknown keys in its defaults or per-call options are OptionEr
   await optionError(
     () => kernelSolve(f, al, 'b', { axis: 1, alhpa: 0.1 } as never),
     'alhpa',
-    "kernelSolve: unknown option 'alhpa' (did you mean 'alpha'?); the options are 'axis', 'dim', 'alpha', 'tol', 'maxIter', 'x0', 'precond', 'rank', 'landmarks', 'precondTol', 'backend', 'refine', 'onProgress'",
+    "kernelSolve: unknown option 'alhpa' (did you mean 'alpha'?); the options are 'axis', 'dim', 'alpha', 'tol', 'maxIter', 'x0', 'precond', 'rank', 'landmarks', 'precondTol', 'backend', 'refine', 'resident', 'onProgress'",
   );
   const solve = kernelSolve(f, al, 'b', { axis: 1 });
   await optionError(
     () => solve(pts(6), pts(6), pts(6), { alpha: 1, axis: 1 } as never),
     'axis',
-    "kernelSolve (per-call options): unknown option 'axis'; the options are 'alpha', 'tol', 'maxIter', 'x0', 'precond', 'rank', 'landmarks', 'precondTol', 'backend', 'refine', 'onProgress'",
+    "kernelSolve (per-call options): unknown option 'axis'; the options are 'alpha', 'tol', 'maxIter', 'x0', 'precond', 'rank', 'landmarks', 'precondTol', 'backend', 'refine', 'resident', 'onProgress'",
   );
   const byDim = await kernelSolve(f, al, 'b', { dim: 1 })(pts(6), pts(6), pts(6), { alpha: 1 });
   const byAxis = await solve(pts(6), pts(6), pts(6), { alpha: 1 });

@@ -50,6 +50,7 @@ const BAD_OPTIONS: [Record<string, unknown>, string, string][] = [
   [{ precondTol: -1 }, 'precondTol', 'must be a finite number >= 0, got -1'],
   [{ refine: -1 }, 'refine', 'must be an integer >= 0, got -1'],
   [{ refine: 0.5 }, 'refine', 'must be an integer >= 0, got 0.5'],
+  [{ resident: 'yes' }, 'resident', "must be one of true, false, 'auto', got 'yes'"],
   [{ x0: [0, 0] }, 'x0', 'must be a TensorLike { data, shape }, got an array of 2'],
 ];
 
@@ -64,7 +65,7 @@ test('LazyTensor.solve: out-of-range options are OptionErrors when the node is m
     assert.is(e.message, `solve: option '${option}' ${problem}`);
   }
   const e = await caught(() => K.solve(b, { alhpa: 0.1 } as never));
-  assert.is(e.message, "solve: unknown option 'alhpa' (did you mean 'alpha'?); the options are 'alpha', 'tol', 'maxIter', 'x0', 'precond', 'rank', 'landmarks', 'precondTol', 'backend', 'refine'");
+  assert.is(e.message, "solve: unknown option 'alhpa' (did you mean 'alpha'?); the options are 'alpha', 'tol', 'maxIter', 'x0', 'precond', 'rank', 'landmarks', 'precondTol', 'backend', 'refine', 'resident'");
 });
 
 test('kernelSolve: the same options are checked in its defaults and per call', async () => {
