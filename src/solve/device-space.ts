@@ -8,7 +8,7 @@ import type { Dtype, Tensor } from '../tensor.js';
 import { GpuLowRank } from '../gpu/lowrank.js';
 import { GpuVectors, MAX_COLS, type GpuVector } from '../gpu/vectors.js';
 import type { CgSpace } from './cg.js';
-import type { LowRankSolve } from './nystrom.js';
+import type { LowRankSolve } from './preconditioner.js';
 
 /** A device space and what it measured: bytes read back, milliseconds in the operator and the preconditioner. */
 export interface DeviceSpace extends CgSpace<GpuVector> {

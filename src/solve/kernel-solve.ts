@@ -7,7 +7,8 @@ import { op } from '../ops/build.js';
 import { hostSpace, spaceConjugateGradient, SolveError, type CgResult, type CgSpace } from './cg.js';
 import { residentSpace, type DeviceSpace } from './device-space.js';
 import { checkFinite, checkInternalSolveOptions, checkX0 } from './options.js';
-import { nystromPreconditioner, pivotedCholesky, releaseWorkspace, type KernelColumns, type LandmarkRule, type NystromFactor, type Preconditioner } from './nystrom.js';
+import { pivotedCholesky, releaseWorkspace, type KernelColumns, type LandmarkRule, type NystromFactor } from './nystrom.js';
+import { nystromPreconditioner, type Preconditioner } from './preconditioner.js';
 import { record } from '../stats.js';
 import { refine } from './refine.js';
 

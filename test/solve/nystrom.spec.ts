@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { nystromPreconditioner, pivotedCholesky, type KernelColumns, type LandmarkRule } from '../../src/solve/nystrom.js';
+import { pivotedCholesky, type KernelColumns, type LandmarkRule } from '../../src/solve/nystrom.js';
+import { nystromPreconditioner } from '../../src/solve/preconditioner.js';
 
 /*
  * The Nyström factor K ≈ F F^T from a pivoted partial Cholesky, on host kernels that behave like
