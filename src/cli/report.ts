@@ -50,7 +50,7 @@ function kernelsOf(s: Session): Kernel[] {
 function codeKind(): string {
   const b = backendName();
   if (b === 'webgpu') return 'WGSL compute shaders';
-  if (b === 'cpu') return cpuKernels().kernels === 'wasm' ? 'WebAssembly SIMD, generated JavaScript for float64 plans and block-sparse ArgMin-like ones' : 'generated JavaScript';
+  if (b === 'cpu') return cpuKernels().kernels === 'wasm' ? 'WebAssembly SIMD, generated JavaScript for float64 plans and block-sparse ArgMin and ArgMax' : 'generated JavaScript';
   return `kernels run by the ${b} backend`;
 }
 

@@ -177,18 +177,30 @@ return function kernel(N, g0, g1, ins, outs, BO, M) {
 };`;
 }
 
-/** Reductions whose index output starts at a real index (0) before any term: a gathered position 0 would not say whether a term set it, so their ranged plans keep the JavaScript kernel. */
-const INDEX_STARTS_AT_ZERO: ReadonlySet<string> = new Set(['ArgMin', 'ArgMax', 'Min_ArgMin', 'Max_ArgMax']);
+/**
+ * How an index output of a ranged plan says that no term set it (the slot keeps its start, not
+ * mapped back to j): K-lists start at -1; the pairs' index starts at 0, but their value output
+ * (output 0) still holds its start then (+inf for Min, -inf for Max: a term never beats it).
+ * ArgMin and ArgMax alone cannot tell, so their ranged plans keep the JavaScript kernel.
+ */
+const UNSET_INDEX: Readonly<Record<string, 'negative' | { readonly start: number }>> = {
+  KMin: 'negative',
+  ArgKMin: 'negative',
+  KMin_ArgKMin: 'negative',
+  Min_ArgMin: { start: Infinity },
+  Max_ArgMax: { start: -Infinity },
+};
 
 /** Whether a block-sparse plan can run a plain (dense) kernel segment by segment through `wrapRanged`. */
-export const rangedByGather = (plan: KernelPlan): boolean => !plan.parts.some((p) => INDEX_STARTS_AT_ZERO.has(p.reduction.name));
+export const rangedByGather = (plan: KernelPlan): boolean =>
+  plan.outputs.every((o) => o.int !== true) || (plan.parts.length === 1 && UNSET_INDEX[plan.reduction.name] !== undefined);
 
 /**
  * A block-sparse kernel around a plain dense one (the WASM kernels have no ranged loop of their
  * own): for each segment of rows [a, b) (kernel/ranges.ts, `SEG` and `RED` after the variables),
  * the j-variables' rows of its j-ranges are gathered, in range order, into contiguous scratch
- * arrays; the plain kernel reduces rows [a, b) over those n rows; index outputs (K-lists, -1 where
- * unset) are mapped from gathered positions back to original j. Terms are visited in the same
+ * arrays; the plain kernel reduces rows [a, b) over those n rows; index outputs a term set
+ * (`UNSET_INDEX`) are mapped from gathered positions back to original j. Terms are visited in the same
  * order as the JavaScript ranged loop, so ties resolve alike.
  */
 export function wrapRanged(plan: KernelPlan, plainSource: string): string {
@@ -198,7 +210,8 @@ ${plainSource}
 })();
 const VARS = ${JSON.stringify(vars)};
 const WIDTHS = ${JSON.stringify(plan.outputs.map((o) => o.width))};
-const INTS = ${JSON.stringify(plan.outputs.map((o) => o.int === true))};
+// Per output: null (values), 'negative' (indices, -1 unset), or [value output, its start] (indices unset where that value is).
+const UNSET = [${plan.outputs.map((o) => { const u = UNSET_INDEX[plan.reduction.name]; return o.int !== true || u === undefined ? 'null' : u === 'negative' ? "'negative'" : `[0, ${u.start}]`; }).join(', ')}];
 const scratch = VARS.map(() => new Float32Array(0));
 let jrows = new Int32Array(0);
 return function kernel(N, i0, i1, ins, outs) {
@@ -225,10 +238,13 @@ return function kernel(N, i0, i1, ins, outs) {
       return dst;
     });
     plain(n, a, b, views, outs);
-    INTS.forEach((isInt, o) => {
-      if (!isInt) return;
+    UNSET.forEach((u, o) => {
+      if (u === null) return;
       const out = outs[o];
-      for (let k = a * WIDTHS[o]; k < b * WIDTHS[o]; k++) if (out[k] >= 0) out[k] = jrows[out[k]];
+      const value = u === 'negative' ? undefined : outs[u[0]];
+      for (let k = a * WIDTHS[o]; k < b * WIDTHS[o]; k++) {
+        if (value === undefined ? out[k] >= 0 : value[k] !== u[1]) out[k] = jrows[out[k]];
+      }
     });
   }
 };`;

@@ -137,7 +137,7 @@ test('inspect prints the graph (printGraph) and the kernels; bench times the run
   assert.match(ins.stdout, /^kernelflow graph: 8 nodes$/m);
   assert.match(ins.stdout, /#\d+ source 'scan' \[800, 3\] float32/);
   assert.match(ins.stdout, /reduction = Min_ArgMin_Reduction\(SqDist\(Var\(0,3,0\),Var\(1,3,1\)\),axis=1\)/);
-  assert.match(ins.stdout, /^kernels: 4 to compile on the cpu backend \((WebAssembly SIMD, generated JavaScript for float64 plans and block-sparse ArgMin-like ones|generated JavaScript)\), at most 4 dispatches per run \(sibling reductions over the same points run as one fused kernel; `kernelflow bench` counts them\)$/m);
+  assert.match(ins.stdout, /^kernels: 4 to compile on the cpu backend \((WebAssembly SIMD, generated JavaScript for float64 plans and block-sparse ArgMin and ArgMax|generated JavaScript)\), at most 4 dispatches per run \(sibling reductions over the same points run as one fused kernel; `kernelflow bench` counts them\)$/m);
   assert.match(ins.stdout, /-> d2, nn {2}reading scan \(i\), ref \(j\)/);
   ok(ben, 'bench');
   assert.match(ben.stdout, /^first run: [\d.]+ ms \(1 kernels compiled, 1 dispatches\)$/m);

@@ -2,7 +2,7 @@
  * Block-sparse kernels on the CPU backend: the WASM kernels run a ranged reduction too (the plain
  * WASM kernel per row segment over its gathered j-ranges, K-list indices mapped back), with the
  * same values as the JavaScript ranged kernels and a float64 brute force over the kept pairs, on
- * the calling thread and on the worker pool. ArgMin-like reductions keep the JavaScript kernel.
+ * the calling thread and on the worker pool. ArgMin and ArgMax alone keep the JavaScript kernel.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -56,6 +56,20 @@ function problem(seed: number, scale = 1) {
 const CASES: readonly { name: string; f: typeof gauss; reduction: ReductionName; K?: number; ref: (d: number[], js: number[]) => number[][] }[] = [
   { name: 'Sum of a Gaussian', f: gauss, reduction: 'Sum', ref: (d) => [[d.reduce((s, v) => s + Math.exp(-v), 0)]] },
   { name: 'LogSumExp', f: gauss, reduction: 'LogSumExp', ref: (d) => [[d.length === 0 ? -Infinity : Math.log(d.reduce((s, v) => s + Math.exp(Math.exp(-v)), 0))]] },
+  // A row with no kept term keeps the start: (+inf, 0) for Min_ArgMin, (-inf, 0) for Max_ArgMax, as KeOps.
+  ...([['Min_ArgMin', 1], ['Max_ArgMax', -1]] as const).map(([reduction, sign]) => ({
+    name: reduction,
+    f: d2,
+    reduction,
+    ref: (d: number[], js: number[]) => {
+      let best = sign * Infinity;
+      let at = 0;
+      d.forEach((v, t) => {
+        if (sign * v < sign * best) [best, at] = [v, js[t]!];
+      });
+      return [[best], [at]];
+    },
+  })),
   ...[5, 20].map((K) => ({
     name: `KMin_ArgKMin K=${K}`,
     f: d2,
@@ -104,12 +118,14 @@ for (const threads of [1, undefined] as const) {
   }
 }
 
-test('ArgMin-like reductions over ranges keep the JavaScript kernel (their index starts at 0, not at "none")', async () => {
+test('ArgMin and ArgMax alone over ranges keep the JavaScript kernel (their index starts at 0, and no value says whether a term set it)', async () => {
   const p = problem(5);
-  const cpu = new CpuBackend(1, 'wasm');
-  await cpu.run(makePlan(d2, { reduction: 'Min_ArgMin', axis: 1 }), [p.x, p.y], p.M, p.N, p.kr);
-  assert.equal([cpu.info().wasmCompiled, cpu.info().jsFallbacks], [0, 0]);
-  await cpu.dispose();
+  for (const reduction of ['ArgMin', 'ArgMax'] as const) {
+    const cpu = new CpuBackend(1, 'wasm');
+    await cpu.run(makePlan(d2, { reduction, axis: 1 }), [p.x, p.y], p.M, p.N, p.kr);
+    assert.equal([cpu.info().wasmCompiled, cpu.info().jsFallbacks], [0, 0], reduction);
+    await cpu.dispose();
+  }
 });
 
 test.run();
