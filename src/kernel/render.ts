@@ -1,5 +1,5 @@
 import { LimitError } from '../errors.js';
-import type { Formula, VarNode } from '../graph/formula.js';
+import type { VarNode } from '../graph/formula.js';
 import type { Level, Linearized, Temp } from '../graph/lower.js';
 import { isWide, ix, UNROLLED_OP_MAX, type Ix, type Operand } from '../ops/loop.js';
 import type { Dialect, EmitCtx, VecCtx, VecEmitted } from '../ops/op.js';
@@ -58,36 +58,32 @@ function argView(v: Value, d: Dialect, name: string, pre: string[], arrays: stri
   };
 }
 
-/** Indices of the variables (and parameters) a formula reads, memoised per interned node. */
-const leavesMemo = new WeakMap<Formula, ReadonlySet<number>>();
-function leavesOf(f: Formula): ReadonlySet<number> {
-  let s = leavesMemo.get(f);
-  if (s === undefined) {
-    s = f.kind === 'var' ? new Set([f.index]) : f.kind === 'const' ? new Set() : new Set(f.args.flatMap((a) => [...leavesOf(a)]));
-    leavesMemo.set(f, s);
-  }
-  return s;
-}
-
-/**
- * Which arguments of an op go through the dialect's barrier: each one reading a variable an
- * earlier argument reads too. WGSL lets the driver assume finite values, and lavapipe simplifies
- * x - x, x + (-x), (x + y) - x, x*y - y*x, (x == x) by algebra where IEEE (and the CPU) gives NaN
- * for an infinite or NaN x (measured; issue 12). Arguments over disjoint variables cannot cancel
- * by algebra, so ordinary kernels (x_i - y_j) compile as before.
- */
-function hiddenArgs(args: readonly Formula[]): boolean[] {
-  const seen = new Set<number>();
-  return args.map((a) => {
-    const leaves = leavesOf(a);
-    const shares = [...leaves].some((v) => seen.has(v));
-    for (const v of leaves) seen.add(v);
-    return shares;
-  });
-}
-
 /** Ops that place their arguments' values without computing with them: nothing to simplify, and a barrier on a barrier is none (OR is idempotent). */
 const PLACES_ONLY: ReadonlySet<string> = new Set(['Concat']);
+
+/**
+ * Per temp, which of its arguments go through the dialect's barrier: each one reading a variable
+ * an earlier argument reads too. WGSL lets the driver assume finite values, and lavapipe
+ * simplifies x - x, x + (-x), (x + y) - x, x*y - y*x, (x == x) by algebra where IEEE (and the
+ * CPU) gives NaN for an infinite or NaN x (measured; issue 12). Arguments over disjoint variables
+ * cannot cancel by algebra, so ordinary kernels (x_i - y_j) compile as before. The variables each
+ * temp reads are collected in the lowering's order (arguments come first), without recursion.
+ */
+function hiddenArgs(lin: Linearized): (readonly boolean[])[] {
+  const reads: ReadonlySet<number>[] = [];
+  return lin.temps.map((t) => {
+    const node = t.node;
+    reads[t.id] = node.kind === 'var' ? new Set([node.index]) : new Set(t.args.flatMap((a) => [...reads[a]!]));
+    if (node.kind !== 'op' || t.args.length < 2 || PLACES_ONLY.has(node.op)) return [];
+    const seen = new Set<number>();
+    return t.args.map((a) => {
+      const mine = reads[a]!;
+      const shares = [...mine].some((v) => seen.has(v));
+      for (const v of mine) seen.add(v);
+      return shares;
+    });
+  });
+}
 
 /** An operand read through the dialect's barrier (see `hiddenArgs`). */
 const hidden = (v: Value, barrier: (e: string) => string): Value => ({ dim: v.dim, at: (i) => barrier(v.at(i)) });
@@ -144,6 +140,8 @@ export function renderTemps(
     const r = readers[t.id]!;
     return r.length === 1 && lin.temps[r[0]!]!.level === t.level && !lin.roots.includes(t.id);
   };
+  const barrier = d.barrier;
+  const hide = barrier === undefined ? undefined : hiddenArgs(lin);
   for (const t of lin.temps) {
     if (shared !== undefined && shared.levels.includes(t.level)) {
       values.push(shared.from.values[t.id]!);
@@ -182,9 +180,7 @@ export function renderTemps(
       declared = true;
     };
     const slot = (k: Ix): string => `${arr}[${ix(d, k)}]`;
-    const barrier = d.barrier;
-    const hide = barrier === undefined || node.args.length < 2 || PLACES_ONLY.has(node.op) ? undefined : hiddenArgs(node.args);
-    const args = t.args.map((a, k) => (hide?.[k] === true ? hidden(values[a]!, barrier!) : values[a]!));
+    const args = t.args.map((a, k) => (hide?.[t.id]![k] === true ? hidden(values[a]!, barrier!) : values[a]!));
 
     if (def.vec === undefined) {
       const emit = d.name === 'wgsl' && def.wgsl !== undefined ? def.wgsl : def.emit;
