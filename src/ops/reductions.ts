@@ -197,11 +197,13 @@ const sum: ReductionDef = {
 };
 
 /**
- * exp(f - m) for a term f at or below the running maximum m, 1 where f == m: two infinite terms
- * (both -inf, or both +inf) give exp(inf - inf) = NaN otherwise, where their log-sum-exp is -inf
- * (+inf) as scipy and torch give. Only a NaN term (or state) leaves NaN.
+ * exp(f - m) for a term f at or below the running maximum m, without exp(inf - inf) = NaN for
+ * infinite ties: a -inf term adds 0 (exp(-inf) = 0, whatever its weight), a term equal to the
+ * maximum adds 1 (several +inf terms: +inf, as scipy and torch give). Only a NaN term (or state)
+ * leaves NaN.
  */
-const expBelow = (c: ReduceCtx, f: string, m: string): string => c.d.select(`${f} == ${m}`, c.d.num(1), c.d.call('exp', `${f} - ${m}`));
+const expBelow = (c: ReduceCtx, f: string, m: string): string =>
+  c.d.select(`${f} == ${c.d.num(-Infinity)}`, c.d.num(0), c.d.select(`${f} == ${m}`, c.d.num(1), c.d.call('exp', `${f} - ${m}`)));
 
 /**
  * Running-max log-sum-exp: keeps (m, s) with s = sum exp(f - m) * g. With a weight G the formula
@@ -266,7 +268,7 @@ const logSumExp: ReductionDef = {
     const add = coords(c, c.gDim, (k) => [`${s(k)} = ${s(k)} + ${r} * ${g.at(k)};`]).join(' ');
     return [`if (${f0} > ${m}) { ${r} = ${e.call('exp', `${m} - ${f0}`)}; ${up} ${m} = ${f0}; } else { ${r} = ${expBelow(c, f0, m)}; ${add} }`];
   },
-  // m + log s: every term -inf leaves m = -inf (and s = their count, or 0 without terms): -inf; a NaN term leaves s = NaN.
+  // m + log s: every term -inf (or none) leaves m = -inf and s = 0: -inf; a NaN term leaves s = NaN.
   finalize: (c, w) => {
     const lse = (m: string, s: string): string => `${m} + ${c.d.call('log', s)}`;
     if (c.gDim === 0) {

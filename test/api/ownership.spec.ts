@@ -95,6 +95,8 @@ for (const backend of backends) {
     const weighted = genred('y', ['x = Vi(1)', 'y = Vj(1)', 'w = Vj(1)'], { reduction: 'LogSumExp', formula2: 'w', axis: 1, backend });
     assert.is((await weighted(x, T([Infinity, Infinity, 0], [3, 1]), T([1, 2, 3], [3, 1]))).data[0], Infinity);
     assert.ok(Number.isNaN((await weighted(x, T([NaN, NaN], [2, 1]), T([1, 2], [2, 1]))).data[0]));
+    // Only -inf terms: log(sum 0 * w) = log 0 = -inf, whatever the weights' sum (here negative).
+    assert.is((await weighted(x, T([-Infinity, -Infinity], [2, 1]), T([1, -3], [2, 1]))).data[0], -Infinity);
   });
 
   test(`${backend}: a Sum with an infinite term is infinite, one with +inf and -inf is NaN`, async () => {
