@@ -1,6 +1,6 @@
 import { ReductionError } from '../errors.js';
 import { acc, declAcc, printer, stateHooks } from './accumulators.js';
-import { forEach, isWide, ixAdd, ixMul, type Ix } from './loop.js';
+import { forEach, isWide, ix, ixAdd, ixMul, type Ix } from './loop.js';
 import type { Dialect } from './op.js';
 import { kminGrad } from './reduction-rule.js';
 import type { ReduceCtx, ReductionDef, ReductionName, ReductionOutput } from './reductions.js';
@@ -56,17 +56,20 @@ function lists(c: ReduceCtx) {
   return { v: acc(c, 'v', n, wide), i: acc(c, 'i', n, wide), t: acc(c, 't', c.fDim, loopK), n, wide, loopK };
 }
 
+/** Entry r of coordinate k's list (entries of coordinate k at k*K ... k*K + K - 1). */
+const entry = (c: ReduceCtx, k: Ix, r: Ix): Ix => ixAdd(c.d, ixMul(c.d, k, c.K), r);
+
 /** Statements setting each coordinate's threshold of array lists from its heap's root (none for scalar lists). */
 function thresholds(c: ReduceCtx): string[] {
   const { v, t, wide, loopK } = lists(c);
   if (!wide) return [];
-  return forEach(printer(c), c.fDim, (k) => [`${t(k)} = ${v(ixMul(c.d, k, c.K))};`], loopK);
+  return forEach(printer(c), c.fDim, (k) => [`${t(k)} = ${v(entry(c, k, 0))};`], loopK);
 }
 
 /** `(v[a], i[a]) > (value, index)` in (value, index) order: the heap's order, so ties evict the later index. */
 function above(c: ReduceCtx, k: Ix, a: Ix, value: string, index: string): string {
   const { v, i } = lists(c);
-  const at = ixAdd(c.d, ixMul(c.d, k, c.K), a);
+  const at = entry(c, k, a);
   return `(${v(at)} > ${value} || (${v(at)} == ${value} && ${i(at)} > ${index}))`;
 }
 
@@ -77,15 +80,15 @@ function above(c: ReduceCtx, k: Ix, a: Ix, value: string, index: string): string
 function siftDown(c: ReduceCtx, k: Ix, value: string, index: string, end: Ix): string[] {
   const { v, i } = lists(c);
   const d = c.d;
-  const [w, ch] = [`${c.p}w`, `${c.p}c`];
-  const at = (r: Ix): Ix => ixAdd(d, ixMul(d, k, c.K), r);
+  const [w, ch, stop] = [`${c.p}w`, `${c.p}c`, ix(d, end)];
+  const at = (r: Ix): Ix => entry(c, k, r);
   const next = `(${ch} + ${d.int(1)})`;
   return [
     d.declIndex(w, d.int(0)),
     d.declIndex(ch, d.int(1)),
-    `while (${ch} < ${typeof end === 'number' ? d.int(end) : end}) {`,
-    `if (${next} < ${typeof end === 'number' ? d.int(end) : end} && ${above(c, k, next, v(at(ch)), i(at(ch)))}) { ${ch} = ${next}; }`,
-    `if (${above(c, k, ch, value, index)}) { ${v(at(w))} = ${v(at(ch))}; ${i(at(w))} = ${i(at(ch))}; ${w} = ${ch}; ${ch} = ${ixAdd(d, ixMul(d, ch, 2), 1)}; } else { ${ch} = ${typeof end === 'number' ? d.int(end) : end}; }`,
+    `while (${ch} < ${stop}) {`,
+    `if (${next} < ${stop} && ${above(c, k, next, v(at(ch)), i(at(ch)))}) { ${ch} = ${next}; }`,
+    `if (${above(c, k, ch, value, index)}) { ${v(at(w))} = ${v(at(ch))}; ${i(at(w))} = ${i(at(ch))}; ${w} = ${ch}; ${ch} = ${ixAdd(d, ixMul(d, ch, 2), 1)}; } else { ${ch} = ${stop}; }`,
     '}',
     `${v(at(w))} = ${value}; ${i(at(w))} = ${index};`,
   ];
@@ -99,10 +102,10 @@ function siftDown(c: ReduceCtx, k: Ix, value: string, index: string, end: Ix): s
  * shifting insertion on the CPU, 2.1x on lavapipe; K = 32 0.97x and 1.4x.
  */
 function heapInsert(c: ReduceCtx, k: Ix, value: string, index: string, ordered: boolean): string {
-  const { i, t } = lists(c);
-  const root = ixMul(c.d, k, c.K);
+  const { v, i, t } = lists(c);
+  const root = entry(c, k, 0);
   const below = ordered ? `${value} < ${t(k)}` : `${value} < ${t(k)} || (${value} == ${t(k)} && ${index} < ${i(root)})`;
-  return [`if (${below}) {`, ...siftDown(c, k, value, index, c.K), `${t(k)} = ${lists(c).v(root)};`, '}'].join(' ');
+  return [`if (${below}) {`, ...siftDown(c, k, value, index, c.K), `${t(k)} = ${v(root)};`, '}'].join(' ');
 }
 
 /** Sorts each coordinate's heap ascending in place (heapsort: the root, the largest, goes to the end of the shrinking heap). */
@@ -112,7 +115,7 @@ function heapSort(c: ReduceCtx): string[] {
   const e = `${c.p}end`;
   const [sv, si] = [`${c.p}sv`, `${c.p}si`];
   return forEach(printer(c), c.fDim, (k) => {
-    const at = (r: Ix): Ix => ixAdd(d, ixMul(d, k, c.K), r);
+    const at = (r: Ix): Ix => entry(c, k, r);
     return [
       `{ ${d.declIndex(e, d.int(c.K - 1))}`,
       `while (${e} > ${d.int(0)}) {`,
@@ -127,14 +130,15 @@ function heapSort(c: ReduceCtx): string[] {
 }
 
 /**
- * Inserts (value, index) into coordinate k's ascending K-list when it beats the last entry; strict
- * `<` puts a tie after the equal values already kept (lowest index first), and a NaN is never
- * inserted. `value` and `index` are re-read, so they must be names or loads.
+ * Inserts (value, index) into coordinate k's K-list when it beats the last entry (scalar lists,
+ * sorted) or the root (array lists, heaps: `heapInsert`; `ordered` as there); strict `<` keeps a
+ * tie after the equal values already kept (lowest index first), and a NaN is never inserted.
+ * `value` and `index` are re-read, so they must be names or loads.
  */
 function insertSorted(c: ReduceCtx, k: Ix, value: string, index: string, ordered = true): string {
   const { v, i, wide } = lists(c);
   const d = c.d;
-  const at = (r: Ix): Ix => ixAdd(d, ixMul(d, k, c.K), r);
+  const at = (r: Ix): Ix => entry(c, k, r);
   const set = (r: Ix, val: string, idx: string): string => `${v(at(r))} = ${val}; ${i(at(r))} = ${idx};`;
   if (wide) return heapInsert(c, k, value, index, ordered);
   const last = `if (${value} < ${v(at(c.K - 1))})`;
@@ -188,14 +192,14 @@ export function kmin(name: ReductionName, emit: 'value' | 'index' | 'both'): Red
       ),
     ),
     combine: (c, f, _g, j) => forEach(printer(c), c.fDim, (k) => [insertSorted(c, k, f.at(k), j)], lists(c).loopK),
-    // Inserting the later block's sorted list entry by entry, each after the equal values already
-    // kept, is a stable merge: on ties the earlier block's (lower) indices come first.
+    // The later block's entries one by one: a sorted list in order, each after the equal values
+    // already kept, is a stable merge (the earlier block's lower indices first on ties); a heap's
+    // entries come in any order, so array lists compare (value, index).
     merge: (c, q) => {
       const { v, i, wide } = lists(c);
-      const at = (k: Ix, r: Ix): Ix => ixAdd(c.d, ixMul(c.d, k, c.K), r);
       const p = printer(c);
       const entries = (k: Ix): string[] =>
-        forEach({ ...p, fresh: (h) => `${c.p}e${h}` }, c.K, (r) => [insertSorted(c, k, v(at(k, r), q), i(at(k, r), q), false)], wide && isWide(c.d, c.K));
+        forEach({ ...p, fresh: (h) => `${c.p}e${h}` }, c.K, (r) => [insertSorted(c, k, v(entry(c, k, r), q), i(entry(c, k, r), q), false)], wide && isWide(c.d, c.K));
       return forEach(p, c.fDim, entries, lists(c).loopK);
     },
     finalize: (c, w) => {
@@ -208,7 +212,7 @@ export function kmin(name: ReductionName, emit: 'value' | 'index' | 'both'): Red
           c.fDim,
           (k) => {
             const out = ixAdd(c.d, ixMul(c.d, r, c.fDim), k);
-            const list = ixAdd(c.d, ixMul(c.d, k, c.K), r);
+            const list = entry(c, k, r);
             if (emit === 'both') return [w(0, out, v(list)), w(1, out, i(list))];
             return [w(0, out, emit === 'value' ? v(list) : i(list))];
           },
