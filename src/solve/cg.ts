@@ -86,7 +86,8 @@ export interface CgSpace<V> {
   free(v: V): void;
 }
 
-function colNorms(v: Float64Array, cols: number): Float64Array {
+/** The Euclidean norm of each column of a row-major [n, cols] block. */
+export function colNorms(v: Float64Array, cols: number): Float64Array {
   const s = new Float64Array(cols);
   for (let k = 0; k < v.length; k++) s[k % cols]! += v[k]! * v[k]!;
   return s.map(Math.sqrt);

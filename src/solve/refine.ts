@@ -1,4 +1,4 @@
-import type { CgResult } from './cg.js';
+import { colNorms, type CgResult } from './cg.js';
 
 /**
  * Mixed-precision iterative refinement (issue 19). A float32 operator K~ = K + E, with E the
@@ -35,12 +35,6 @@ export interface RefineResult {
 
 /** The loosest tolerance of a correction: one that gains less than a digit is not worth its float64 residual. */
 const MAX_INNER_TOL = 0.1;
-
-function colNorms(v: Float64Array, cols: number): Float64Array {
-  const s = new Float64Array(cols);
-  for (let k = 0; k < v.length; k++) s[k % cols]! += v[k]! * v[k]!;
-  return s.map(Math.sqrt);
-}
 
 /**
  * Refines x (in place) against b, [n, cols] row-major: up to `steps` rounds of a float64 residual
