@@ -25,7 +25,7 @@ import { BufferSet, COMPUTE, encodePasses, errText, schedulePasses, settle, slic
 import { bindReduction, boundInputs, unbindable, type BoundReduction } from './bound.js';
 import { acquireDevice, isDeviceLost, type GpuContext } from './device.js';
 import { wgslDialect } from './dialect.js';
-import { PACKED_NAME, packLayout, packRows } from './pack.js';
+import { float32Input, PACKED_NAME, packLayout, packRows } from './pack.js';
 import { batchSchedule, fitsOneDispatch, packBatch, type PackedBatch } from './batch-pack.js';
 import { DEFAULT_WORKGROUP_STORAGE, profileFromEnv, pinnedShape, profileShape, shapeCandidates, splitShapeOf, type GpuProfile, type GpuProfileChoice } from './profile.js';
 import { autotunes, cornerOf, noteShape, timeCandidates, tuneSize } from './tuner.js';
@@ -206,16 +206,7 @@ export class GpuBackend {
     // Check sizes before allocating anything.
     const vars = plan.vars.flatMap((v) => (v === undefined ? [] : [v]));
     const inputs = new Map<number, Float32Array>();
-    for (const v of vars) {
-      const need = (v.cat === Cat.i ? M : v.cat === Cat.j ? N : 1) * v.dim;
-      const given = ins[v.index];
-      const data = given instanceof Float64Array ? Float32Array.from(given) : given;
-      // A batch's arrays hold every batch (their offsets were checked against their shapes by the caller).
-      if (data === undefined || (batch === undefined && data.length < need)) {
-        throw new BackendError(`WebGPU: variable ${v.index} (${v.key}) needs ${need} values, got ${data?.length ?? 'none'}`);
-      }
-      inputs.set(v.index, data.length === need || batch !== undefined ? data : data.subarray(0, need));
-    }
+    for (const v of vars) inputs.set(v.index, float32Input(v, ins[v.index], M, N, batch !== undefined));
     const packed = batch === undefined ? undefined : packBatch(packLayout(plan), inputs, M, N, batch);
     if (batch !== undefined && packed === undefined) {
       // More batch axes than the kernel decodes: one run per batch.

@@ -4,7 +4,7 @@ import { BackendError } from '../errors.js';
 import type { KernelPlan } from '../kernel/plan.js';
 import type { GpuContext } from './device.js';
 import { BufferSet, encodePasses, schedulePasses, sliceBinding, USAGE, type Pipeline } from './encode.js';
-import { PACKED_NAME, packLayout, packRows } from './pack.js';
+import { float32Input, PACKED_NAME, packLayout, packRows } from './pack.js';
 import { observePace, paceFor } from './pace.js';
 import type { Schedule } from './schedule.js';
 import { smallPipeline, type GpuVector, type GpuVectors } from './vectors.js';
@@ -52,13 +52,8 @@ export function unbindable(plan: KernelPlan, pVar: number): string | undefined {
 /** The data of every variable of a plan but the direction's, as float32, checked against M and N. */
 export function boundInputs(plan: KernelPlan, ins: readonly (Float32Array | Float64Array | undefined)[], M: number, N: number, pVar: number): Map<number, Float32Array> {
   const inputs = new Map<number, Float32Array>();
-  for (const v of plan.vars) {
-    if (v === undefined || v.index === pVar) continue;
-    const need = (v.cat === Cat.i ? M : v.cat === Cat.j ? N : 1) * v.dim;
-    const given = ins[v.index];
-    if (given === undefined || given.length < need) throw new BackendError(`WebGPU: variable ${v.index} (${v.key}) needs ${need} values, got ${given?.length ?? 'none'}`);
-    inputs.set(v.index, Float32Array.from(given.subarray(0, need)));
-  }
+  // Copied: bindReduction packs them after an await (a call owns what it was given when called).
+  for (const v of plan.vars) if (v !== undefined && v.index !== pVar) inputs.set(v.index, Float32Array.from(float32Input(v, ins[v.index], M, N)));
   return inputs;
 }
 

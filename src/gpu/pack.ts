@@ -1,4 +1,5 @@
-import { Cat } from '../graph/formula.js';
+import { BackendError } from '../errors.js';
+import { Cat, type VarNode } from '../graph/formula.js';
 import type { KernelPlan } from '../kernel/plan.js';
 
 /**
@@ -55,4 +56,18 @@ export function packRows(c: PackedCategory, data: ReadonlyMap<number, Float32Arr
     }
   }
   return out;
+}
+
+/**
+ * Variable v's data as float32 (float64 data converted), its rows checked before anything is
+ * allocated: M for an i-variable, N for a j-variable, one for a parameter; a longer array is cut
+ * to them. `whole`: a batch's arrays hold every batch (the caller checked their offsets), taken as given.
+ */
+export function float32Input(v: VarNode, given: Float32Array | Float64Array | undefined, M: number, N: number, whole = false): Float32Array {
+  const need = (v.cat === Cat.i ? M : v.cat === Cat.j ? N : 1) * v.dim;
+  const data = given instanceof Float64Array ? Float32Array.from(given) : given;
+  if (data === undefined || (!whole && data.length < need)) {
+    throw new BackendError(`WebGPU: variable ${v.index} (${v.key}) needs ${need} values, got ${data?.length ?? 'none'}`);
+  }
+  return data.length === need || whole ? data : data.subarray(0, need);
 }
