@@ -11,13 +11,9 @@ import { genred, init, kernelSolve, shutdown, source, Vi, Vj, type GenredOptions
 import { natsConnection } from '../../src/cluster/connection.js';
 import { arrayAt, decodeFrame, encodeFrame, PROTOCOL, SHARD_SUBJECT, type ShardReply, type ShardRequest } from '../../src/cluster/wire.js';
 import { rng, uniform } from '../helpers/random.js';
-import { haveNatsServer, startCluster, type TestCluster } from '../helpers/nats-cluster.js';
+import { natsServerFor, startCluster, type TestCluster } from '../helpers/nats-cluster.js';
 
-const available = haveNatsServer();
-if (!available) {
-  if (process.env.CI === 'true') throw new Error('nats-server is not installed (CI installs it: .ci/install-nats.sh)');
-  process.stderr.write('nats-server not found: the cluster tests are skipped (install it: bash .ci/install-nats.sh)\n');
-}
+const available = natsServerFor('the cluster tests');
 
 let cluster: TestCluster | undefined;
 

@@ -9,13 +9,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BackendError, genred, init, shutdown, type Tensor, type TensorLike } from '../../src/index.js';
 import { rng, uniform } from '../helpers/random.js';
-import { haveNatsServer, startCluster, type TestCluster, type WorkerProc } from '../helpers/nats-cluster.js';
+import { natsServerFor, startCluster, type TestCluster, type WorkerProc } from '../helpers/nats-cluster.js';
 
-const available = haveNatsServer();
-if (!available) {
-  if (process.env.CI === 'true') throw new Error('nats-server is not installed (CI installs it: .ci/install-nats.sh)');
-  process.stderr.write('nats-server not found: the cluster fault tests are skipped (install it: bash .ci/install-nats.sh)\n');
-}
+const available = natsServerFor('the cluster fault tests');
 
 let cluster: TestCluster | undefined;
 test.before(async () => {

@@ -9,13 +9,9 @@ import * as assert from 'uvu/assert';
 import { init, natsSink, natsSource, shutdown, source, Vi, Vj, type NatsSink } from '../../src/index.js';
 import { natsConnection } from '../../src/cluster/connection.js';
 import { rng, uniform } from '../helpers/random.js';
-import { haveNatsServer, startCluster, type TestCluster } from '../helpers/nats-cluster.js';
+import { natsServerFor, startCluster, type TestCluster } from '../helpers/nats-cluster.js';
 
-const available = haveNatsServer();
-if (!available) {
-  if (process.env.CI === 'true') throw new Error('nats-server is not installed (CI installs it: .ci/install-nats.sh)');
-  process.stderr.write('nats-server not found: the NATS stream tests are skipped (install it: bash .ci/install-nats.sh)\n');
-}
+const available = natsServerFor('the NATS stream tests');
 
 let cluster: TestCluster | undefined;
 let nc: NatsConnection | undefined;
